@@ -1,0 +1,176 @@
+#pragma once
+/// The LangChain cache interface: lookup, update, clear and their async twins.
+///
+/// Error policy: lookup() never throws for network, server or decode trouble; it returns
+/// a miss and counts why (stats()). update() never drops a value silently: a value the
+/// server refuses (too large, server down) is counted and logged, or, with
+/// `strict`, thrown. clear() throws if any server could not be flushed. Caller mistakes
+/// (invalid UTF-8 in a generation) always throw InvalidArgumentError.
+#include <llmcache/client.hpp>
+#include <llmcache/detail/completion.hpp>
+#include <llmcache/generation.hpp>
+
+#include <asio/system_executor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmcache {
+
+/// Counters since the cache was made. Every lookup is exactly one of hit or miss;
+/// the error counters say why a miss or a failed update happened.
+struct CacheStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;           // includes the lookups that failed below
+  std::uint64_t updates = 0;          // values stored
+  std::uint64_t update_failures = 0;  // values not stored, whatever the cause
+  std::uint64_t io_errors = 0;        // connect/read/write failures and skipped servers
+  std::uint64_t timeouts = 0;         // deadlines passed
+  std::uint64_t server_errors = 0;    // error replies (other than too large)
+  std::uint64_t protocol_errors = 0;  // replies we could not parse
+  std::uint64_t decode_errors = 0;    // stored values that are not LangChain generations
+  std::uint64_t too_large = 0;        // values refused by the server's item size limit
+  std::uint64_t bytes_read = 0;       // value bytes of hits
+  std::uint64_t bytes_written = 0;    // value bytes stored
+};
+
+class Cache {
+ public:
+  virtual ~Cache() = default;
+
+  /// The generations cached for this prompt and model configuration, or nullopt.
+  virtual std::optional<Generations> lookup(std::string_view prompt,
+                                            std::string_view llm_string) = 0;
+  /// Caches `generations`. Returns whether they were stored (see the error policy).
+  virtual bool update(std::string_view prompt, std::string_view llm_string,
+                      const Generations& generations) = 0;
+  /// Empties the cache. For MemcachedCache this is `flush_all [delay]` on every server:
+  /// it wipes each whole server, including data that is not LangChain's.
+  virtual void clear(std::chrono::seconds delay = std::chrono::seconds{0},
+                     bool noreply = false) = 0;
+  virtual CacheStats stats() const = 0;
+
+  /// Async twins, for any asio completion token (use_awaitable, use_future, a callback
+  /// taking (std::exception_ptr, T)). The handler runs on its associated executor.
+  template <class Token>
+  auto async_lookup(std::string_view prompt, std::string_view llm_string, Token&& token) {
+    return detail::initiate<std::optional<Generations>>(
+        std::forward<Token>(token), completion_executor(),
+        [this, p = std::string(prompt), l = std::string(llm_string)](auto callback) mutable {
+          start_lookup(std::move(p), std::move(l), std::move(callback));
+        });
+  }
+  template <class Token>
+  auto async_update(std::string_view prompt, std::string_view llm_string,
+                    Generations generations, Token&& token) {
+    return detail::initiate<bool>(
+        std::forward<Token>(token), completion_executor(),
+        [this, p = std::string(prompt), l = std::string(llm_string),
+         g = std::move(generations)](auto callback) mutable {
+          start_update(std::move(p), std::move(l), std::move(g), std::move(callback));
+        });
+  }
+  template <class Token>
+  auto async_clear(std::chrono::seconds delay, bool noreply, Token&& token) {
+    return detail::initiate<bool>(std::forward<Token>(token), completion_executor(),
+                                  [this, delay, noreply](auto callback) mutable {
+                                    start_clear(delay, noreply, std::move(callback));
+                                  });
+  }
+
+  /// The callback core behind the async twins (for bindings). Each callback fires
+  /// exactly once, possibly on another thread; it must not block.
+  virtual void start_lookup(std::string prompt, std::string llm_string,
+                            Callback<std::optional<Generations>> callback) = 0;
+  virtual void start_update(std::string prompt, std::string llm_string, Generations generations,
+                            Callback<bool> callback) = 0;
+  virtual void start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback) = 0;
+
+ protected:
+  /// Where completions run when the handler has no executor of its own.
+  virtual asio::any_io_executor completion_executor() const = 0;
+};
+
+struct MemcachedCacheOptions {
+  /// Time to live of stored entries; 0 means no expiry, as LangChain stores them.
+  std::chrono::seconds ttl{0};
+  /// When true, update() throws the failure (ValueTooLargeError, IoError...) instead of
+  /// counting and logging it and returning false.
+  bool strict = false;
+};
+
+/// LangChain's MemcachedCache, byte-compatible: same keys, same values, same servers.
+class MemcachedCache final : public Cache {
+ public:
+  explicit MemcachedCache(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options = {});
+
+  std::optional<Generations> lookup(std::string_view prompt, std::string_view llm_string) override;
+  bool update(std::string_view prompt, std::string_view llm_string,
+              const Generations& generations) override;
+  void clear(std::chrono::seconds delay = std::chrono::seconds{0}, bool noreply = false) override;
+  CacheStats stats() const override;
+
+  void start_lookup(std::string prompt, std::string llm_string,
+                    Callback<std::optional<Generations>> callback) override;
+  void start_update(std::string prompt, std::string llm_string, Generations generations,
+                    Callback<bool> callback) override;
+  void start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback) override;
+
+  ClientBase& client() { return *client_; }
+
+  struct Counters;  // shared with in-flight callbacks, which may outlive the cache
+
+ protected:
+  asio::any_io_executor completion_executor() const override { return client_->executor(); }
+
+ private:
+  std::shared_ptr<ClientBase> client_;
+  MemcachedCacheOptions options_;
+  std::shared_ptr<Counters> counters_;
+};
+
+/// LangChain's InMemoryCache: entries in this process only. With a maxsize, inserting a
+/// new entry into a full cache first evicts the oldest one. Thread-safe.
+class InMemoryCache final : public Cache {
+ public:
+  /// Throws InvalidArgumentError if maxsize <= 0 (as LangChain raises ValueError).
+  explicit InMemoryCache(std::optional<std::int64_t> maxsize = std::nullopt);
+
+  std::optional<Generations> lookup(std::string_view prompt, std::string_view llm_string) override;
+  bool update(std::string_view prompt, std::string_view llm_string,
+              const Generations& generations) override;
+  /// Removes every entry (delay and noreply are accepted and ignored).
+  void clear(std::chrono::seconds delay = std::chrono::seconds{0}, bool noreply = false) override;
+  CacheStats stats() const override;
+  std::size_t size() const;
+
+  void start_lookup(std::string prompt, std::string llm_string,
+                    Callback<std::optional<Generations>> callback) override;
+  void start_update(std::string prompt, std::string llm_string, Generations generations,
+                    Callback<bool> callback) override;
+  void start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback) override;
+
+ protected:
+  asio::any_io_executor completion_executor() const override { return asio::system_executor(); }
+
+ private:
+  using EntryKey = std::pair<std::string, std::string>;
+  std::optional<std::int64_t> maxsize_;
+  mutable std::mutex mutex_;
+  std::list<EntryKey> insertion_order_;
+  std::map<EntryKey, std::pair<Generations, std::list<EntryKey>::iterator>> entries_;
+  CacheStats stats_;
+};
+
+/// A Client for one server, a HashClient for several ("h1:11211,h2:11211").
+std::shared_ptr<ClientBase> make_client(std::string_view servers, HashClientOptions options = {});
+
+}  // namespace llmcache

@@ -1,0 +1,212 @@
+#pragma once
+/// Asynchronous, pipelined memcached clients over the meta protocol.
+///
+/// Client talks to one server; HashClient spreads keys over several with pymemcache's
+/// rendezvous placement and failure rules. Both are thread-safe: any number of threads
+/// may call any method at once. Each client owns one I/O thread that does all socket
+/// work; every operation has a deadline (ClientOptions), so none waits forever.
+///
+/// Three ways to call each operation:
+///   - blocking: `get(key)`; returns the result or throws an llmcache::Error;
+///   - asio completion tokens: `async_get(key, token)` with asio::use_awaitable (C++20
+///     coroutines; `co_await` rethrows the error), asio::use_future, or a callback
+///     `void(std::exception_ptr, T)`. The handler runs on its associated executor, or on
+///     the client's I/O thread if it has none;
+///   - `start_get(key, callback)`: the type-erased core the others are built on, for
+///     bindings. The callback runs on the I/O thread and must not block.
+/// Every completion fires exactly once. A miss is an empty optional, never an error.
+#include <llmcache/detail/completion.hpp>
+#include <llmcache/options.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmcache {
+
+namespace detail {
+class Transport;
+}
+
+/// A stored item as read back.
+struct Item {
+  std::string value;
+  std::uint32_t flags = 0;
+  /// Set when the read asked for it (meta_get with cas).
+  std::optional<std::uint64_t> cas;
+
+  friend bool operator==(const Item&, const Item&) = default;
+};
+
+struct SetOptions {
+  /// memcached client flags stored with the value (LangChain/pymemcache use 0).
+  std::uint32_t flags = 0;
+  /// Time to live; 0 means no expiry. Up to 30 days it is relative, beyond that a unix time.
+  std::chrono::seconds ttl{0};
+  /// Store only if the item's CAS still equals this (compare-and-swap).
+  std::optional<std::uint64_t> cas;
+};
+
+enum class StoreResult {
+  kStored,
+  kNotStored,  // add/replace condition failed
+  kExists,     // CAS mismatch: someone else wrote first
+};
+
+/// The meta flags behind stampede protection and stale-while-revalidate.
+struct MetaGetOptions {
+  bool value = true;
+  bool cas = false;
+  bool ttl = false;
+  /// N: on a miss, create a placeholder with this TTL; exactly one caller gets `won`.
+  std::optional<std::chrono::seconds> vivify_ttl;
+  /// R: when the remaining TTL drops below this, one caller gets `won` to recache early.
+  std::optional<std::chrono::seconds> recache_ttl;
+  /// T: reset the TTL.
+  std::optional<std::chrono::seconds> touch_ttl;
+};
+
+struct MetaGetResult {
+  /// The item, if one exists (with vivify, the placeholder reads as a hit with an empty
+  /// value and `won` or `already_won` set).
+  std::optional<Item> item;
+  /// Remaining TTL when asked for; -1 means no expiry.
+  std::optional<std::int64_t> ttl;
+  bool won = false;          // this caller should compute and store the value
+  bool stale = false;        // the item was marked stale (md with invalidate)
+  bool already_won = false;  // another caller is already computing it
+};
+
+/// The operations shared by Client and HashClient.
+class ClientBase {
+ public:
+  virtual ~ClientBase();
+  ClientBase(const ClientBase&) = delete;
+  ClientBase& operator=(const ClientBase&) = delete;
+
+  // ------------------------------------------------------------ blocking
+  /// The value under `key`, or nullopt on a miss. Throws InvalidArgumentError for a key
+  /// memcached cannot store, IoError/TimeoutError/ProtocolError/ServerError otherwise.
+  std::optional<Item> get(std::string_view key);
+  /// One result per key, in order; requests are pipelined (per server on a HashClient).
+  std::vector<std::optional<Item>> get_many(std::span<const std::string> keys);
+  /// Stores `value`. Throws ValueTooLargeError if the server's item limit refuses it
+  /// (memcached then also drops any old value under the key).
+  StoreResult set(std::string_view key, std::string_view value, const SetOptions& options = {});
+  /// Deletes `key`; false if it did not exist.
+  bool del(std::string_view key);
+  /// Marks `key` stale (md I): readers see it with `stale`, one of them wins the recache.
+  bool invalidate(std::string_view key);
+  MetaGetResult meta_get(std::string_view key, const MetaGetOptions& options);
+  /// Classic `flush_all [delay]` on every server: wipes each whole server, not only
+  /// LangChain's keys. With noreply, returns once the command is queued.
+  /// Returns the number of servers flushed; throws if any server failed.
+  std::size_t flush_all(std::chrono::seconds delay = std::chrono::seconds{0}, bool noreply = false);
+
+  // ------------------------------------------------------------ completion tokens
+  template <class Token>
+  auto async_get(std::string_view key, Token&& token) {
+    return detail::initiate<std::optional<Item>>(
+        std::forward<Token>(token), executor(),
+        [this, key = std::string(key)](auto callback) mutable {
+          start_get(std::move(key), std::move(callback));
+        });
+  }
+  template <class Token>
+  auto async_get_many(std::vector<std::string> keys, Token&& token) {
+    return detail::initiate<std::vector<std::optional<Item>>>(
+        std::forward<Token>(token), executor(),
+        [this, keys = std::move(keys)](auto callback) mutable {
+          start_get_many(std::move(keys), std::move(callback));
+        });
+  }
+  template <class Token>
+  auto async_set(std::string_view key, std::string value, SetOptions options, Token&& token) {
+    return detail::initiate<StoreResult>(
+        std::forward<Token>(token), executor(),
+        [this, key = std::string(key), value = std::move(value), options](auto callback) mutable {
+          start_set(std::move(key), std::move(value), options, std::move(callback));
+        });
+  }
+  template <class Token>
+  auto async_del(std::string_view key, Token&& token) {
+    return detail::initiate<bool>(std::forward<Token>(token), executor(),
+                                  [this, key = std::string(key)](auto callback) mutable {
+                                    start_del(std::move(key), false, std::move(callback));
+                                  });
+  }
+  template <class Token>
+  auto async_meta_get(std::string_view key, MetaGetOptions options, Token&& token) {
+    return detail::initiate<MetaGetResult>(
+        std::forward<Token>(token), executor(),
+        [this, key = std::string(key), options](auto callback) mutable {
+          start_meta_get(std::move(key), options, std::move(callback));
+        });
+  }
+  template <class Token>
+  auto async_flush_all(std::chrono::seconds delay, bool noreply, Token&& token) {
+    return detail::initiate<std::size_t>(std::forward<Token>(token), executor(),
+                                         [this, delay, noreply](auto callback) mutable {
+                                           start_flush_all(delay, noreply, std::move(callback));
+                                         });
+  }
+
+  // ------------------------------------------------------------ callback core
+  void start_get(std::string key, Callback<std::optional<Item>> callback);
+  void start_get_many(std::vector<std::string> keys,
+                      Callback<std::vector<std::optional<Item>>> callback);
+  void start_set(std::string key, std::string value, const SetOptions& options,
+                 Callback<StoreResult> callback);
+  /// With `invalidate`, marks the item stale instead of removing it.
+  void start_del(std::string key, bool invalidate, Callback<bool> callback);
+  void start_meta_get(std::string key, const MetaGetOptions& options,
+                      Callback<MetaGetResult> callback);
+  void start_flush_all(std::chrono::seconds delay, bool noreply, Callback<std::size_t> callback);
+
+  // ------------------------------------------------------------ introspection
+  /// The I/O thread's executor.
+  asio::any_io_executor executor() const;
+  /// True on the client's I/O thread, where blocking calls are refused (they would
+  /// wait for the very thread they block).
+  bool on_io_thread() const;
+  /// The servers, in the order given.
+  std::vector<ServerAddress> servers() const;
+  /// The server that currently holds `key` (after failover, if any). Throws IoError if
+  /// every server is down.
+  ServerAddress server_for(std::string_view key) const;
+
+ protected:
+  explicit ClientBase(std::unique_ptr<detail::Transport> transport);
+
+ private:
+  std::unique_ptr<detail::Transport> transport_;
+};
+
+/// A client for one memcached server. Reconnects by itself after a failure; unlike
+/// HashClient it never skips its server, so every call during an outage fails fast
+/// with IoError (connection refused) or TimeoutError.
+class Client final : public ClientBase {
+ public:
+  explicit Client(ServerAddress server, ClientOptions options = {});
+  /// `server` is "host:port" (see parse_server).
+  explicit Client(std::string_view server, ClientOptions options = {});
+};
+
+/// Keys spread over several servers exactly as pymemcache's HashClient places them
+/// (rendezvous hashing on MurmurHash3 of "host:port-key"), with its failure rules:
+/// a failing server is skipped without I/O for retry_timeout, removed after
+/// retry_attempts failures (its keys move), and tried again after dead_timeout.
+/// Requests for a skipped server fail fast with IoError.
+class HashClient final : public ClientBase {
+ public:
+  explicit HashClient(std::vector<ServerAddress> servers, HashClientOptions options = {});
+  /// `servers` is a list such as "h1:11211,h2:11211" (see parse_servers).
+  explicit HashClient(std::string_view servers, HashClientOptions options = {});
+};
+
+}  // namespace llmcache

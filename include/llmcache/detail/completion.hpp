@@ -1,0 +1,58 @@
+#pragma once
+// Glue between asio completion tokens (use_awaitable, use_future, callbacks) and the
+// type-erased callbacks the non-template core works with.
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <asio/executor_work_guard.hpp>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <utility>
+
+namespace llmcache {
+
+/// The type-erased completion every asynchronous operation ends in: exactly one call,
+/// with either an exception or a value. Runs on the client's I/O thread.
+template <class T>
+using Callback = std::function<void(std::exception_ptr, T)>;
+
+namespace detail {
+
+/// Wraps an asio completion handler into a Callback that runs the handler on its
+/// associated executor (`fallback` when it has none) and keeps that executor busy
+/// until then, so a caller's io_context.run() does not return early.
+template <class T, class Handler>
+Callback<T> to_callback(Handler&& handler, const asio::any_io_executor& fallback) {
+  using H = std::decay_t<Handler>;
+  struct State {
+    H handler;
+    asio::executor_work_guard<asio::associated_executor_t<H, asio::any_io_executor>> work;
+  };
+  auto executor = asio::get_associated_executor(handler, fallback);
+  auto state = std::make_shared<State>(State{std::forward<Handler>(handler),
+                                             asio::make_work_guard(executor)});
+  return [state](std::exception_ptr error, T value) {
+    auto executor = state->work.get_executor();
+    // post, not dispatch: a completion may fire inside the initiating call (an
+    // InMemoryCache hit), and resuming a coroutine from there would re-enter it.
+    asio::post(executor, [state, error, value = std::move(value)]() mutable {
+      std::move(state->handler)(error, std::move(value));
+      state->work.reset();
+    });
+  };
+}
+
+template <class T, class Token, class Start>
+auto initiate(Token&& token, asio::any_io_executor fallback, Start&& start) {
+  return asio::async_initiate<Token, void(std::exception_ptr, T)>(
+      [fallback, start = std::forward<Start>(start)](auto handler) mutable {
+        start(to_callback<T>(std::move(handler), fallback));
+      },
+      token);
+}
+
+}  // namespace detail
+}  // namespace llmcache

@@ -1,0 +1,61 @@
+#pragma once
+/// Options for the memcached clients: plain structs with a comment on every field.
+/// A "host:port" list (or MEMCACHED_SERVERS) maps onto ServerAddress one-to-one.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmcache {
+
+using namespace std::chrono_literals;
+
+/// One memcached server. `name()` is "host:port", the node name pymemcache's HashClient
+/// hashes, so it must be spelled the same way in every process that shares a pool.
+struct ServerAddress {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 11211;
+
+  std::string name() const { return host + ":" + std::to_string(port); }
+  friend bool operator==(const ServerAddress&, const ServerAddress&) = default;
+};
+
+/// Parses "host", "host:port" or "[v6addr]:port" (port defaults to 11211), as
+/// pymemcache's normalize_server_spec does. Throws InvalidArgumentError.
+ServerAddress parse_server(std::string_view spec);
+
+/// Parses a comma- or whitespace-separated server list. Throws InvalidArgumentError
+/// on an empty list or a bad entry.
+std::vector<ServerAddress> parse_servers(std::string_view specs);
+
+/// Options of one server's connections (Client, and each server of a HashClient).
+struct ClientOptions {
+  /// How long a TCP connect may take. Must be > 0.
+  std::chrono::milliseconds connect_timeout = 1000ms;
+  /// How long a request may wait for its reply, counted from when it is submitted
+  /// (including time spent waiting for a connection). Must be > 0: no wait is forever.
+  std::chrono::milliseconds request_timeout = 1000ms;
+  /// Connections per server; requests are pipelined on each. 1 is enough for most loads.
+  std::size_t connections = 1;
+  /// Largest value the client accepts in a reply; a larger one is a protocol error.
+  std::size_t max_value_bytes = 64u << 20;
+  /// Requests allowed in flight per connection; more fail at once with IoError
+  /// rather than queue without bound.
+  std::size_t max_in_flight = 65536;
+};
+
+/// Placement and failure rules of HashClient, with pymemcache HashClient's defaults.
+struct HashClientOptions {
+  ClientOptions client;
+  /// Failures tolerated (each after retry_timeout) before a server is removed and its
+  /// keys move to the others. 0 removes a server at its first failure.
+  int retry_attempts = 2;
+  /// While a server is failing, requests for its keys miss without I/O until this passes.
+  std::chrono::milliseconds retry_timeout = 1000ms;
+  /// A removed server is tried again after this long.
+  std::chrono::milliseconds dead_timeout = 60000ms;
+};
+
+}  // namespace llmcache

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything llmcache needs on Debian 12, and nothing more. Idempotent: packages
+# already present are not touched, and apt is only consulted when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(
+  build-essential cmake ninja-build pkg-config  # toolchain
+  libasio-dev          # standalone Asio: networking and coroutines
+  libssl-dev           # OpenSSL: MD5 for LangChain's keys, TLS later
+  libsimdjson-dev      # simdjson: decoding cached values on the hot path
+  nlohmann-json3-dev   # nlohmann::ordered_json: the JSON value type users build
+  libgtest-dev         # GoogleTest
+  libbenchmark-dev     # Google Benchmark
+  libcli11-dev         # CLI11: the llmcache command
+  memcached            # the server the tests start
+  libmemcached-tools   # memcslap, the reference point of the benchmarks
+  clang-format
+  python3-venv python3-dev
+)
+
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+fi
+
+# Python: a private venv with pinned versions, rebuilt only when the pins change.
+python=${PYTHON:-python3}
+stamp=.venv/.requirements-installed
+if [ ! -x .venv/bin/python ]; then
+  echo "deps: creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || ! cmp -s requirements-dev.txt "$stamp"; then
+  echo "deps: installing pinned Python packages into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  cp requirements-dev.txt "$stamp"
+fi

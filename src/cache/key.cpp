@@ -1,0 +1,28 @@
+#include <llmcache/errors.hpp>
+#include <llmcache/key.hpp>
+
+#include <openssl/evp.h>
+
+namespace llmcache {
+
+std::string langchain_key(std::string_view prompt, std::string_view llm_string) {
+  // EVP_Digest keeps us on OpenSSL 3's supported API (MD5() is deprecated there).
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  const bool ok = context && EVP_DigestInit_ex(context, EVP_md5(), nullptr) == 1 &&
+                  EVP_DigestUpdate(context, prompt.data(), prompt.size()) == 1 &&
+                  EVP_DigestUpdate(context, llm_string.data(), llm_string.size()) == 1 &&
+                  EVP_DigestFinal_ex(context, digest, &length) == 1;
+  EVP_MD_CTX_free(context);
+  if (!ok) throw Error("OpenSSL could not compute MD5 (is the default provider disabled?)");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key(2 * length, '\0');
+  for (unsigned int i = 0; i < length; ++i) {
+    key[2 * i] = kHex[digest[i] >> 4];
+    key[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return key;
+}
+
+}  // namespace llmcache

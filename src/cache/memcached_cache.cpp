@@ -1,0 +1,166 @@
+#include <llmcache/cache.hpp>
+#include <llmcache/codec.hpp>
+#include <llmcache/errors.hpp>
+#include <llmcache/key.hpp>
+#include <llmcache/log.hpp>
+
+#include "common/wait_for.hpp"
+
+namespace llmcache {
+
+// Atomic so that the I/O thread and callers can count at once; shared so that callbacks
+// still in flight when the cache is destroyed count into live memory.
+struct MemcachedCache::Counters {
+  std::atomic<std::uint64_t> hits{0}, misses{0}, updates{0}, update_failures{0};
+  std::atomic<std::uint64_t> io_errors{0}, timeouts{0}, server_errors{0}, protocol_errors{0};
+  std::atomic<std::uint64_t> decode_errors{0}, too_large{0}, bytes_read{0}, bytes_written{0};
+  // Each cause is logged the first time only, so a dead server cannot flood the log;
+  // the counters keep the totals.
+  std::atomic<bool> logged_io{false}, logged_timeout{false}, logged_server{false};
+  std::atomic<bool> logged_protocol{false}, logged_decode{false}, logged_too_large{false};
+
+  /// Counts `error` under its cause and logs the first of each cause.
+  void count(const std::exception_ptr& error, const char* operation) {
+    auto note = [&](std::atomic<std::uint64_t>& counter, std::atomic<bool>& logged,
+                    const std::exception& e) {
+      counter.fetch_add(1, std::memory_order_relaxed);
+      if (!logged.exchange(true)) {
+        log(LogLevel::kWarning, std::string("cache ") + operation + " failed: " + e.what() +
+                                    " (further failures of this kind are only counted)");
+      }
+    };
+    try {
+      std::rethrow_exception(error);
+    } catch (const TimeoutError& e) {
+      note(timeouts, logged_timeout, e);
+    } catch (const IoError& e) {
+      note(io_errors, logged_io, e);
+    } catch (const ProtocolError& e) {
+      note(protocol_errors, logged_protocol, e);
+    } catch (const ValueTooLargeError& e) {
+      note(too_large, logged_too_large, e);
+    } catch (const DecodeError& e) {
+      note(decode_errors, logged_decode, e);
+    } catch (const std::exception& e) {
+      note(server_errors, logged_server, e);
+    }
+  }
+};
+
+
+MemcachedCache::MemcachedCache(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options)
+    : client_(std::move(client)), options_(options), counters_(std::make_shared<Counters>()) {
+  if (!client_) throw InvalidArgumentError("MemcachedCache needs a client");
+  if (options_.ttl.count() < 0) throw InvalidArgumentError("ttl cannot be negative");
+}
+
+void MemcachedCache::start_lookup(std::string prompt, std::string llm_string,
+                                  Callback<std::optional<Generations>> callback) {
+  client_->start_get(
+      langchain_key(prompt, llm_string),
+      [counters = counters_, callback = std::move(callback)](std::exception_ptr error,
+                                                            std::optional<Item> item) {
+        std::optional<Generations> result;
+        if (error) {
+          counters->count(error, "lookup");
+        } else if (item) {
+          try {
+            result = decode_generations(item->value);
+            counters->bytes_read.fetch_add(item->value.size(), std::memory_order_relaxed);
+          } catch (const DecodeError&) {
+            counters->count(std::current_exception(), "lookup");
+          }
+        }
+        (result ? counters->hits : counters->misses).fetch_add(1, std::memory_order_relaxed);
+        callback(nullptr, std::move(result));
+      });
+}
+
+void MemcachedCache::start_update(std::string prompt, std::string llm_string,
+                                  Generations generations, Callback<bool> callback) {
+  // A caller's mistake (invalid UTF-8) throws here, before anything is sent.
+  std::string value = encode_generations(generations);
+  const std::size_t size = value.size();
+  SetOptions set_options;
+  set_options.ttl = options_.ttl;
+  client_->start_set(
+      langchain_key(prompt, llm_string), std::move(value), set_options,
+      [counters = counters_, strict = options_.strict, size, callback = std::move(callback)](
+          std::exception_ptr error, StoreResult result) {
+        if (!error && result == StoreResult::kStored) {
+          counters->updates.fetch_add(1, std::memory_order_relaxed);
+          counters->bytes_written.fetch_add(size, std::memory_order_relaxed);
+          return callback(nullptr, true);
+        }
+        counters->update_failures.fetch_add(1, std::memory_order_relaxed);
+        if (error) counters->count(error, "update");
+        callback(strict ? error : nullptr, false);
+      });
+}
+
+void MemcachedCache::start_clear(std::chrono::seconds delay, bool noreply,
+                                 Callback<bool> callback) {
+  client_->start_flush_all(delay, noreply,
+                           [callback = std::move(callback)](std::exception_ptr error,
+                                                            std::size_t) {
+                             callback(error, !error);
+                           });
+}
+
+namespace {
+
+void check_not_io_thread(const ClientBase& client) {
+  if (client.on_io_thread()) {
+    throw InvalidArgumentError("blocking cache call from the client's own I/O thread");
+  }
+}
+
+}  // namespace
+
+std::optional<Generations> MemcachedCache::lookup(std::string_view prompt,
+                                                  std::string_view llm_string) {
+  check_not_io_thread(*client_);
+  return detail::wait_for<std::optional<Generations>>([&](auto callback) {
+    start_lookup(std::string(prompt), std::string(llm_string), std::move(callback));
+  });
+}
+
+bool MemcachedCache::update(std::string_view prompt, std::string_view llm_string,
+                            const Generations& generations) {
+  check_not_io_thread(*client_);
+  return detail::wait_for<bool>([&](auto callback) {
+    start_update(std::string(prompt), std::string(llm_string), generations, std::move(callback));
+  });
+}
+
+void MemcachedCache::clear(std::chrono::seconds delay, bool noreply) {
+  check_not_io_thread(*client_);
+  detail::wait_for<bool>([&](auto callback) { start_clear(delay, noreply, std::move(callback)); });
+}
+
+CacheStats MemcachedCache::stats() const {
+  const auto& c = *counters_;
+  auto load = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  CacheStats s;
+  s.hits = load(c.hits);
+  s.misses = load(c.misses);
+  s.updates = load(c.updates);
+  s.update_failures = load(c.update_failures);
+  s.io_errors = load(c.io_errors);
+  s.timeouts = load(c.timeouts);
+  s.server_errors = load(c.server_errors);
+  s.protocol_errors = load(c.protocol_errors);
+  s.decode_errors = load(c.decode_errors);
+  s.too_large = load(c.too_large);
+  s.bytes_read = load(c.bytes_read);
+  s.bytes_written = load(c.bytes_written);
+  return s;
+}
+
+std::shared_ptr<ClientBase> make_client(std::string_view servers, HashClientOptions options) {
+  auto addresses = parse_servers(servers);
+  if (addresses.size() == 1) return std::make_shared<Client>(addresses.front(), options.client);
+  return std::make_shared<HashClient>(std::move(addresses), options);
+}
+
+}  // namespace llmcache

@@ -1,0 +1,374 @@
+#include <llmcache/client.hpp>
+#include <llmcache/errors.hpp>
+
+#include "client/transport.hpp"
+#include "protocol/meta_protocol.hpp"
+
+#include <asio/post.hpp>
+
+#include "common/wait_for.hpp"
+
+namespace llmcache {
+namespace {
+
+using protocol::Reply;
+using protocol::Status;
+
+/// The one place a server's error reply becomes an exception.
+void throw_if_error_reply(const Reply& reply) {
+  switch (reply.status) {
+    case Status::kError:
+      throw ServerError("memcached answered ERROR (command not understood)");
+    case Status::kClientError:
+      throw ServerError("memcached answered CLIENT_ERROR " + reply.message);
+    case Status::kServerError:
+      if (reply.message.find("too large") != std::string::npos) {
+        throw ValueTooLargeError("memcached refused the value: SERVER_ERROR " + reply.message +
+                                 " (raise memcached's -I item size limit, or store less)");
+      }
+      throw ServerError("memcached answered SERVER_ERROR " + reply.message);
+    default:
+      return;
+  }
+}
+
+[[noreturn]] void throw_unexpected(const Reply& reply, const char* request) {
+  throw ProtocolError(std::string("unexpected reply to ") + request + " (status " +
+                      std::to_string(static_cast<int>(reply.status)) + ")");
+}
+
+/// Adapts a typed callback to a reply callback: error replies and `map` exceptions
+/// reach `done` as errors.
+template <class T, class Map>
+Callback<Reply> on_reply(Callback<T> done, Map map) {
+  return [done = std::move(done), map = std::move(map)](std::exception_ptr error,
+                                                        Reply reply) mutable {
+    if (error) return done(error, T{});
+    T value{};
+    try {
+      throw_if_error_reply(reply);
+      value = map(std::move(reply));
+    } catch (...) {
+      return done(std::current_exception(), T{});
+    }
+    done(nullptr, std::move(value));
+  };
+}
+
+/// Completes `callback` with `error` on the I/O thread, where callbacks always run.
+template <class T>
+void fail_later(const asio::any_io_executor& executor, Callback<T> callback,
+                std::exception_ptr error) {
+  asio::post(executor, [callback = std::move(callback), error] { callback(error, T{}); });
+}
+
+std::uint32_t seconds_count(std::chrono::seconds s) {
+  if (s.count() < 0) throw InvalidArgumentError("a TTL or delay cannot be negative");
+  return static_cast<std::uint32_t>(s.count());
+}
+
+/// Runs an operation and blocks until its callback fires.
+template <class T, class Start>
+T wait_for(const ClientBase& client, Start start) {
+  if (client.on_io_thread()) {
+    throw InvalidArgumentError("blocking llmcache call from the client's own I/O thread");
+  }
+  return detail::wait_for<T>(std::move(start));
+}
+
+}  // namespace
+
+ClientBase::ClientBase(std::unique_ptr<detail::Transport> transport)
+    : transport_(std::move(transport)) {}
+
+ClientBase::~ClientBase() = default;
+
+asio::any_io_executor ClientBase::executor() const { return transport_->executor(); }
+
+std::vector<ServerAddress> ClientBase::servers() const { return transport_->servers(); }
+
+bool ClientBase::on_io_thread() const { return transport_->in_io_thread(); }
+
+ServerAddress ClientBase::server_for(std::string_view key) const {
+  return transport_->server_for(key);
+}
+
+// ---------------------------------------------------------------- callback core
+
+void ClientBase::start_get(std::string key, Callback<std::optional<Item>> callback) {
+  MetaGetOptions options;
+  start_meta_get(std::move(key), options,
+                 [callback = std::move(callback)](std::exception_ptr error, MetaGetResult r) {
+                   callback(error, std::move(r.item));
+                 });
+}
+
+void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
+                                Callback<MetaGetResult> callback) {
+  protocol::MetaGetFlags flags;
+  flags.value = options.value;
+  flags.cas = options.cas;
+  flags.ttl = options.ttl;
+  auto seconds = [](const std::optional<std::chrono::seconds>& s) {
+    return s ? std::optional<std::uint32_t>(seconds_count(*s)) : std::nullopt;
+  };
+  net::PendingRequest request;
+  try {
+    protocol::validate_key(key);
+    flags.vivify_ttl = seconds(options.vivify_ttl);
+    flags.recache_ttl = seconds(options.recache_ttl);
+    flags.touch_ttl = seconds(options.touch_ttl);
+  } catch (...) {
+    return fail_later(executor(), std::move(callback), std::current_exception());
+  }
+  request.opaque = transport_->next_opaque();
+  protocol::append_meta_get(request.bytes, key, flags, *request.opaque);
+  request.on_reply = on_reply<MetaGetResult>(std::move(callback), [](Reply reply) {
+    MetaGetResult result;
+    if (reply.status == Status::kValue || reply.status == Status::kHeaderOnly) {
+      result.item = Item{std::move(reply.value), reply.client_flags.value_or(0), reply.cas};
+    } else if (reply.status != Status::kMiss) {
+      throw_unexpected(reply, "mg");
+    }
+    result.ttl = reply.ttl;
+    result.won = reply.won;
+    result.stale = reply.stale;
+    result.already_won = reply.already_won;
+    return result;
+  });
+  std::vector<detail::RoutedRequest> routed;
+  routed.push_back({std::move(key), std::move(request)});
+  transport_->send(std::move(routed));
+}
+
+void ClientBase::start_get_many(std::vector<std::string> keys,
+                                Callback<std::vector<std::optional<Item>>> callback) {
+  using Results = std::vector<std::optional<Item>>;
+  try {
+    for (const auto& key : keys) protocol::validate_key(key);
+  } catch (...) {
+    return fail_later(executor(), std::move(callback), std::current_exception());
+  }
+  if (keys.empty()) {
+    asio::post(executor(), [callback = std::move(callback)] { callback(nullptr, {}); });
+    return;
+  }
+  // Every reply callback runs on the I/O thread, so the join needs no lock.
+  struct Join {
+    Results results;
+    std::size_t remaining;
+    std::exception_ptr error;
+    Callback<Results> done;
+  };
+  auto join = std::make_shared<Join>(Join{Results(keys.size()), keys.size(), nullptr,
+                                          std::move(callback)});
+  std::vector<detail::RoutedRequest> routed;
+  routed.reserve(keys.size());
+  protocol::MetaGetFlags flags;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    net::PendingRequest request;
+    request.opaque = transport_->next_opaque();
+    protocol::append_meta_get(request.bytes, keys[i], flags, *request.opaque);
+    request.on_reply = [join, i](std::exception_ptr error, Reply reply) {
+      if (!error) {
+        try {
+          throw_if_error_reply(reply);
+          if (reply.status == Status::kValue) {
+            join->results[i] = Item{std::move(reply.value), reply.client_flags.value_or(0), {}};
+          } else if (reply.status != Status::kMiss) {
+            throw_unexpected(reply, "mg");
+          }
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      if (error && !join->error) join->error = error;
+      if (--join->remaining == 0) {
+        if (join->error) {
+          join->done(join->error, {});
+        } else {
+          join->done(nullptr, std::move(join->results));
+        }
+      }
+    };
+    routed.push_back({std::move(keys[i]), std::move(request)});
+  }
+  transport_->send(std::move(routed));
+}
+
+void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
+                           Callback<StoreResult> callback) {
+  protocol::MetaSetFlags flags;
+  flags.client_flags = options.flags;
+  flags.cas = options.cas;
+  try {
+    protocol::validate_key(key);
+    flags.ttl = seconds_count(options.ttl);
+  } catch (...) {
+    return fail_later(executor(), std::move(callback), std::current_exception());
+  }
+  net::PendingRequest request;
+  request.opaque = transport_->next_opaque();
+  protocol::append_meta_set(request.bytes, key, value, flags, *request.opaque);
+  request.on_reply = on_reply<StoreResult>(std::move(callback), [](Reply reply) {
+    switch (reply.status) {
+      case Status::kHeaderOnly:
+        return StoreResult::kStored;
+      case Status::kNotStored:
+        return StoreResult::kNotStored;
+      case Status::kExists:
+        return StoreResult::kExists;
+      default:
+        throw_unexpected(reply, "ms");
+    }
+  });
+  std::vector<detail::RoutedRequest> routed;
+  routed.push_back({std::move(key), std::move(request)});
+  transport_->send(std::move(routed));
+}
+
+void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
+  try {
+    protocol::validate_key(key);
+  } catch (...) {
+    return fail_later(executor(), std::move(callback), std::current_exception());
+  }
+  protocol::MetaDeleteFlags flags;
+  flags.invalidate = invalidate;
+  net::PendingRequest request;
+  request.opaque = transport_->next_opaque();
+  protocol::append_meta_delete(request.bytes, key, flags, *request.opaque);
+  request.on_reply = on_reply<bool>(std::move(callback), [](Reply reply) {
+    if (reply.status == Status::kHeaderOnly) return true;
+    if (reply.status == Status::kNotFound) return false;
+    throw_unexpected(reply, "md");
+  });
+  std::vector<detail::RoutedRequest> routed;
+  routed.push_back({std::move(key), std::move(request)});
+  transport_->send(std::move(routed));
+}
+
+void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
+                                 Callback<std::size_t> callback) {
+  std::uint32_t delay_seconds = 0;
+  try {
+    delay_seconds = seconds_count(delay);
+  } catch (...) {
+    return fail_later(executor(), std::move(callback), std::current_exception());
+  }
+  const auto servers = transport_->servers();
+  struct Join {
+    std::size_t remaining;
+    std::size_t flushed = 0;
+    std::string failures;
+    std::exception_ptr first_error;
+    Callback<std::size_t> done;
+  };
+  auto join = std::make_shared<Join>(Join{servers.size(), 0, {}, nullptr, nullptr});
+  if (noreply) {
+    // The command is still sent with a reply (so an error cannot desynchronise the
+    // stream); the caller just does not wait for it.
+    asio::post(executor(), [callback = std::move(callback), n = servers.size()] {
+      callback(nullptr, n);
+    });
+  } else {
+    join->done = std::move(callback);
+  }
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    net::PendingRequest request;
+    protocol::append_flush_all(request.bytes, delay_seconds);
+    request.on_reply = [join, name = servers[i].name()](std::exception_ptr error, Reply reply) {
+      if (!error) {
+        try {
+          throw_if_error_reply(reply);
+          if (reply.status != Status::kOk) throw_unexpected(reply, "flush_all");
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      if (error) {
+        if (!join->first_error) join->first_error = error;
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          join->failures += (join->failures.empty() ? "" : "; ") + name + ": " + e.what();
+        }
+      } else {
+        ++join->flushed;
+      }
+      if (--join->remaining > 0 || !join->done) return;
+      if (join->failures.empty()) return join->done(nullptr, join->flushed);
+      // Keep the class of the first failure (timeout, I/O...) but name every server.
+      try {
+        std::rethrow_exception(join->first_error);
+      } catch (const IoError&) {
+        join->done(std::make_exception_ptr(IoError("flush_all failed on " + join->failures)), 0);
+      } catch (...) {
+        join->done(std::make_exception_ptr(ServerError("flush_all failed on " + join->failures)),
+                   0);
+      }
+    };
+    transport_->send_to(i, std::move(request));
+  }
+}
+
+// ---------------------------------------------------------------- blocking
+
+std::optional<Item> ClientBase::get(std::string_view key) {
+  return wait_for<std::optional<Item>>(*this, [&](auto callback) {
+    start_get(std::string(key), std::move(callback));
+  });
+}
+
+std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::string> keys) {
+  return wait_for<std::vector<std::optional<Item>>>(*this, [&](auto callback) {
+    start_get_many(std::vector<std::string>(keys.begin(), keys.end()), std::move(callback));
+  });
+}
+
+StoreResult ClientBase::set(std::string_view key, std::string_view value,
+                            const SetOptions& options) {
+  return wait_for<StoreResult>(*this, [&](auto callback) {
+    start_set(std::string(key), std::string(value), options, std::move(callback));
+  });
+}
+
+bool ClientBase::del(std::string_view key) {
+  return wait_for<bool>(*this, [&](auto callback) {
+    start_del(std::string(key), false, std::move(callback));
+  });
+}
+
+bool ClientBase::invalidate(std::string_view key) {
+  return wait_for<bool>(*this, [&](auto callback) {
+    start_del(std::string(key), true, std::move(callback));
+  });
+}
+
+MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {
+  return wait_for<MetaGetResult>(*this, [&](auto callback) {
+    start_meta_get(std::string(key), options, std::move(callback));
+  });
+}
+
+std::size_t ClientBase::flush_all(std::chrono::seconds delay, bool noreply) {
+  return wait_for<std::size_t>(*this, [&](auto callback) {
+    start_flush_all(delay, noreply, std::move(callback));
+  });
+}
+
+// ---------------------------------------------------------------- the two clients
+
+Client::Client(ServerAddress server, ClientOptions options)
+    : ClientBase(detail::make_single_server_transport(std::move(server), options)) {}
+
+Client::Client(std::string_view server, ClientOptions options)
+    : Client(parse_server(server), options) {}
+
+HashClient::HashClient(std::vector<ServerAddress> servers, HashClientOptions options)
+    : ClientBase(detail::make_hash_transport(std::move(servers), options)) {}
+
+HashClient::HashClient(std::string_view servers, HashClientOptions options)
+    : HashClient(parse_servers(servers), options) {}
+
+}  // namespace llmcache

@@ -1,0 +1,42 @@
+#include "client/transport.hpp"
+
+#include <asio/post.hpp>
+
+namespace llmcache::detail {
+namespace {
+
+class SingleServerTransport final : public Transport {
+ public:
+  SingleServerTransport(ServerAddress server, const ClientOptions& options)
+      : server_(io_, std::move(server), options) {}
+  ~SingleServerTransport() override {
+    shutdown([this] { server_.close(); });
+  }
+
+  void send(std::vector<RoutedRequest> requests) override {
+    asio::post(io_, [this, requests = std::move(requests)]() mutable {
+      for (auto& routed : requests) server_.submit(std::move(routed.request));
+    });
+  }
+
+  void send_to(std::size_t, net::PendingRequest request) override {
+    asio::post(io_, [this, request = std::move(request)]() mutable {
+      server_.submit(std::move(request));
+    });
+  }
+
+  std::vector<ServerAddress> servers() const override { return {server_.address()}; }
+  ServerAddress server_for(std::string_view) const override { return server_.address(); }
+
+ private:
+  ServerConnections server_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_single_server_transport(ServerAddress server,
+                                                        const ClientOptions& options) {
+  return std::make_unique<SingleServerTransport>(std::move(server), options);
+}
+
+}  // namespace llmcache::detail

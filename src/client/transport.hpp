@@ -1,0 +1,75 @@
+#pragma once
+// Where requests go: the I/O thread and the servers behind a ClientBase. Client uses
+// one server as given; HashClient places each key and applies pymemcache's failure rules.
+#include <llmcache/options.hpp>
+
+#include "net/connection.hpp"
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace llmcache::detail {
+
+struct RoutedRequest {
+  /// The key that decides the server (ignored by a single-server transport).
+  std::string routing_key;
+  net::PendingRequest request;
+};
+
+/// A server's connections; requests go to the one with the fewest in flight.
+/// I/O thread only.
+class ServerConnections {
+ public:
+  ServerConnections(asio::io_context& io, ServerAddress address, const ClientOptions& options);
+  void submit(net::PendingRequest request);
+  void close();
+  const ServerAddress& address() const { return address_; }
+
+ private:
+  ServerAddress address_;
+  std::vector<std::shared_ptr<net::Connection>> connections_;
+};
+
+class Transport {
+ public:
+  /// Stops the I/O thread if a derived destructor has not (a constructor that threw).
+  virtual ~Transport();
+
+  asio::any_io_executor executor() { return io_.get_executor(); }
+  std::uint32_t next_opaque() { return next_opaque_.fetch_add(1, std::memory_order_relaxed); }
+  bool in_io_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+  /// Thread-safe. Each request goes to the server that holds its routing key; a request
+  /// that cannot be sent fails through its own callback.
+  virtual void send(std::vector<RoutedRequest> requests) = 0;
+  /// Thread-safe. Sends to server `index` of servers(), bypassing placement.
+  virtual void send_to(std::size_t index, net::PendingRequest request) = 0;
+  virtual std::vector<ServerAddress> servers() const = 0;
+  /// Thread-safe. Throws IoError if no server is available.
+  virtual ServerAddress server_for(std::string_view key) const = 0;
+
+ protected:
+  Transport();
+  /// Runs `close` on the I/O thread, waits for it, then stops and joins the thread.
+  /// Derived destructors call this first, while their members still exist.
+  void shutdown(std::function<void()> close);
+
+  asio::io_context io_;
+
+ private:
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::atomic<std::uint32_t> next_opaque_{1};
+  std::thread thread_;
+};
+
+std::unique_ptr<Transport> make_single_server_transport(ServerAddress server,
+                                                        const ClientOptions& options);
+std::unique_ptr<Transport> make_hash_transport(std::vector<ServerAddress> servers,
+                                               const HashClientOptions& options);
+
+}  // namespace llmcache::detail

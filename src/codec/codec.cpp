@@ -1,0 +1,435 @@
+#include <llmcache/codec.hpp>
+#include <llmcache/errors.hpp>
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "codec/python_json.hpp"
+
+namespace llmcache {
+namespace {
+
+using codec_detail::append_python_json;
+using codec_detail::append_python_string;
+using codec_detail::kLcEscapedKey;
+using codec_detail::kMaxNesting;
+using codec_detail::LcEscape;
+namespace dom = simdjson::dom;
+
+// ---------------------------------------------------------------- encode
+
+// Nesting levels inside one serialized generation: the constructor object is 1, its
+// kwargs 2, a kwarg value 3; a message's kwargs sit at 4 and their values at 5.
+constexpr int kKwargValueDepth = 3;
+
+void append_generation_info(std::string& out, const std::optional<Json>& info) {
+  // A JSON null is Python's None: LangChain leaves the field out.
+  if (!info || info->is_null()) return;
+  if (!info->is_object()) throw InvalidArgumentError("generation_info must be a JSON object");
+  out.append("\"generation_info\": ");
+  append_python_json(out, *info, LcEscape::kUserData, kKwargValueDepth);
+  out.append(", ");
+}
+
+// The message is already a constructor object; LangChain escapes user dicts in each
+// of its kwargs (langchain_core.load._validation._serialize_lc_object) but not the
+// constructor object itself.
+void append_message(std::string& out, const Json& message) {
+  const auto kwargs = message.is_object() ? message.find("kwargs") : message.end();
+  if (kwargs == message.end() || !kwargs->is_object()) {
+    throw InvalidArgumentError("ChatGeneration::message must be a constructor object with kwargs");
+  }
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [key, value] : message.get_ref<const Json::object_t&>()) {
+    if (!first) out.append(", ", 2);
+    first = false;
+    append_python_string(out, key);
+    out.append(": ", 2);
+    if (key != "kwargs") {
+      append_python_json(out, value, LcEscape::kNone, kKwargValueDepth + 1);
+      continue;
+    }
+    out.push_back('{');
+    bool first_kwarg = true;
+    for (const auto& [name, argument] : value.get_ref<const Json::object_t&>()) {
+      if (!first_kwarg) out.append(", ", 2);
+      first_kwarg = false;
+      append_python_string(out, name);
+      out.append(": ", 2);
+      append_python_json(out, argument, LcEscape::kUserData, kKwargValueDepth + 2);
+    }
+    out.push_back('}');
+  }
+  out.push_back('}');
+}
+
+void append_inner(std::string& out, const Generation& generation) {
+  out.append(
+      R"({"lc": 1, "type": "constructor", "id": ["langchain", "schema", "output", "Generation"], )"
+      R"("kwargs": {"text": )");
+  // Generation.text is a required field, so LangChain writes it even when empty.
+  append_python_string(out, generation.text);
+  out.append(", ");
+  append_generation_info(out, generation.generation_info);
+  out.append(R"("type": "Generation"}})");
+}
+
+void append_inner(std::string& out, const ChatGeneration& generation) {
+  out.append(R"({"lc": 1, "type": "constructor", "id": ["langchain", "schema", "output", )"
+             R"("ChatGeneration"], "kwargs": {)");
+  // ChatGeneration.text defaults to "", and LangChain drops falsy fields equal to
+  // their default.
+  if (!generation.text.empty()) {
+    out.append("\"text\": ");
+    append_python_string(out, generation.text);
+    out.append(", ");
+  }
+  append_generation_info(out, generation.generation_info);
+  out.append(R"("type": "ChatGeneration", "message": )");
+  append_message(out, generation.message);
+  out.append("}}");
+}
+
+// ---------------------------------------------------------------- decode
+
+[[noreturn]] void fail(const char* reason) {
+  throw DecodeError(reason);
+}
+
+// One parser per level because the inner strings are views into the outer parser's
+// buffers. Kept per thread so a hit reuses their allocations.
+struct Parsers {
+  dom::parser outer;
+  dom::parser inner;
+  std::string outer_buffer;
+  std::string inner_buffer;
+
+  // A parser keeps the capacity of the largest document it has seen; a rare huge
+  // value should not pin that much memory on every thread for good.
+  static constexpr std::size_t kKeptCapacity = std::size_t{4} << 20;
+  void trim() noexcept {
+    if (outer.capacity() > kKeptCapacity) outer = dom::parser();
+    if (inner.capacity() > kKeptCapacity) inner = dom::parser();
+    if (outer_buffer.capacity() > kKeptCapacity) std::string().swap(outer_buffer);
+    if (inner_buffer.capacity() > kKeptCapacity) std::string().swap(inner_buffer);
+  }
+};
+
+dom::element parse_padded(dom::parser& parser, std::string& buffer, std::string_view json,
+                          const char* what) {
+  // The depth limit is what keeps hostile nesting from exhausting memory or stack;
+  // simdjson keeps it when it later grows the parser.
+  if (parser.capacity() == 0 &&
+      parser.allocate(std::max<std::size_t>(json.size(), 4096), kMaxNesting) != simdjson::SUCCESS) {
+    throw std::bad_alloc();
+  }
+  buffer.resize(json.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(buffer.data(), json.data(), json.size());
+  dom::element root;
+  if (const auto error = parser.parse(buffer.data(), json.size(), false).get(root)) {
+    throw DecodeError(std::string(what) + ": " + simdjson::error_message(error));
+  }
+  return root;
+}
+
+Json to_json(dom::element element, bool unescape);
+
+// Python keeps the last value of a duplicated key at its first position. Fills the
+// ordered_map's vector directly: its own insertion default-constructs and copies.
+Json object_to_json(dom::object source, bool unescape) {
+  Json object = Json::object();
+  auto& fields = static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
+  fields.reserve(source.size());
+  // A linear search for duplicates is cheapest for the small objects models return;
+  // large ones get an index so hostile input cannot go quadratic.
+  constexpr std::size_t kLinearLimit = 16;
+  std::unordered_map<std::string_view, std::size_t> positions;
+  const bool indexed = source.size() > kLinearLimit;
+  if (indexed) positions.reserve(source.size());
+  for (const dom::key_value_pair field : source) {
+    std::size_t position = fields.size();
+    if (indexed) {
+      position = positions.try_emplace(field.key, fields.size()).first->second;
+    } else {
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (fields[i].first == field.key) {
+          position = i;
+          break;
+        }
+      }
+    }
+    if (position == fields.size()) {
+      fields.emplace_back(std::string(field.key), to_json(field.value, unescape));
+    } else {
+      fields[position].second = to_json(field.value, unescape);
+    }
+  }
+  return object;
+}
+
+// Converts a parsed value. With `unescape`, an object that is exactly
+// {"__lc_escaped__": x} becomes x, taken as is: LangChain's loader does the same
+// (langchain_core.load._validation._unescape_value).
+Json to_json(dom::element element, bool unescape) {
+  switch (element.type()) {
+    case dom::element_type::ARRAY: {
+      Json array = Json::array();
+      auto& items = array.get_ref<Json::array_t&>();
+      const dom::array source = element.get_array().value_unsafe();
+      items.reserve(source.size());
+      for (dom::element item : source) items.push_back(to_json(item, unescape));
+      return array;
+    }
+    case dom::element_type::OBJECT: {
+      const dom::object source = element.get_object().value_unsafe();
+      if (unescape && source.size() == 1) {
+        const dom::key_value_pair only = *source.begin();
+        if (only.key == kLcEscapedKey) return to_json(only.value, false);
+      }
+      return object_to_json(source, unescape);
+    }
+    case dom::element_type::INT64:
+      return element.get_int64().value_unsafe();
+    case dom::element_type::UINT64:
+      return element.get_uint64().value_unsafe();
+    case dom::element_type::DOUBLE:
+      return element.get_double().value_unsafe();
+    case dom::element_type::STRING:
+      return std::string(element.get_string().value_unsafe());
+    case dom::element_type::BOOL:
+      return element.get_bool().value_unsafe();
+    case dom::element_type::NULL_VALUE:
+      return nullptr;
+  }
+  fail("unknown JSON value type");
+}
+
+std::string_view require_string(dom::element element, const char* reason) {
+  std::string_view text;
+  if (element.get_string().get(text)) fail(reason);
+  return text;
+}
+
+// None (null) means "not set"; anything but an object is not a generation_info.
+std::optional<Json> generation_info_of(const std::optional<dom::element>& element, bool unescape) {
+  if (!element || element->is_null()) return std::nullopt;
+  Json info = to_json(*element, unescape);
+  if (!info.is_object()) fail("generation_info is not an object");
+  return info;
+}
+
+enum class Kind { kGeneration, kChatGeneration };
+
+// The ids LangChain writes, and the langchain_core module paths its loader maps to
+// the same classes (langchain_core/load/mapping.py).
+Kind kind_of(dom::array id) {
+  constexpr std::array<std::array<std::string_view, 4>, 4> kKnown = {{
+      {"langchain", "schema", "output", "Generation"},
+      {"langchain_core", "outputs", "generation", "Generation"},
+      {"langchain", "schema", "output", "ChatGeneration"},
+      {"langchain_core", "outputs", "chat_generation", "ChatGeneration"},
+  }};
+  if (id.size() != 4) fail("not a Generation or ChatGeneration id");
+  std::array<std::string_view, 4> parts;
+  std::size_t index = 0;
+  for (dom::element part : id) parts[index++] = require_string(part, "id holds a non-string");
+  for (std::size_t i = 0; i < kKnown.size(); ++i) {
+    if (parts == kKnown[i]) return i < 2 ? Kind::kGeneration : Kind::kChatGeneration;
+  }
+  fail("not a Generation or ChatGeneration id");
+}
+
+bool is_int_one(dom::element element) {
+  std::int64_t value;
+  return !element.get_int64().get(value) && value == 1;
+}
+
+// Keeps the message as a constructor object; like LangChain's loader, unescapes user
+// dicts below it but not the message object itself.
+Json message_of(dom::element element) {
+  dom::object source;
+  if (element.get_object().get(source)) fail("message is not an object");
+  Json message = object_to_json(source, true);
+  const auto lc = message.find("lc");
+  const auto type = message.find("type");
+  const auto id = message.find("id");
+  const auto kwargs = message.find("kwargs");
+  if (lc == message.end() || *lc != 1 || type == message.end() || *type != "constructor" ||
+      id == message.end() || !id->is_array() || kwargs == message.end() || !kwargs->is_object()) {
+    fail("message is not a constructor object");
+  }
+  return message;
+}
+
+AnyGeneration decode_constructor(dom::element root) {
+  dom::object object;
+  if (root.get_object().get(object)) fail("generation is not a JSON object");
+  // Python's json.loads keeps the last of duplicated keys, so scan rather than look up.
+  std::optional<dom::element> lc, type, id, kwargs;
+  for (const dom::key_value_pair field : object) {
+    if (field.key == "lc") {
+      lc = field.value;
+    } else if (field.key == "type") {
+      type = field.value;
+    } else if (field.key == "id") {
+      id = field.value;
+    } else if (field.key == "kwargs") {
+      kwargs = field.value;
+    }
+  }
+  if (!lc || !is_int_one(*lc)) fail("generation is not an lc=1 object");
+  if (!type || require_string(*type, "type is not a string") != "constructor") {
+    fail("generation is not a constructor object");
+  }
+  dom::array id_parts;
+  if (!id || id->get_array().get(id_parts)) fail("generation id is not an array");
+  const Kind kind = kind_of(id_parts);
+  dom::object arguments;
+  if (!kwargs || kwargs->get_object().get(arguments)) fail("generation kwargs is not an object");
+
+  std::optional<dom::element> text, info, declared_type, message;
+  for (const dom::key_value_pair field : arguments) {
+    if (field.key == "text") {
+      text = field.value;
+    } else if (field.key == "generation_info") {
+      info = field.value;
+    } else if (field.key == "type") {
+      declared_type = field.value;
+    } else if (field.key == "message") {
+      message = field.value;
+    }
+    // Other kwargs are ignored, as pydantic does with extra="ignore".
+  }
+
+  if (kind == Kind::kGeneration) {
+    if (declared_type && require_string(*declared_type, "type is not a string") != "Generation") {
+      fail("Generation with a different type");
+    }
+    if (!text) fail("Generation without text");
+    return Generation{std::string(require_string(*text, "text is not a string")),
+                      generation_info_of(info, true)};
+  }
+  if (declared_type && require_string(*declared_type, "type is not a string") != "ChatGeneration") {
+    fail("ChatGeneration with a different type");
+  }
+  if (!message) fail("ChatGeneration without message");
+  ChatGeneration generation;
+  generation.message = message_of(*message);
+  if (text) generation.text = require_string(*text, "text is not a string");
+  generation.generation_info = generation_info_of(info, true);
+  return generation;
+}
+
+// The pre-serializer format: `Generation(**item)` for each dict, with no unescaping.
+Generation decode_legacy(dom::object object) {
+  std::optional<dom::element> text, info;
+  for (const dom::key_value_pair field : object) {
+    if (field.key == "text") {
+      text = field.value;
+    } else if (field.key == "generation_info") {
+      info = field.value;
+    } else if (field.key == "type") {
+      if (require_string(field.value, "type is not a string") != "Generation") {
+        fail("legacy item with a type other than Generation");
+      }
+    }
+  }
+  if (!text) fail("legacy item without text");
+  return Generation{std::string(require_string(*text, "text is not a string")),
+                    generation_info_of(info, false)};
+}
+
+}  // namespace
+
+std::string encode_generations(const Generations& generations) {
+  if (generations.empty()) return "[]";
+  std::size_t estimate = 2;
+  for (const auto& generation : generations) estimate += 2 * text_of(generation).size() + 512;
+  std::string out;
+  out.reserve(estimate);
+  std::string inner;
+  inner.reserve(estimate);
+  out.push_back('[');
+  bool first = true;
+  for (const auto& generation : generations) {
+    if (!first) out.append(", ", 2);
+    first = false;
+    inner.clear();
+    std::visit([&inner](const auto& g) { append_inner(inner, g); }, generation);
+    codec_detail::append_quoted_ascii_json(out, inner);
+  }
+  out.push_back(']');
+  return out;
+}
+
+Generations decode_generations(std::string_view value) {
+  thread_local Parsers parsers;
+  struct Trim {
+    Parsers& parsers;
+    ~Trim() { parsers.trim(); }
+  } trim{parsers};
+
+  const dom::element root =
+      parse_padded(parsers.outer, parsers.outer_buffer, value, "invalid JSON");
+  dom::array items;
+  if (root.get_array().get(items)) fail("value is not a JSON array");
+  Generations generations;
+  generations.reserve(items.size());
+  if (items.size() == 0) return generations;
+
+  // LangChain first reads a list of serialized strings and, failing that, a legacy
+  // list of dicts; a mix of the two is neither.
+  const bool legacy = (*items.begin()).is_object();
+  for (dom::element item : items) {
+    if (legacy) {
+      dom::object object;
+      if (item.get_object().get(object)) fail("legacy list holds a non-object");
+      generations.emplace_back(decode_legacy(object));
+      continue;
+    }
+    std::string_view serialized;
+    if (item.get_string().get(serialized)) fail("list item is neither a string nor an object");
+    const dom::element inner =
+        parse_padded(parsers.inner, parsers.inner_buffer, serialized, "invalid inner JSON");
+    generations.push_back(decode_constructor(inner));
+  }
+  return generations;
+}
+
+std::string python_json_dumps(const Json& value) {
+  std::string out;
+  append_python_json(out, value, LcEscape::kNone, 1);
+  return out;
+}
+
+Json ai_message(std::string_view content) {
+  Json kwargs = Json::object();
+  kwargs["content"] = std::string(content);
+  kwargs["type"] = "ai";
+  kwargs["tool_calls"] = Json::array();
+  kwargs["invalid_tool_calls"] = Json::array();
+  Json message = Json::object();
+  message["lc"] = 1;
+  message["type"] = "constructor";
+  message["id"] = Json::array({"langchain", "schema", "messages", "AIMessage"});
+  message["kwargs"] = std::move(kwargs);
+  return message;
+}
+
+ChatGeneration chat_generation(std::string_view content, std::optional<Json> generation_info) {
+  return ChatGeneration{ai_message(content), std::string(content), std::move(generation_info)};
+}
+
+const std::string& text_of(const AnyGeneration& generation) {
+  return std::visit([](const auto& g) -> const std::string& { return g.text; }, generation);
+}
+
+}  // namespace llmcache

@@ -1,0 +1,195 @@
+#include "net/connection.hpp"
+
+#include <llmcache/errors.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace llmcache::net {
+namespace {
+
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+
+bool is_error_reply(const protocol::Reply& reply) {
+  using protocol::Status;
+  return reply.status == Status::kError || reply.status == Status::kClientError ||
+         reply.status == Status::kServerError;
+}
+
+template <class E>
+std::exception_ptr error(const ServerAddress& address, const std::string& what) {
+  return std::make_exception_ptr(E("memcached " + address.name() + ": " + what));
+}
+
+}  // namespace
+
+Connection::Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options)
+    : io_(io), address_(std::move(address)), options_(options), deadline_timer_(io) {}
+
+void Connection::submit(PendingRequest request) {
+  if (pending_.size() >= options_.max_in_flight) {
+    request.on_reply(error<IoError>(address_, std::to_string(pending_.size()) +
+                                                  " requests already in flight; refusing more"),
+                     {});
+    return;
+  }
+  outbox_ += request.bytes;
+  pending_.push_back({request.opaque, std::move(request.on_reply),
+                      Clock::now() + options_.request_timeout});
+  arm_deadline();
+  if (!session_) {
+    protocol::ParserLimits limits;
+    limits.max_value_bytes = options_.max_value_bytes;
+    session_ = std::make_shared<Session>(io_, limits);
+    asio::co_spawn(io_, run(session_), asio::detached);
+  } else {
+    flush();
+  }
+}
+
+void Connection::fail_all(std::exception_ptr reason) {
+  if (session_) {
+    std::error_code ignored;
+    session_->socket.close(ignored);
+    session_.reset();
+  }
+  outbox_.clear();
+  // Callbacks may submit new requests (and so reconnect): hand them a clean slate.
+  auto failed = std::move(pending_);
+  pending_.clear();
+  for (auto& waiting : failed) {
+    if (waiting.on_reply) waiting.on_reply(reason, {});
+  }
+}
+
+asio::awaitable<void> Connection::connect(Session& session) {
+  std::error_code ec;
+  asio::ip::tcp::resolver resolver(io_);
+  auto endpoints = co_await resolver.async_resolve(
+      address_.host, std::to_string(address_.port), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) std::rethrow_exception(error<IoError>(address_, "cannot resolve host: " + ec.message()));
+
+  // The timer closes the socket, which aborts the connect; the flag tells the two apart.
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer timer(io_, options_.connect_timeout);
+  timer.async_wait([timed_out, &socket = session.socket](std::error_code timer_ec) {
+    if (timer_ec) return;  // cancelled: the connect finished first
+    *timed_out = true;
+    std::error_code ignored;
+    socket.close(ignored);
+  });
+  co_await asio::async_connect(session.socket, endpoints,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  timer.cancel();
+  if (*timed_out) {
+    std::rethrow_exception(error<TimeoutError>(
+        address_, "connect timed out after " + std::to_string(options_.connect_timeout.count()) +
+                      " ms"));
+  }
+  if (ec) {
+    std::string hint = ec == asio::error::connection_refused
+                           ? " (is memcached running there? check the server list)"
+                           : "";
+    std::rethrow_exception(error<IoError>(address_, "cannot connect: " + ec.message() + hint));
+  }
+  session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
+  auto keep_alive = shared_from_this();
+  try {
+    co_await connect(*session);
+    if (!current(session)) co_return;
+    session->connected = true;
+    flush();
+    session->read_buffer.resize(kReadChunkBytes);
+    for (;;) {
+      std::error_code ec;
+      std::size_t n = co_await session->socket.async_read_some(
+          asio::buffer(session->read_buffer), asio::redirect_error(asio::use_awaitable, ec));
+      if (!current(session)) co_return;
+      if (ec == asio::error::eof) {
+        std::rethrow_exception(error<IoError>(address_, "connection closed by the server"));
+      }
+      if (ec) std::rethrow_exception(error<IoError>(address_, "read failed: " + ec.message()));
+      session->parser.feed(std::string_view(session->read_buffer.data(), n));
+      while (auto reply = session->parser.next()) {
+        on_reply(std::move(*reply));
+        if (!current(session)) co_return;
+      }
+    }
+  } catch (const ProtocolError& e) {
+    if (current(session)) fail_all(error<ProtocolError>(address_, e.what()));
+  } catch (const Error&) {
+    if (current(session)) fail_all(std::current_exception());
+  }
+}
+
+void Connection::flush() {
+  auto session = session_;
+  if (!session || !session->connected || session->writing_now || outbox_.empty()) return;
+  // Everything queued since the last write goes out in one syscall: that is the pipelining.
+  session->writing.swap(outbox_);
+  outbox_.clear();
+  session->writing_now = true;
+  asio::async_write(session->socket, asio::buffer(session->writing),
+                    [this, keep_alive = shared_from_this(), session](std::error_code ec,
+                                                                    std::size_t) {
+                      session->writing_now = false;
+                      session->writing.clear();
+                      if (!current(session)) return;
+                      if (ec) {
+                        fail_all(error<IoError>(address_, "write failed: " + ec.message()));
+                        return;
+                      }
+                      flush();
+                    });
+}
+
+void Connection::on_reply(protocol::Reply reply) {
+  if (pending_.empty()) throw ProtocolError("reply to no request");
+  auto& oldest = pending_.front();
+  if (oldest.opaque) {
+    if (reply.opaque ? *reply.opaque != *oldest.opaque : !is_error_reply(reply)) {
+      throw ProtocolError("reply out of order: expected opaque " + std::to_string(*oldest.opaque) +
+                          ", got " + (reply.opaque ? std::to_string(*reply.opaque) : "none"));
+    }
+  } else if (reply.opaque) {
+    throw ProtocolError("unexpected opaque " + std::to_string(*reply.opaque));
+  }
+  auto on_reply = std::move(oldest.on_reply);
+  pending_.pop_front();
+  if (on_reply) on_reply(nullptr, std::move(reply));
+}
+
+void Connection::arm_deadline() {
+  if (deadline_armed_ || pending_.empty()) return;
+  deadline_armed_ = true;
+  deadline_timer_.expires_at(pending_.front().deadline);
+  deadline_timer_.async_wait([this, keep_alive = shared_from_this()](std::error_code) {
+    deadline_armed_ = false;
+    on_deadline();
+  });
+}
+
+void Connection::on_deadline() {
+  if (!pending_.empty() && pending_.front().deadline <= Clock::now()) {
+    // The oldest reply is overdue; the stream can no longer be trusted to catch up in
+    // time, so every request on this connection fails now rather than later.
+    fail_all(error<TimeoutError>(address_, "no reply within " +
+                                               std::to_string(options_.request_timeout.count()) +
+                                               " ms"));
+  }
+  arm_deadline();
+}
+
+void Connection::close() {
+  fail_all(error<ClosedError>(address_, "client closed"));
+  deadline_timer_.cancel();
+}
+
+}  // namespace llmcache::net

@@ -1,0 +1,90 @@
+#pragma once
+// One pipelined TCP connection to one memcached server. Lives on the client's I/O
+// thread: every member function must be called there. Requests are written in order
+// and their replies arrive in order, so the oldest pending request owns the next reply;
+// the opaque echoed by the server double-checks that pairing.
+#include <llmcache/detail/completion.hpp>
+#include <llmcache/options.hpp>
+
+#include "protocol/meta_protocol.hpp"
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmcache::net {
+
+struct PendingRequest {
+  /// The request bytes, exactly one request.
+  std::string bytes;
+  /// The opaque the reply must echo; nullopt for classic commands, which echo nothing.
+  std::optional<std::uint32_t> opaque;
+  /// Called exactly once with the reply or the error that ended the wait.
+  Callback<protocol::Reply> on_reply;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options);
+
+  /// Queues the request, connecting first if needed. Fails it at once with IoError when
+  /// max_in_flight requests are already waiting.
+  void submit(PendingRequest request);
+  /// Fails every pending request with `reason` and closes the socket. The next submit
+  /// reconnects.
+  void fail_all(std::exception_ptr reason);
+  /// Fails everything with ClosedError and stops the deadline timer (client shutdown).
+  void close();
+  std::size_t in_flight() const { return pending_.size(); }
+  const ServerAddress& address() const { return address_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // Everything tied to one TCP connection; a reconnect starts a new Session, and
+  // handlers of an old one see that they are stale and return.
+  struct Session {
+    explicit Session(asio::io_context& io, protocol::ParserLimits limits)
+        : socket(io), parser(limits) {}
+    asio::ip::tcp::socket socket;
+    protocol::MetaParser parser;
+    std::string writing;
+    std::vector<char> read_buffer;
+    bool connected = false;
+    bool writing_now = false;
+  };
+
+  struct Waiting {
+    std::optional<std::uint32_t> opaque;
+    Callback<protocol::Reply> on_reply;
+    Clock::time_point deadline;
+  };
+
+  asio::awaitable<void> run(std::shared_ptr<Session> session);
+  asio::awaitable<void> connect(Session& session);
+  void flush();
+  void on_reply(protocol::Reply reply);
+  void arm_deadline();
+  void on_deadline();
+  bool current(const std::shared_ptr<Session>& session) const { return session == session_; }
+
+  asio::io_context& io_;
+  ServerAddress address_;
+  ClientOptions options_;
+  asio::steady_timer deadline_timer_;
+  bool deadline_armed_ = false;
+  std::shared_ptr<Session> session_;  // null while disconnected
+  std::string outbox_;                // bytes not yet handed to the socket
+  std::deque<Waiting> pending_;       // oldest first
+};
+
+}  // namespace llmcache::net

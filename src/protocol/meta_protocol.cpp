@@ -1,0 +1,347 @@
+#include "protocol/meta_protocol.hpp"
+
+#include <charconv>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+#include "llmcache/errors.hpp"
+
+namespace llmcache::protocol {
+namespace {
+
+constexpr std::size_t npos = std::string_view::npos;
+
+// A buffer that once held a huge value should not pin that memory for the life of the
+// connection; below this it is kept to avoid reallocating for every ordinary value.
+constexpr std::size_t kRetainedCapacity = 1u << 20;
+
+// Error messages quote the offending bytes, but a hostile or corrupt stream must not be
+// able to put control characters or megabytes into a log line.
+std::string quote(std::string_view bytes) {
+  constexpr std::size_t kMaxQuoted = 64;
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (std::size_t i = 0; i < bytes.size() && i < kMaxQuoted; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  out += bytes.size() > kMaxQuoted ? "'..." : "'";
+  return out;
+}
+
+[[noreturn]] void malformed(std::string_view what, std::string_view bytes) {
+  throw ProtocolError("malformed memcached reply: " + std::string(what) + " in " + quote(bytes));
+}
+
+template <typename T>
+T parse_number(std::string_view text, std::string_view what, std::string_view line) {
+  T value{};
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end) malformed(what, line);
+  return value;
+}
+
+void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
+  std::size_t pos = 0;
+  while (pos < flags.size()) {
+    std::size_t space = flags.find(' ', pos);
+    if (space == npos) space = flags.size();
+    const std::string_view token = flags.substr(pos, space - pos);
+    pos = space + 1;
+    // memcached separates with one space, but a doubled one loses nothing.
+    if (token.empty()) continue;
+    const std::string_view arg = token.substr(1);
+    switch (token[0]) {
+      case 'O':
+        reply.opaque = parse_number<std::uint32_t>(arg, "bad O (opaque) flag", line);
+        break;
+      case 'f':
+        reply.client_flags = parse_number<std::uint32_t>(arg, "bad f (client flags) flag", line);
+        break;
+      case 'c':
+        reply.cas = parse_number<std::uint64_t>(arg, "bad c (CAS) flag", line);
+        break;
+      case 't':
+        reply.ttl = parse_number<std::int64_t>(arg, "bad t (TTL) flag", line);
+        break;
+      case 'W':
+      case 'X':
+      case 'Z':
+        if (!arg.empty()) malformed("W/X/Z flag with a token", line);
+        (token[0] == 'W' ? reply.won : token[0] == 'X' ? reply.stale : reply.already_won) = true;
+        break;
+      default: {
+        // Other flags (k, s, b, h, l, ...) carry nothing the client uses, but a token that
+        // does not even start with a letter means the stream is out of sync.
+        const char c = token[0];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) malformed("bad flag", line);
+      }
+    }
+  }
+}
+
+void append_flag(std::string& out, char letter) {
+  const char flag[2] = {' ', letter};
+  out.append(flag, 2);
+}
+
+template <typename T>
+void append_flag(std::string& out, char letter, T value) {
+  char buf[2 + 20];
+  buf[0] = ' ';
+  buf[1] = letter;
+  const auto result = std::to_chars(buf + 2, buf + sizeof buf, value);
+  out.append(buf, result.ptr);
+}
+
+void append_number(std::string& out, std::size_t value) {
+  char buf[1 + 20];
+  buf[0] = ' ';
+  const auto result = std::to_chars(buf + 1, buf + sizeof buf, value);
+  out.append(buf, result.ptr);
+}
+
+void append_command(std::string& out, std::string_view command, std::string_view key) {
+  out += command;
+  out += ' ';
+  out += key;
+}
+
+void append_opaque_and_end(std::string& out, std::uint32_t opaque) {
+  append_flag(out, 'O', opaque);
+  out += "\r\n";
+}
+
+}  // namespace
+
+void validate_key(std::string_view key) {
+  if (key.empty()) throw InvalidArgumentError("memcached key is empty");
+  if (key.size() > kMaxKeyBytes) {
+    throw InvalidArgumentError("memcached key is " + std::to_string(key.size()) +
+                               " bytes; the limit is " + std::to_string(kMaxKeyBytes));
+  }
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    if (c <= 0x20 || c == 0x7f) {
+      throw InvalidArgumentError("memcached key " + quote(key) +
+                                 " has a space or control byte at offset " + std::to_string(i));
+    }
+  }
+}
+
+void append_meta_get(std::string& out, std::string_view key, const MetaGetFlags& flags,
+                     std::uint32_t opaque) {
+  append_command(out, "mg", key);
+  if (flags.value) append_flag(out, 'v');
+  if (flags.client_flags) append_flag(out, 'f');
+  if (flags.cas) append_flag(out, 'c');
+  if (flags.ttl) append_flag(out, 't');
+  if (flags.vivify_ttl) append_flag(out, 'N', *flags.vivify_ttl);
+  if (flags.recache_ttl) append_flag(out, 'R', *flags.recache_ttl);
+  if (flags.touch_ttl) append_flag(out, 'T', *flags.touch_ttl);
+  append_opaque_and_end(out, opaque);
+}
+
+void append_meta_set(std::string& out, std::string_view key, std::string_view value,
+                     const MetaSetFlags& flags, std::uint32_t opaque) {
+  out.reserve(out.size() + key.size() + value.size() + 96);
+  append_command(out, "ms", key);
+  append_number(out, value.size());
+  // F0 and T0 are memcached's defaults, so they are left out.
+  if (flags.client_flags != 0) append_flag(out, 'F', flags.client_flags);
+  if (flags.ttl != 0) append_flag(out, 'T', flags.ttl);
+  if (flags.cas) append_flag(out, 'C', *flags.cas);
+  if (flags.invalidate) append_flag(out, 'I');
+  if (flags.return_cas) append_flag(out, 'c');
+  switch (flags.mode) {
+    case SetMode::kSet:
+      break;  // S is the default
+    case SetMode::kAdd:
+      out += " ME";
+      break;
+    case SetMode::kReplace:
+      out += " MR";
+      break;
+    case SetMode::kAppend:
+      out += " MA";
+      break;
+    case SetMode::kPrepend:
+      out += " MP";
+      break;
+  }
+  append_opaque_and_end(out, opaque);
+  out += value;
+  out += "\r\n";
+}
+
+void append_meta_delete(std::string& out, std::string_view key, const MetaDeleteFlags& flags,
+                        std::uint32_t opaque) {
+  append_command(out, "md", key);
+  if (flags.cas) append_flag(out, 'C', *flags.cas);
+  if (flags.invalidate) append_flag(out, 'I');
+  append_opaque_and_end(out, opaque);
+}
+
+void append_meta_noop(std::string& out) {
+  out += "mn\r\n";
+}
+
+void append_flush_all(std::string& out, std::uint32_t delay_seconds) {
+  out += "flush_all";
+  append_number(out, delay_seconds);
+  out += "\r\n";
+}
+
+void append_version(std::string& out) {
+  out += "version\r\n";
+}
+
+// ---------------------------------------------------------------- parser
+
+MetaParser::MetaParser(ParserLimits limits) : limits_(limits) {}
+
+void MetaParser::compact() {
+  if (consumed_ == 0) return;
+  if (consumed_ == buffer_.size()) {
+    if (buffer_.capacity() > kRetainedCapacity) {
+      std::string().swap(buffer_);
+    } else {
+      buffer_.clear();
+    }
+  } else {
+    // Only the unfinished reply is moved, and each byte at most once or twice: cheaper
+    // than letting consumed replies pile up in front of it.
+    buffer_.erase(0, consumed_);
+    if (buffer_.capacity() > kRetainedCapacity && buffer_.capacity() > 4 * buffer_.size()) {
+      buffer_.shrink_to_fit();
+    }
+  }
+  consumed_ = 0;
+}
+
+void MetaParser::feed(std::string_view bytes) {
+  compact();
+  buffer_.append(bytes);
+  // Checked here and not only in next(), so a peer sending an endless line is cut off
+  // even by a caller that feeds several times before draining.
+  if (!pending_) find_line_end();
+}
+
+std::size_t MetaParser::find_line_end() {
+  const std::size_t start = consumed_;
+  const std::size_t from = start + scanned_;
+  const char* base = buffer_.data();
+  const void* hit =
+      from < buffer_.size() ? std::memchr(base + from, '\n', buffer_.size() - from) : nullptr;
+  if (hit == nullptr) {
+    scanned_ = buffer_.size() - start;
+    // A trailing '\r' may still become the line end, so it does not count yet.
+    const std::size_t line_bytes = scanned_ - (scanned_ > 0 && buffer_.back() == '\r' ? 1 : 0);
+    if (line_bytes > limits_.max_line_bytes) {
+      throw ProtocolError("malformed memcached reply: no line end within " +
+                          std::to_string(limits_.max_line_bytes) + " bytes, starting " +
+                          quote(std::string_view(base + start, line_bytes)));
+    }
+    return npos;
+  }
+  const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
+  const std::string_view line(base + start, end - start);
+  if (end == start || base[end - 1] != '\r') malformed("line ends with a bare \\n", line);
+  if (end - 1 - start > limits_.max_line_bytes) {
+    malformed("line longer than " + std::to_string(limits_.max_line_bytes) + " bytes", line);
+  }
+  return end;
+}
+
+Reply MetaParser::parse_header(std::string_view line) {
+  if (line.find('\r') != npos) malformed("bare \\r inside a line", line);
+  const std::size_t space = line.find(' ');
+  const std::string_view code = line.substr(0, space);
+  const std::string_view rest = space == npos ? std::string_view() : line.substr(space + 1);
+
+  Reply reply;
+  if (code.size() == 2) {
+    if (code == "VA") {
+      reply.status = Status::kValue;
+      const std::size_t end = rest.find(' ');
+      value_bytes_ = parse_number<std::size_t>(rest.substr(0, end), "bad VA length", line);
+      if (value_bytes_ > limits_.max_value_bytes) {
+        malformed(
+            "VA length above the limit of " + std::to_string(limits_.max_value_bytes) + " bytes",
+            line);
+      }
+      if (end != npos) parse_flags(rest.substr(end + 1), line, reply);
+      return reply;
+    }
+    if (code == "HD") {
+      reply.status = Status::kHeaderOnly;
+    } else if (code == "EN") {
+      reply.status = Status::kMiss;
+    } else if (code == "NF") {
+      reply.status = Status::kNotFound;
+    } else if (code == "NS") {
+      reply.status = Status::kNotStored;
+    } else if (code == "EX") {
+      reply.status = Status::kExists;
+    } else if (code == "MN") {
+      reply.status = Status::kNoop;
+    } else if (code == "OK" && space == npos) {
+      reply.status = Status::kOk;
+      return reply;
+    } else {
+      malformed("unknown reply code", line);
+    }
+    parse_flags(rest, line, reply);
+    return reply;
+  }
+  if (code == "VERSION") {
+    reply.status = Status::kVersion;
+  } else if (code == "SERVER_ERROR") {
+    reply.status = Status::kServerError;
+  } else if (code == "CLIENT_ERROR") {
+    reply.status = Status::kClientError;
+  } else if (code == "ERROR") {
+    reply.status = Status::kError;
+  } else {
+    malformed("unknown reply code", line);
+  }
+  reply.message.assign(rest);
+  return reply;
+}
+
+std::optional<Reply> MetaParser::next() {
+  if (!pending_) {
+    const std::size_t end = find_line_end();
+    if (end == npos) return std::nullopt;
+    Reply reply = parse_header(std::string_view(buffer_.data() + consumed_, end - 1 - consumed_));
+    consumed_ = end + 1;
+    scanned_ = 0;
+    if (reply.status != Status::kValue) return reply;
+    pending_ = std::move(reply);
+  }
+  const std::size_t available = buffer_.size() - consumed_;
+  const char* data = buffer_.data() + consumed_;
+  // The terminator is checked as soon as its first byte arrives, not when it is complete.
+  if (available > value_bytes_ && data[value_bytes_] != '\r') {
+    malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 1));
+  }
+  if (available < value_bytes_ + 2) return std::nullopt;
+  if (data[value_bytes_ + 1] != '\n') {
+    malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 2));
+  }
+  Reply reply = std::move(*pending_);
+  pending_.reset();
+  reply.value.assign(data, value_bytes_);
+  consumed_ += value_bytes_ + 2;
+  return reply;
+}
+
+}  // namespace llmcache::protocol

@@ -1,0 +1,134 @@
+#pragma once
+// The memcached meta protocol as bytes: request builders and a pure reply parser.
+// No sockets here: the parser is fed byte fragments and hands back whole replies, so it
+// is tested with fragments and fuzzed. Everything above this file speaks in Reply objects.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmcache::protocol {
+
+/// The largest key memcached accepts.
+inline constexpr std::size_t kMaxKeyBytes = 250;
+
+/// Throws InvalidArgumentError unless `key` is 1..250 bytes with no space or control
+/// character (bytes <= 0x20 and 0x7f).
+void validate_key(std::string_view key);
+
+// ---------------------------------------------------------------- requests
+
+struct MetaGetFlags {
+  bool value = true;         // v: return the value
+  bool client_flags = true;  // f: return the client flags
+  bool cas = false;          // c: return the CAS value
+  bool ttl = false;          // t: return the remaining TTL
+  /// N<ttl>: on a miss create a placeholder with this TTL; the first caller gets W.
+  std::optional<std::uint32_t> vivify_ttl;
+  /// R<ttl>: if the remaining TTL is below this, this caller wins the recache (W).
+  std::optional<std::uint32_t> recache_ttl;
+  /// T<ttl>: update the TTL.
+  std::optional<std::uint32_t> touch_ttl;
+};
+
+enum class SetMode { kSet, kAdd, kReplace, kAppend, kPrepend };
+
+struct MetaSetFlags {
+  std::uint32_t client_flags = 0;    // F
+  std::uint32_t ttl = 0;             // T; 0 means no expiry
+  std::optional<std::uint64_t> cas;  // C: store only if the CAS matches
+  bool invalidate = false;           // I: with C, a stale CAS still stores but marks stale
+  bool return_cas = false;           // c
+  SetMode mode = SetMode::kSet;      // M
+};
+
+struct MetaDeleteFlags {
+  bool invalidate = false;           // I: mark stale instead of removing
+  std::optional<std::uint64_t> cas;  // C
+};
+
+/// Each builder appends exactly one request to `out`, with `O<opaque>` so the reply
+/// can be checked against it. No quiet mode: every request gets exactly one reply.
+/// The key must already be valid (validate_key); builders do not re-check.
+void append_meta_get(std::string& out, std::string_view key, const MetaGetFlags& flags,
+                     std::uint32_t opaque);
+void append_meta_set(std::string& out, std::string_view key, std::string_view value,
+                     const MetaSetFlags& flags, std::uint32_t opaque);
+void append_meta_delete(std::string& out, std::string_view key, const MetaDeleteFlags& flags,
+                        std::uint32_t opaque);
+/// `mn\r\n`; answered with `MN\r\n`.
+void append_meta_noop(std::string& out);
+/// Classic `flush_all [delay]\r\n` (never noreply, so errors keep the stream in sync);
+/// answered with `OK\r\n`.
+void append_flush_all(std::string& out, std::uint32_t delay_seconds);
+/// Classic `version\r\n`; answered with `VERSION <text>\r\n`.
+void append_version(std::string& out);
+
+// ---------------------------------------------------------------- replies
+
+enum class Status {
+  kValue,        // VA <size> <flags>*\r\n<data>\r\n
+  kHeaderOnly,   // HD <flags>*  (stored, deleted, or a hit without v)
+  kMiss,         // EN           (mg miss)
+  kNotFound,     // NF <flags>*  (md/ma miss)
+  kNotStored,    // NS <flags>*
+  kExists,       // EX <flags>*  (CAS mismatch)
+  kNoop,         // MN
+  kOk,           // OK           (classic flush_all)
+  kVersion,      // VERSION <text>
+  kError,        // ERROR        (unknown command)
+  kClientError,  // CLIENT_ERROR <message>
+  kServerError,  // SERVER_ERROR <message>
+};
+
+struct Reply {
+  Status status = Status::kMiss;
+  std::string value;    // kValue: the data block
+  std::string message;  // kClientError/kServerError/kVersion: the text after the code
+  std::optional<std::uint32_t> opaque;        // O
+  std::optional<std::uint32_t> client_flags;  // f
+  std::optional<std::uint64_t> cas;           // c
+  std::optional<std::int64_t> ttl;            // t (-1: no expiry)
+  bool won = false;                           // W: this caller should recompute the value
+  bool stale = false;                         // X: the item is stale
+  bool already_won = false;                   // Z: someone else already won
+};
+
+struct ParserLimits {
+  /// Longest header line accepted (without its data block).
+  std::size_t max_line_bytes = 4096;
+  /// Largest data block accepted; memcached's own limit is set with -I (1 MiB default).
+  std::size_t max_value_bytes = 64u << 20;
+};
+
+/// A pure, incremental reply parser. feed() bytes as they arrive, then call next()
+/// until it returns nullopt (more bytes needed). Malformed input or a limit exceeded
+/// throws ProtocolError; after that the parser (and its connection) must be discarded.
+/// Buffered memory never exceeds max_line_bytes + max_value_bytes + one feed() call.
+class MetaParser {
+ public:
+  explicit MetaParser(ParserLimits limits = {});
+
+  void feed(std::string_view bytes);
+  std::optional<Reply> next();
+  /// Bytes received but not yet consumed by next().
+  std::size_t buffered() const { return buffer_.size() - consumed_; }
+
+ private:
+  // Position of the '\n' ending the header line at consumed_, or npos (throws past the limit).
+  std::size_t find_line_end();
+  Reply parse_header(std::string_view line);
+  void compact();
+
+  ParserLimits limits_;
+  std::string buffer_;
+  std::size_t consumed_ = 0;
+  // Bytes after consumed_ already searched for '\n', so fragments are scanned once.
+  std::size_t scanned_ = 0;
+  // A VA header already parsed whose data block (value_bytes_ + "\r\n") is incomplete.
+  std::optional<Reply> pending_;
+  std::size_t value_bytes_ = 0;
+};
+
+}  // namespace llmcache::protocol

@@ -1,0 +1,135 @@
+#include "support/memcached_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace llmcache::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool accepts_connections(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+std::uint16_t free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  socklen_t length = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+MemcachedServer::MemcachedServer(std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
+  // Another process may grab the port between our probe and memcached's bind: retry.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = free_loopback_port();
+    if (launch()) return;
+  }
+  throw std::runtime_error("memcached did not start (is it installed? run `make deps`)");
+}
+
+MemcachedServer::~MemcachedServer() {
+  if (pid_ > 0) kill();
+}
+
+bool MemcachedServer::launch() {
+  std::vector<std::string> args = {"memcached", "-l",  "127.0.0.1", "-p", std::to_string(port_),
+                                   "-U",        "0",   "-m",        "64", "-t",
+                                   "2",         "-c",  "1024"};
+  if (::geteuid() == 0) {
+    args.push_back("-u");
+    args.push_back("root");
+  }
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test process
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    ::execvp("memcached", argv.data());
+    std::_Exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: port taken or bad args
+      pid_ = -1;
+      return false;
+    }
+    if (accepts_connections(port_)) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  kill();
+  return false;
+}
+
+void MemcachedServer::wait_exit() {
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+void MemcachedServer::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  wait_exit();
+}
+
+void MemcachedServer::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGCONT);
+  ::kill(pid_, SIGTERM);
+  wait_exit();
+}
+
+void MemcachedServer::start() {
+  if (pid_ > 0) return;
+  if (!launch()) throw std::runtime_error("memcached did not restart on port " + spec());
+}
+
+void MemcachedServer::pause() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGSTOP);
+  // Signals are delivered asynchronously: wait until the kernel reports it stopped.
+  int status = 0;
+  ::waitpid(pid_, &status, WUNTRACED);
+}
+
+void MemcachedServer::resume() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGCONT);
+  int status = 0;
+  ::waitpid(pid_, &status, WCONTINUED);
+}
+
+}  // namespace llmcache::testing

@@ -1,0 +1,86 @@
+// LangChain's key and pymemcache's placement, against the vectors in DESIGN.md.
+#include <llmcache/errors.hpp>
+#include <llmcache/key.hpp>
+#include <llmcache/options.hpp>
+
+#include "client/rendezvous_hash.hpp"
+
+#include <gtest/gtest.h>
+
+namespace llmcache {
+namespace {
+
+TEST(LangchainKey, MatchesTheStandardTestVectors) {
+  EXPECT_EQ(langchain_key("Sample prompt for testing.", "Sample LLM string configuration."),
+            "e9d5056781cb5de7386f768fd2eaa106");
+  EXPECT_EQ(langchain_key("Nonexistent prompt", "Sample LLM string configuration."),
+            "06f2d459aad16b1a4cda257a5aa729d8");
+}
+
+TEST(LangchainKey, HashesTheConcatenationWithoutDelimiter) {
+  EXPECT_EQ(langchain_key("ab", "c"), langchain_key("a", "bc"));
+  EXPECT_EQ(langchain_key("", ""), "d41d8cd98f00b204e9800998ecf8427e");  // MD5 of nothing
+  EXPECT_EQ(langchain_key("caf\xc3\xa9", "").size(), 32u);
+}
+
+TEST(Murmur3, MatchesPymemcache) {
+  EXPECT_EQ(detail::murmur3_32("6666"), 1361238019u);
+  EXPECT_EQ(detail::murmur3_32("6666", 10), 2981722772u);
+}
+
+TEST(RendezvousHash, MatchesPymemcacheVectors) {
+  detail::RendezvousHash ring({"0", "1", "2"});
+  EXPECT_EQ(*ring.get_node("ok"), "0");
+  EXPECT_EQ(*ring.get_node("mykey"), "1");
+  EXPECT_EQ(*ring.get_node("wat"), "2");
+}
+
+TEST(RendezvousHash, RemovingANodeMovesOnlyItsKeys) {
+  detail::RendezvousHash ring({"a:1", "b:1", "c:1"});
+  std::vector<std::string> before;
+  for (int i = 0; i < 300; ++i) before.push_back(*ring.get_node("key" + std::to_string(i)));
+  ring.remove_node("b:1");
+  for (int i = 0; i < 300; ++i) {
+    const std::string now = *ring.get_node("key" + std::to_string(i));
+    if (before[i] != "b:1") {
+      EXPECT_EQ(now, before[i]);
+    }
+    EXPECT_NE(now, "b:1");
+  }
+  ring.remove_node("a:1");
+  ring.remove_node("c:1");
+  EXPECT_EQ(ring.get_node("x"), nullptr);
+}
+
+TEST(ParseServer, AcceptsWhatPymemcacheAccepts) {
+  EXPECT_EQ(parse_server("localhost"), (ServerAddress{"localhost", 11211}));
+  EXPECT_EQ(parse_server("10.0.0.1:11300"), (ServerAddress{"10.0.0.1", 11300}));
+  EXPECT_EQ(parse_server("[::1]:11212"), (ServerAddress{"::1", 11212}));
+  EXPECT_EQ(parse_server("[::1]"), (ServerAddress{"::1", 11211}));
+  EXPECT_EQ(parse_server("127.0.0.1:11211").name(), "127.0.0.1:11211");
+}
+
+TEST(ParseServer, RejectsBadSpecsWithAClearMessage) {
+  EXPECT_THROW(parse_server(""), InvalidArgumentError);
+  EXPECT_THROW(parse_server("host:"), InvalidArgumentError);
+  EXPECT_THROW(parse_server("host:0"), InvalidArgumentError);
+  EXPECT_THROW(parse_server("host:65536"), InvalidArgumentError);
+  EXPECT_THROW(parse_server("host:12ab"), InvalidArgumentError);
+  EXPECT_THROW(parse_server(":11211"), InvalidArgumentError);
+  EXPECT_THROW(parse_server("[::1"), InvalidArgumentError);
+  try {
+    parse_server("host:99999");
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("host:99999"), std::string::npos);
+  }
+}
+
+TEST(ParseServers, SplitsOnCommasAndSpaces) {
+  auto servers = parse_servers("a:1, b:2,c");
+  ASSERT_EQ(servers.size(), 3u);
+  EXPECT_EQ(servers[2], (ServerAddress{"c", 11211}));
+  EXPECT_THROW(parse_servers(" , "), InvalidArgumentError);
+}
+
+}  // namespace
+}  // namespace llmcache
