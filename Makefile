@@ -4,7 +4,7 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test test-cpp demo install-check format clean
+.PHONY: all deps build python test test-cpp test-python demo install-check format clean
 
 all: build
 
@@ -18,12 +18,19 @@ build: deps
 test-cpp: build
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
+# The Python package, built by scikit-build-core into .venv (incremental: build/python).
+python: deps
+	@.venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation .
+
+test-python: python
+	@.venv/bin/python -m pytest
+
 install-check: build
 	@scripts/check-install.sh $(BUILD)
 
-test: test-cpp install-check
+test: test-cpp install-check test-python
 
-demo: build
+demo: build python
 	@scripts/demo.sh $(BUILD)
 
 format:

@@ -1,0 +1,55 @@
+"""llmcache: a LangChain-compatible LLM response cache on memcached.
+
+Drop-in for LangChain::
+
+    from langchain_core.globals import set_llm_cache
+    from llmcache.langchain import MemcachedCache
+    set_llm_cache(MemcachedCache("127.0.0.1:11211"))
+
+The clients (:class:`Client`, :class:`HashClient`) talk to memcached through the C++ core:
+blocking methods release the GIL, ``a``-prefixed methods are real asyncio coroutines.
+"""
+
+from __future__ import annotations
+
+try:
+    from llmcache import _ext
+except ImportError as exc:  # pragma: no cover - depends on how the package was installed
+    raise ImportError(
+        "llmcache's compiled extension (llmcache._ext) is missing or does not load. "
+        "Install the package with `pip install .` from the repository (the build needs "
+        "the Debian packages from `make deps`), rather than importing the source tree. "
+        f"Cause: {exc}"
+    ) from exc
+
+from llmcache._client import Client, HashClient
+from llmcache._ext import (
+    ClosedError,
+    DecodeError,
+    Error,
+    InvalidArgumentError,
+    IoError,
+    ProtocolError,
+    ServerError,
+    TimeoutError,
+    ValueTooLargeError,
+    langchain_key,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "ClosedError",
+    "DecodeError",
+    "Error",
+    "HashClient",
+    "InvalidArgumentError",
+    "IoError",
+    "ProtocolError",
+    "ServerError",
+    "TimeoutError",
+    "ValueTooLargeError",
+    "__version__",
+    "langchain_key",
+]

@@ -1,0 +1,236 @@
+"""A drop-in replacement for ``langchain_community.cache.MemcachedCache``.
+
+Change one import and nothing else::
+
+    from llmcache.langchain import MemcachedCache   # was: langchain_community.cache
+    set_llm_cache(MemcachedCache(Client("localhost")))  # pymemcache clients still work
+
+Keys, values and server placement are LangChain's and pymemcache's, so both can share a
+pool. Differences, all on purpose: server trouble and corrupt entries are misses (counted
+in :meth:`MemcachedCache.stats`, logged once per cause), never exceptions; a value the
+server refuses is reported, never dropped silently; the async methods are real asyncio,
+not threads; every call has a finite deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.outputs import Generation
+
+from llmcache import _codec, _ext
+from llmcache._client import Client, HashClient, _ClientBase
+
+__all__ = ["MemcachedCache"]
+
+logger = logging.getLogger("llmcache")
+
+_DEFAULT_TIMEOUT = 1.0
+
+
+def _server_name(server: Any) -> str:
+    """pymemcache's (host, port) or "host:port" as our "host:port"."""
+    if isinstance(server, tuple) and len(server) == 2:
+        host, port = server
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    if isinstance(server, str) and not server.startswith("/"):
+        return server
+    raise ValueError(f"llmcache does not support this memcached server spec: {server!r}")
+
+
+def _timeouts(connect_timeout: float | None, timeout: float | None) -> dict[str, float]:
+    # pymemcache's None means "wait forever"; ours always has a deadline.
+    return {
+        "connect_timeout": connect_timeout or _DEFAULT_TIMEOUT,
+        "timeout": timeout or _DEFAULT_TIMEOUT,
+    }
+
+
+def _from_pymemcache(client: Any) -> _ClientBase | None:
+    try:
+        from pymemcache.client import Client as PyClient
+        from pymemcache.client import HashClient as PyHashClient
+        from pymemcache.client import PooledClient, RetryingClient
+    except ImportError:
+        return None
+    if isinstance(client, RetryingClient):
+        return _from_pymemcache(client._client)
+    if isinstance(client, (PyClient, PooledClient)):
+        return Client(
+            _server_name(client.server), **_timeouts(client.connect_timeout, client.timeout)
+        )
+    if isinstance(client, PyHashClient):
+        kwargs = client.default_kwargs
+        return HashClient(
+            [_server_name(name) for name in client.clients],
+            retry_attempts=client.retry_attempts,
+            retry_timeout=client.retry_timeout,
+            dead_timeout=client.dead_timeout,
+            **_timeouts(kwargs.get("connect_timeout"), kwargs.get("timeout")),
+        )
+    return None
+
+
+def _to_client(client: Any) -> _ClientBase:
+    if isinstance(client, _ClientBase):
+        return client
+    if isinstance(client, str):
+        servers = [s for s in client.replace(",", " ").split() if s]
+        return Client(servers[0]) if len(servers) == 1 else HashClient(servers)
+    if isinstance(client, (list, tuple)) and all(isinstance(s, str) for s in client):
+        return HashClient(list(client))
+    converted = _from_pymemcache(client)
+    if converted is None:
+        raise ValueError(
+            "Please pass a valid pymemcached client, an llmcache Client or HashClient, "
+            f"a server string or a list of servers; got {type(client).__name__}"
+        )
+    return converted
+
+
+class MemcachedCache(BaseCache):
+    """LangChain's MemcachedCache on llmcache's C++ client.
+
+    Args:
+        client_: a pymemcache ``Client``, ``PooledClient``, ``HashClient`` or
+            ``RetryingClient`` (its servers and timeouts are used, the I/O is ours), an
+            llmcache ``Client``/``HashClient``, ``"host:port"``, ``"h1:p1,h2:p2"`` or a
+            list of servers.
+        ttl: seconds entries live; None (the default, as LangChain) means forever.
+        strict: raise update failures (e.g. ValueTooLargeError) instead of logging them.
+    """
+
+    def __init__(
+        self, client_: Any = "127.0.0.1:11211", *, ttl: int | None = None, strict: bool = False
+    ) -> None:
+        if ttl is not None and ttl < 0:
+            raise ValueError("ttl cannot be negative")
+        self.client = _to_client(client_)
+        self.ttl = ttl or 0
+        self.strict = strict
+        self._lock = threading.Lock()
+        self._stats = dict.fromkeys(
+            ("hits", "misses", "updates", "update_failures", "io_errors", "timeouts",
+             "server_errors", "protocol_errors", "decode_errors", "too_large"),
+            0,
+        )
+        self._logged: set[str] = set()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def stats(self) -> dict[str, int]:
+        """Counters since creation: every lookup is one hit or one miss; the rest say why."""
+        with self._lock:
+            return dict(self._stats)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._stats[name] += 1
+
+    def _failed(self, error: BaseException, operation: str) -> None:
+        if isinstance(error, _ext.TimeoutError):
+            cause = "timeouts"
+        elif isinstance(error, _ext.IoError):
+            cause = "io_errors"
+        elif isinstance(error, _ext.ProtocolError):
+            cause = "protocol_errors"
+        elif isinstance(error, _ext.ValueTooLargeError):
+            cause = "too_large"
+        elif isinstance(error, _ext.ServerError):
+            cause = "server_errors"
+        else:
+            cause = "decode_errors"
+        with self._lock:
+            self._stats[cause] += 1
+            first = cause not in self._logged
+            self._logged.add(cause)
+        if first:  # one line per cause, so a dead server cannot flood the log
+            logger.warning(
+                "llmcache %s failed (%s: %s); further %s are only counted",
+                operation, type(error).__name__, error, cause.replace("_", " "),
+            )
+
+    def _decode(self, value: bytes | None) -> list[Generation] | None:
+        result = None
+        if value is not None:
+            try:
+                result = _codec.loads_generations(value)
+            except Exception as error:  # noqa: BLE001 - any corrupt entry is a miss
+                self._failed(error, "decoding a cached value")
+        self._count("hits" if result is not None else "misses")
+        return result
+
+    @staticmethod
+    def _check(return_val: RETURN_VAL_TYPE) -> None:
+        for gen in return_val:
+            if not isinstance(gen, Generation):
+                raise ValueError(
+                    "Memcached only supports caching of normal LLM generations, "
+                    + f"got {type(gen)}"
+                )
+
+    def _stored(self, error: BaseException | None) -> None:
+        if error is None:
+            self._count("updates")
+            return
+        self._count("update_failures")
+        self._failed(error, "update")
+        if self.strict:
+            raise error
+
+    # ------------------------------------------------------------------ BaseCache
+    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """Look up based on prompt and llm_string. Never raises for server trouble."""
+        try:
+            value = self.client.get(_ext.langchain_key(prompt, llm_string))
+        except _ext.Error as error:
+            self._failed(error, "lookup")
+            value = None
+        return self._decode(value)
+
+    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        """Update cache based on prompt and llm_string."""
+        self._check(return_val)
+        value = _codec.dumps_generations(return_val)
+        try:
+            self.client.set(_ext.langchain_key(prompt, llm_string), value, ttl=self.ttl)
+        except _ext.Error as error:
+            self._stored(error)
+        else:
+            self._stored(None)
+
+    def clear(self, **kwargs: Any) -> None:
+        """``flush_all`` on every server: wipes each WHOLE server, not only LangChain's
+        entries. Takes ``delay`` (seconds) and ``noreply`` (don't wait for the servers)."""
+        self.client.flush_all(int(kwargs.get("delay", 0)), bool(kwargs.get("noreply")))
+
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """Async lookup: completed by llmcache's I/O thread, no executor thread per call."""
+        try:
+            value = await self.client.aget(_ext.langchain_key(prompt, llm_string))
+        except _ext.Error as error:
+            self._failed(error, "lookup")
+            value = None
+        return self._decode(value)
+
+    async def aupdate(
+        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
+    ) -> None:
+        """Async update cache based on prompt and llm_string."""
+        self._check(return_val)
+        value = _codec.dumps_generations(return_val)
+        try:
+            await self.client.aset(_ext.langchain_key(prompt, llm_string), value, ttl=self.ttl)
+        except _ext.Error as error:
+            self._stored(error)
+        else:
+            self._stored(None)
+
+    async def aclear(self, **kwargs: Any) -> None:
+        """Async clear: ``flush_all`` on every server (see :meth:`clear`)."""
+        await self.client.aflush_all(int(kwargs.get("delay", 0)), bool(kwargs.get("noreply")))
+
+    def __repr__(self) -> str:
+        return f"MemcachedCache({self.client!r})"
