@@ -4,7 +4,7 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build python test test-cpp test-python demo install-check format clean
+.PHONY: all deps build python test test-cpp test-python demo bench install-check format clean
 
 all: build
 
@@ -32,6 +32,10 @@ test: test-cpp install-check test-python
 
 demo: build python
 	@scripts/demo.sh $(BUILD)
+
+# Side-by-side benchmarks on a private memcached; writes BENCHMARKS.md and bench/results.json.
+bench: build python
+	@.venv/bin/python bench/run.py --build $(BUILD)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
