@@ -38,7 +38,11 @@ void ServerConnections::close() {
   for (auto& connection : connections_) connection->close();
 }
 
-Transport::Transport() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+Transport::Transport()
+    : io_owner_(std::make_shared<asio::io_context>()),
+      io_(*io_owner_),
+      work_(asio::make_work_guard(io_)),
+      thread_([io = io_owner_] { io->run(); }) {}
 
 Transport::~Transport() {
   if (thread_.joinable()) {

@@ -59,7 +59,10 @@ class Transport {
   /// Derived destructors call this first, while their members still exist.
   void shutdown(std::function<void()> close);
 
-  asio::io_context io_;
+  // Shared with the I/O thread, so that a transport destroyed from one of its own
+  // callbacks can detach the thread and leave the context alive until run() returns.
+  std::shared_ptr<asio::io_context> io_owner_;
+  asio::io_context& io_;
 
  private:
   asio::executor_work_guard<asio::io_context::executor_type> work_;

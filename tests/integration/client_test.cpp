@@ -242,3 +242,23 @@ TEST(Client, FlushAllWithDelayWipesLater) {
 
 }  // namespace
 }  // namespace llmcache
+
+namespace llmcache {
+namespace {
+
+TEST(Client, CanBeDestroyedFromItsOwnCallback) {
+  MemcachedServer server;
+  auto client = std::make_shared<Client>(server.address(), fast_options());
+  client->set("k", "v");
+  std::promise<std::string> seen;
+  ClientBase* raw = client.get();
+  raw->start_get("k", [client = std::move(client), &seen](std::exception_ptr,
+                                                          std::optional<Item> item) mutable {
+    client.reset();  // the last reference: the client shuts down on its own I/O thread
+    seen.set_value(item ? item->value : "miss");
+  });
+  ASSERT_EQ(seen.get_future().wait_for(5s), std::future_status::ready);
+}
+
+}  // namespace
+}  // namespace llmcache
