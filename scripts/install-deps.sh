@@ -13,8 +13,11 @@ debian_packages=(
   libgtest-dev         # GoogleTest
   libbenchmark-dev     # Google Benchmark
   libcli11-dev         # CLI11: the llmcache command
+  libsqlite3-dev       # llmcache import-sqlite reads LangChain's SQLiteCache
+  tmux                 # the CLI's terminal (progress bar) tests
   memcached            # the server the tests start
   libmemcached-tools   # memcslap, the reference point of the benchmarks
+  libmemcached-dev     # libmemcached's C API: the benchmarks' limit, and pylibmc's build
   clang-format
   python3-venv python3-dev
 )
@@ -35,13 +38,14 @@ fi
 
 # Python: a private venv with pinned versions, rebuilt only when the pins change.
 python=${PYTHON:-python3}
+requirements=(requirements-dev.txt bench/requirements.txt)
 stamp=.venv/.requirements-installed
 if [ ! -x .venv/bin/python ]; then
   echo "deps: creating .venv with $($python --version)"
   "$python" -m venv .venv
 fi
-if [ ! -f "$stamp" ] || ! cmp -s requirements-dev.txt "$stamp"; then
+if [ ! -f "$stamp" ] || ! cat "${requirements[@]}" | cmp -s - "$stamp"; then
   echo "deps: installing pinned Python packages into .venv"
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-  cp requirements-dev.txt "$stamp"
+  .venv/bin/pip install --quiet --disable-pip-version-check "${requirements[@]/#/-r}"
+  cat "${requirements[@]}" >"$stamp"
 fi

@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llmcache {
@@ -82,6 +83,26 @@ struct MetaGetResult {
   bool already_won = false;  // another caller is already computing it
 };
 
+/// One item as memcached's `lru_crawler metadump` lists it.
+struct MetadumpEntry {
+  std::string key;
+  /// Unix time the item expires; -1 means never.
+  std::int64_t exptime = -1;
+  /// Unix time of the last access.
+  std::int64_t last_access = 0;
+  std::uint64_t cas = 0;
+  /// Whether the item was read since it was stored.
+  bool fetched = false;
+  std::uint32_t slab_class = 0;
+  /// Bytes the item occupies in memcached (key, value and item header).
+  std::uint64_t size = 0;
+
+  friend bool operator==(const MetadumpEntry&, const MetadumpEntry&) = default;
+};
+
+/// A server's classic `stats`: name/value pairs as text, in the server's order.
+using ServerStats = std::vector<std::pair<std::string, std::string>>;
+
 /// The operations shared by Client and HashClient.
 class ClientBase {
  public:
@@ -107,6 +128,23 @@ class ClientBase {
   /// LangChain's keys. With noreply, returns once the command is queued.
   /// Returns the number of servers flushed; throws if any server failed.
   std::size_t flush_all(std::chrono::seconds delay = std::chrono::seconds{0}, bool noreply = false);
+
+  // ------------------------------------------------------------ one server (for operators)
+  // These go to server `server_index` of servers() directly, bypassing placement and the
+  // failure rules (a HashClient skipping a server still asks it), so they report its real
+  // health. Each has the request deadline. Throw InvalidArgumentError for a bad index,
+  // IoError/TimeoutError when the server cannot be reached.
+
+  /// Classic `version`: the server's version text, e.g. "1.6.18".
+  std::string version(std::size_t server_index);
+  /// Classic `stats`.
+  ServerStats server_stats(std::size_t server_index);
+  /// `lru_crawler metadump all`: every item the server holds, unordered (expired items it
+  /// has not reclaimed yet may be listed). The whole listing is held in memory, bounded
+  /// by ClientOptions::max_value_bytes of listing text (~75 bytes per item). Throws
+  /// ServerError, with "BUSY" in its message, while another crawl runs on that server:
+  /// retry later.
+  std::vector<MetadumpEntry> metadump(std::size_t server_index);
 
   // ------------------------------------------------------------ completion tokens
   template <class Token>
@@ -167,6 +205,9 @@ class ClientBase {
   void start_meta_get(std::string key, const MetaGetOptions& options,
                       Callback<MetaGetResult> callback);
   void start_flush_all(std::chrono::seconds delay, bool noreply, Callback<std::size_t> callback);
+  void start_version(std::size_t server_index, Callback<std::string> callback);
+  void start_server_stats(std::size_t server_index, Callback<ServerStats> callback);
+  void start_metadump(std::size_t server_index, Callback<std::vector<MetadumpEntry>> callback);
 
   // ------------------------------------------------------------ introspection
   /// The I/O thread's executor.

@@ -86,9 +86,9 @@ std::string to_bytes(nb::handle value, const char* what) {
     if (!data) throw nb::python_error();
     return std::string(data, static_cast<std::size_t>(size));
   }
-  throw nb::type_error((std::string(what) + " must be str or bytes, not " +
-                        nb::type_name(value.type()).c_str())
-                           .c_str());
+  throw nb::type_error(
+      (std::string(what) + " must be str or bytes, not " + nb::type_name(value.type()).c_str())
+          .c_str());
 }
 
 nb::object to_python(const OptionalBytes& value) {
@@ -98,7 +98,8 @@ nb::object to_python(const OptionalBytes& value) {
 
 std::chrono::milliseconds millis(double seconds, const char* what) {
   if (!(seconds > 0)) {
-    throw llmcache::InvalidArgumentError(std::string(what) + " must be a positive number of seconds");
+    throw llmcache::InvalidArgumentError(std::string(what) +
+                                         " must be a positive number of seconds");
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
 }
@@ -218,16 +219,18 @@ class AsyncBridge {
 class PyClient {
  public:
   PyClient(const std::vector<std::string>& servers, bool hashed, double connect_timeout,
-           double timeout, std::size_t connections, std::size_t max_value_bytes,
-           int retry_attempts, double retry_timeout, double dead_timeout) {
+           double timeout, std::size_t connections, std::size_t max_value_bytes, int retry_attempts,
+           double retry_timeout, double dead_timeout) {
     llmcache::HashClientOptions options;
     options.client.connect_timeout = millis(connect_timeout, "connect_timeout");
     options.client.request_timeout = millis(timeout, "timeout");
     options.client.connections = connections;
     options.client.max_value_bytes = max_value_bytes;
     options.retry_attempts = retry_attempts;
-    options.retry_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(retry_timeout * 1000));
-    options.dead_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(dead_timeout * 1000));
+    options.retry_timeout =
+        std::chrono::milliseconds(static_cast<std::int64_t>(retry_timeout * 1000));
+    options.dead_timeout =
+        std::chrono::milliseconds(static_cast<std::int64_t>(dead_timeout * 1000));
     std::vector<llmcache::ServerAddress> addresses;
     for (const auto& spec : servers) addresses.push_back(llmcache::parse_server(spec));
     if (addresses.empty()) throw llmcache::InvalidArgumentError("no memcached servers given");
@@ -270,17 +273,19 @@ NB_MODULE(_ext, m) {
   auto closed_error = nb::exception<llmcache::ClosedError>(m, "ClosedError", io_error);
   auto protocol_error = nb::exception<llmcache::ProtocolError>(m, "ProtocolError", error);
   auto server_error = nb::exception<llmcache::ServerError>(m, "ServerError", error);
-  auto too_large = nb::exception<llmcache::ValueTooLargeError>(m, "ValueTooLargeError", server_error);
+  auto too_large =
+      nb::exception<llmcache::ValueTooLargeError>(m, "ValueTooLargeError", server_error);
   auto decode_error = nb::exception<llmcache::DecodeError>(m, "DecodeError", error);
   auto invalid = nb::exception<llmcache::InvalidArgumentError>(m, "InvalidArgumentError", error);
-  exception_types = {error.ptr(),    io_error.ptr(),   timeout_error.ptr(),
+  exception_types = {error.ptr(),        io_error.ptr(),       timeout_error.ptr(),
                      closed_error.ptr(), protocol_error.ptr(), server_error.ptr(),
-                     too_large.ptr(), decode_error.ptr(), invalid.ptr()};
+                     too_large.ptr(),    decode_error.ptr(),   invalid.ptr()};
 
   m.def(
       "langchain_key",
       [](nb::handle prompt, nb::handle llm_string) {
-        return llmcache::langchain_key(to_bytes(prompt, "prompt"), to_bytes(llm_string, "llm_string"));
+        return llmcache::langchain_key(to_bytes(prompt, "prompt"),
+                                       to_bytes(llm_string, "llm_string"));
       },
       "prompt"_a, "llm_string"_a, "LangChain's cache key: hex MD5 of prompt + llm_string.");
 
@@ -316,8 +321,8 @@ NB_MODULE(_ext, m) {
       .def("drain", &AsyncBridge::drain);
 
   nb::class_<PyClient>(m, "ClientCore")
-      .def(nb::init<const std::vector<std::string>&, bool, double, double, std::size_t,
-                    std::size_t, int, double, double>(),
+      .def(nb::init<const std::vector<std::string>&, bool, double, double, std::size_t, std::size_t,
+                    int, double, double>(),
            "servers"_a, "hashed"_a, "connect_timeout"_a, "timeout"_a, "connections"_a,
            "max_value_bytes"_a, "retry_attempts"_a, "retry_timeout"_a, "dead_timeout"_a)
       .def("close", &PyClient::close)
@@ -355,7 +360,8 @@ NB_MODULE(_ext, m) {
            })
       .def(
           "set",
-          [](PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl, std::uint32_t flags) {
+          [](PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
+             std::uint32_t flags) {
             std::string k = to_bytes(key, "key");
             std::string v = to_bytes(value, "value");
             llmcache::SetOptions options{flags, std::chrono::seconds(ttl), std::nullopt};
@@ -382,10 +388,11 @@ NB_MODULE(_ext, m) {
              std::string k = to_bytes(key, "key");
              auto& client = self.client();
              auto done = bridge.callback<OptionalBytes>(future);
-             client.start_get(std::move(k), [done = std::move(done)](
-                                                std::exception_ptr e, std::optional<llmcache::Item> item) {
-               done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
-             });
+             client.start_get(
+                 std::move(k), [done = std::move(done)](std::exception_ptr e,
+                                                        std::optional<llmcache::Item> item) {
+                   done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
+                 });
            })
       .def("start_get_many",
            [](PyClient& self, nb::iterable keys, AsyncBridge& bridge, nb::handle future) {
@@ -394,8 +401,9 @@ NB_MODULE(_ext, m) {
              auto& client = self.client();
              auto done = bridge.callback<std::vector<OptionalBytes>>(future);
              client.start_get_many(
-                 std::move(k), [done = std::move(done)](
-                                   std::exception_ptr e, std::vector<std::optional<llmcache::Item>> items) {
+                 std::move(k),
+                 [done = std::move(done)](std::exception_ptr e,
+                                          std::vector<std::optional<llmcache::Item>> items) {
                    std::vector<OptionalBytes> values;
                    values.reserve(items.size());
                    for (auto& item : items) {
@@ -411,10 +419,11 @@ NB_MODULE(_ext, m) {
              std::string v = to_bytes(value, "value");
              auto& client = self.client();
              auto done = bridge.callback<bool>(future);
-             client.start_set(std::move(k), std::move(v), {flags, std::chrono::seconds(ttl), std::nullopt},
-                              [done = std::move(done)](std::exception_ptr e, llmcache::StoreResult r) {
-                                done(e, r == llmcache::StoreResult::kStored);
-                              });
+             client.start_set(
+                 std::move(k), std::move(v), {flags, std::chrono::seconds(ttl), std::nullopt},
+                 [done = std::move(done)](std::exception_ptr e, llmcache::StoreResult r) {
+                   done(e, r == llmcache::StoreResult::kStored);
+                 });
            })
       .def("start_delete",
            [](PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {

@@ -76,6 +76,27 @@ T wait_for(const ClientBase& client, Start start) {
   return detail::wait_for<T>(std::move(start));
 }
 
+// Classic commands to one server, for operators; they carry no opaque, so the reply is
+// paired by order alone.
+template <class T, class Map>
+void send_to_server(detail::Transport& transport, std::size_t server_index,
+                    void (*append)(std::string&), const char* command, Callback<T> callback,
+                    Map map) {
+  const std::size_t count = transport.servers().size();
+  if (server_index >= count) {
+    return fail_later(transport.executor(), std::move(callback),
+                      std::make_exception_ptr(InvalidArgumentError(
+                          "server index " + std::to_string(server_index) + " out of range (" +
+                          std::to_string(count) + " servers)")));
+  }
+  net::PendingRequest request;
+  append(request.bytes);
+  request.on_reply = on_reply<T>(
+      std::move(callback),
+      [map = std::move(map), command](Reply reply) -> T { return map(std::move(reply), command); });
+  transport.send_to(server_index, std::move(request));
+}
+
 }  // namespace
 
 ClientBase::ClientBase(std::unique_ptr<detail::Transport> transport)
@@ -312,7 +333,65 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
   }
 }
 
+void ClientBase::start_version(std::size_t server_index, Callback<std::string> callback) {
+  send_to_server<std::string>(*transport_, server_index, protocol::append_version, "version",
+                              std::move(callback), [](Reply reply, const char* command) {
+                                if (reply.status != Status::kVersion) {
+                                  throw_unexpected(reply, command);
+                                }
+                                return std::move(reply.message);
+                              });
+}
+
+void ClientBase::start_server_stats(std::size_t server_index, Callback<ServerStats> callback) {
+  send_to_server<ServerStats>(*transport_, server_index, protocol::append_stats, "stats",
+                              std::move(callback), [](Reply reply, const char* command) {
+                                if (reply.status == Status::kEnd) return ServerStats{};
+                                if (reply.status != Status::kStats) {
+                                  throw_unexpected(reply, command);
+                                }
+                                return std::move(reply.stats);
+                              });
+}
+
+void ClientBase::start_metadump(std::size_t server_index,
+                                Callback<std::vector<MetadumpEntry>> callback) {
+  using Entries = std::vector<MetadumpEntry>;
+  send_to_server<Entries>(
+      *transport_, server_index, protocol::append_metadump_all, "lru_crawler metadump",
+      std::move(callback), [](Reply reply, const char* command) {
+        if (reply.status == Status::kEnd) return Entries{};
+        if (reply.status == Status::kBusy) {
+          throw ServerError("memcached answered BUSY " + reply.message +
+                            " (another lru_crawler run is in progress; retry shortly)");
+        }
+        if (reply.status != Status::kMetadump) throw_unexpected(reply, command);
+        Entries entries;
+        entries.reserve(reply.metadump.size());
+        for (auto& e : reply.metadump) {
+          entries.push_back(MetadumpEntry{std::move(e.key), e.exptime, e.last_access, e.cas,
+                                          e.fetched, e.slab_class, e.size});
+        }
+        return entries;
+      });
+}
+
 // ---------------------------------------------------------------- blocking
+
+std::string ClientBase::version(std::size_t server_index) {
+  return wait_for<std::string>(
+      *this, [&](auto callback) { start_version(server_index, std::move(callback)); });
+}
+
+ServerStats ClientBase::server_stats(std::size_t server_index) {
+  return wait_for<ServerStats>(
+      *this, [&](auto callback) { start_server_stats(server_index, std::move(callback)); });
+}
+
+std::vector<MetadumpEntry> ClientBase::metadump(std::size_t server_index) {
+  return wait_for<std::vector<MetadumpEntry>>(
+      *this, [&](auto callback) { start_metadump(server_index, std::move(callback)); });
+}
 
 std::optional<Item> ClientBase::get(std::string_view key) {
   return wait_for<std::optional<Item>>(*this, [&](auto callback) {

@@ -11,6 +11,8 @@ namespace llmcache::protocol {
 namespace {
 
 constexpr std::size_t npos = std::string_view::npos;
+constexpr std::string_view kMetadumpPrefix = "key=";
+constexpr std::string_view kStatPrefix = "STAT ";
 
 // A buffer that once held a huge value should not pin that memory for the life of the
 // connection; below this it is kept to avoid reallocating for every ordinary value.
@@ -86,6 +88,71 @@ void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
       }
     }
   }
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// memcached writes metadump keys %XX-encoded (uriencode), so a key with any byte outside
+// [A-Za-z0-9-._~] arrives escaped.
+std::string uri_decode(std::string_view text, std::string_view line) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) malformed("bad %XX in key", line);
+    const int high = hex_digit(text[i + 1]);
+    const int low = hex_digit(text[i + 2]);
+    if (high < 0 || low < 0) malformed("bad %XX in key", line);
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+MetadumpEntry parse_metadump_line(std::string_view line) {
+  MetadumpEntry entry;
+  bool has_key = false;
+  std::size_t pos = 0;
+  while (pos < line.size()) {
+    std::size_t space = line.find(' ', pos);
+    if (space == npos) space = line.size();
+    const std::string_view token = line.substr(pos, space - pos);
+    pos = space + 1;
+    if (token.empty()) continue;
+    const std::size_t eq = token.find('=');
+    if (eq == npos || eq == 0) malformed("metadump field without name=value", line);
+    const std::string_view name = token.substr(0, eq);
+    const std::string_view value = token.substr(eq + 1);
+    if (name == "key") {
+      entry.key = uri_decode(value, line);
+      if (entry.key.empty() || entry.key.size() > kMaxKeyBytes) malformed("bad metadump key", line);
+      has_key = true;
+    } else if (name == "exp") {
+      entry.exptime = parse_number<std::int64_t>(value, "bad metadump exp", line);
+    } else if (name == "la") {
+      entry.last_access = parse_number<std::int64_t>(value, "bad metadump la", line);
+    } else if (name == "cas") {
+      entry.cas = parse_number<std::uint64_t>(value, "bad metadump cas", line);
+    } else if (name == "fetch") {
+      if (value != "yes" && value != "no") malformed("bad metadump fetch", line);
+      entry.fetched = value == "yes";
+    } else if (name == "cls") {
+      entry.slab_class = parse_number<std::uint32_t>(value, "bad metadump cls", line);
+    } else if (name == "size") {
+      entry.size = parse_number<std::uint64_t>(value, "bad metadump size", line);
+    }
+    // Fields added by later memcached versions (flags=...) are skipped, not rejected.
+  }
+  if (!has_key) malformed("metadump line without key", line);
+  return entry;
 }
 
 void append_flag(std::string& out, char letter) {
@@ -204,6 +271,14 @@ void append_version(std::string& out) {
   out += "version\r\n";
 }
 
+void append_stats(std::string& out) {
+  out += "stats\r\n";
+}
+
+void append_metadump_all(std::string& out) {
+  out += "lru_crawler metadump all\r\n";
+}
+
 // ---------------------------------------------------------------- parser
 
 MetaParser::MetaParser(ParserLimits limits) : limits_(limits) {}
@@ -254,8 +329,10 @@ std::size_t MetaParser::find_line_end() {
   }
   const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
   const std::string_view line(base + start, end - start);
-  if (end == start || base[end - 1] != '\r') malformed("line ends with a bare \\n", line);
-  if (end - 1 - start > limits_.max_line_bytes) {
+  // memcached 1.6 ends metadump lines with a bare \n; nothing else may.
+  const bool crlf = end > start && base[end - 1] == '\r';
+  if (!crlf && !line.starts_with(kMetadumpPrefix)) malformed("line ends with a bare \\n", line);
+  if (end - (crlf ? 1 : 0) - start > limits_.max_line_bytes) {
     malformed("line longer than " + std::to_string(limits_.max_line_bytes) + " bytes", line);
   }
   return end;
@@ -302,8 +379,14 @@ Reply MetaParser::parse_header(std::string_view line) {
     parse_flags(rest, line, reply);
     return reply;
   }
+  if (code == "END" && space == npos) {
+    reply.status = Status::kEnd;
+    return reply;
+  }
   if (code == "VERSION") {
     reply.status = Status::kVersion;
+  } else if (code == "BUSY") {
+    reply.status = Status::kBusy;
   } else if (code == "SERVER_ERROR") {
     reply.status = Status::kServerError;
   } else if (code == "CLIENT_ERROR") {
@@ -318,12 +401,28 @@ Reply MetaParser::parse_header(std::string_view line) {
 }
 
 std::optional<Reply> MetaParser::next() {
-  if (!pending_) {
+  while (!pending_) {
     const std::size_t end = find_line_end();
     if (end == npos) return std::nullopt;
-    Reply reply = parse_header(std::string_view(buffer_.data() + consumed_, end - 1 - consumed_));
+    const bool crlf = buffer_[end - 1] == '\r';
+    const std::string_view line(buffer_.data() + consumed_, end - (crlf ? 1 : 0) - consumed_);
+    // Listing lines are absorbed one at a time, so the buffer never holds a whole listing
+    // twice; the reply they build is handed out when END arrives.
+    if (absorb_listing_line(line, crlf)) {
+      consumed_ = end + 1;
+      scanned_ = 0;
+      continue;
+    }
+    Reply reply = parse_header(line);
     consumed_ = end + 1;
     scanned_ = 0;
+    if (listing_) {
+      if (reply.status != Status::kEnd) malformed("listing interrupted before END", line);
+      Reply listing = std::move(*listing_);
+      listing_.reset();
+      listing_bytes_ = 0;
+      return listing;
+    }
     if (reply.status != Status::kValue) return reply;
     pending_ = std::move(reply);
   }
@@ -342,6 +441,40 @@ std::optional<Reply> MetaParser::next() {
   reply.value.assign(data, value_bytes_);
   consumed_ += value_bytes_ + 2;
   return reply;
+}
+
+bool MetaParser::absorb_listing_line(std::string_view line, bool ended_with_cr) {
+  Status kind;
+  if (line.starts_with(kStatPrefix) && ended_with_cr) {
+    kind = Status::kStats;
+  } else if (line.starts_with(kMetadumpPrefix)) {
+    kind = Status::kMetadump;
+  } else {
+    return false;
+  }
+  if (line.find('\r') != npos) malformed("bare \\r inside a line", line);
+  if (listing_ && listing_->status != kind) malformed("stats and metadump lines mixed", line);
+  listing_bytes_ += line.size() + 2;
+  if (listing_bytes_ > limits_.max_value_bytes) {
+    malformed("listing longer than " + std::to_string(limits_.max_value_bytes) + " bytes", line);
+  }
+  if (!listing_) {
+    listing_.emplace();
+    listing_->status = kind;
+  }
+  if (kind == Status::kStats) {
+    const std::string_view rest = line.substr(kStatPrefix.size());
+    const std::size_t space = rest.find(' ');
+    if (space == 0 || rest.empty()) malformed("STAT line without a name", line);
+    // A value may itself hold spaces (e.g. some builds' "STAT version 1.6.18 ..."), so
+    // everything after the first space is the value.
+    listing_->stats.emplace_back(
+        std::string(rest.substr(0, space)),
+        space == npos ? std::string() : std::string(rest.substr(space + 1)));
+  } else {
+    listing_->metadump.push_back(parse_metadump_line(line));
+  }
+  return true;
 }
 
 }  // namespace llmcache::protocol

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace llmcache::protocol {
 
@@ -64,6 +66,12 @@ void append_meta_noop(std::string& out);
 void append_flush_all(std::string& out, std::uint32_t delay_seconds);
 /// Classic `version\r\n`; answered with `VERSION <text>\r\n`.
 void append_version(std::string& out);
+/// Classic `stats\r\n`; answered with `STAT <name> <value>\r\n`... `END\r\n`.
+void append_stats(std::string& out);
+/// `lru_crawler metadump all\r\n`; answered with one `key=<uri-encoded> exp=.. la=.. cas=..
+/// fetch=.. cls=.. size=..\n` line per item (a bare \n, as memcached 1.6 writes them), then
+/// `END\r\n`; or `BUSY <text>\r\n` while another crawl runs.
+void append_metadump_all(std::string& out);
 
 // ---------------------------------------------------------------- replies
 
@@ -80,6 +88,23 @@ enum class Status {
   kError,        // ERROR        (unknown command)
   kClientError,  // CLIENT_ERROR <message>
   kServerError,  // SERVER_ERROR <message>
+  kStats,        // STAT <name> <value>\r\n... END  (classic stats)
+  kMetadump,     // key=... lines, then END          (lru_crawler metadump)
+  kEnd,          // END alone: an empty listing
+  kBusy,         // BUSY <message>                  (the LRU crawler is already running)
+};
+
+/// One item as `lru_crawler metadump` lists it.
+struct MetadumpEntry {
+  std::string key;               // decoded from memcached's %XX encoding
+  std::int64_t exptime = -1;     // unix time it expires; -1: never
+  std::int64_t last_access = 0;  // unix time
+  std::uint64_t cas = 0;
+  bool fetched = false;
+  std::uint32_t slab_class = 0;
+  std::uint64_t size = 0;  // bytes the item takes in memory (key, value and header)
+
+  friend bool operator==(const MetadumpEntry&, const MetadumpEntry&) = default;
 };
 
 struct Reply {
@@ -93,12 +118,15 @@ struct Reply {
   bool won = false;                           // W: this caller should recompute the value
   bool stale = false;                         // X: the item is stale
   bool already_won = false;                   // Z: someone else already won
+  std::vector<std::pair<std::string, std::string>> stats;  // kStats, in server order
+  std::vector<MetadumpEntry> metadump;                     // kMetadump
 };
 
 struct ParserLimits {
   /// Longest header line accepted (without its data block).
   std::size_t max_line_bytes = 4096;
   /// Largest data block accepted; memcached's own limit is set with -I (1 MiB default).
+  /// A listing (stats, metadump) is bounded by the same number of line bytes.
   std::size_t max_value_bytes = 64u << 20;
 };
 
@@ -119,6 +147,8 @@ class MetaParser {
   // Position of the '\n' ending the header line at consumed_, or npos (throws past the limit).
   std::size_t find_line_end();
   Reply parse_header(std::string_view line);
+  // Adds a STAT or key= line to listing_; false if the line is not part of a listing.
+  bool absorb_listing_line(std::string_view line, bool ended_with_cr);
   void compact();
 
   ParserLimits limits_;
@@ -129,6 +159,9 @@ class MetaParser {
   // A VA header already parsed whose data block (value_bytes_ + "\r\n") is incomplete.
   std::optional<Reply> pending_;
   std::size_t value_bytes_ = 0;
+  // A stats or metadump listing whose END has not arrived yet, and its line bytes so far.
+  std::optional<Reply> listing_;
+  std::size_t listing_bytes_ = 0;
 };
 
 }  // namespace llmcache::protocol

@@ -216,6 +216,84 @@ TEST(MetaParser, ErrorReplies) {
   EXPECT_EQ(no_text.message, "");
 }
 
+// ---------------------------------------------------------------- listings (stats, metadump)
+
+// Captured from memcached 1.6.18: metadump lines end with a bare \n, END with \r\n; the
+// key "a%20b" is listed %XX-encoded.
+constexpr std::string_view kMetadump =
+    "key=abc exp=1795560390 la=1795560290 cas=1 fetch=no cls=1 size=64\n"
+    "key=a%2520b exp=-1 la=1795560290 cas=2 fetch=yes cls=1 size=65\n"
+    "key=k3 exp=-1 la=1795560290 cas=3 fetch=no cls=1 size=66 flags=5\n"
+    "END\r\n";
+
+TEST(MetaListing, StatsBecomeOneReplyInServerOrder) {
+  const Reply r = parse_one(
+      "STAT pid 12726\r\nSTAT version 1.6.18\r\nSTAT rusage_user 0.005390\r\n"
+      "STAT curr_items 3\r\nSTAT odd value with spaces\r\nEND\r\n");
+  EXPECT_EQ(r.status, Status::kStats);
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(r.stats, (Pairs{{"pid", "12726"},
+                            {"version", "1.6.18"},
+                            {"rusage_user", "0.005390"},
+                            {"curr_items", "3"},
+                            {"odd", "value with spaces"}}));
+}
+
+TEST(MetaListing, MetadumpEntriesAreParsedAndKeysDecoded) {
+  const Reply r = parse_one(kMetadump);
+  EXPECT_EQ(r.status, Status::kMetadump);
+  ASSERT_EQ(r.metadump.size(), 3u);
+  EXPECT_EQ(r.metadump[0], (MetadumpEntry{"abc", 1795560390, 1795560290, 1, false, 1, 64}));
+  EXPECT_EQ(r.metadump[1], (MetadumpEntry{"a%20b", -1, 1795560290, 2, true, 1, 65}));
+  EXPECT_EQ(r.metadump[2].key, "k3");
+  EXPECT_EQ(r.metadump[2].size, 66u);
+}
+
+TEST(MetaListing, EmptyListingIsEnd) {
+  EXPECT_EQ(parse_one("END\r\n").status, Status::kEnd);
+  const Reply busy = parse_one("BUSY currently processing crawler request\r\n");
+  EXPECT_EQ(busy.status, Status::kBusy);
+  EXPECT_EQ(busy.message, "currently processing crawler request");
+}
+
+TEST(MetaListing, FragmentsMatchWholeFeedAndMixWithMetaReplies) {
+  const std::string stream = "HD O1\r\n" + std::string(kMetadump) +
+                             "STAT curr_items 3\r\nEND\r\nVA 2 O2\r\nhi\r\nEND\r\nMN\r\n";
+  const auto whole = parse_whole(stream);
+  ASSERT_EQ(whole.size(), 6u);
+  EXPECT_EQ(parse_bytewise(stream), whole);
+  for (std::uint32_t seed = 1; seed <= 20; ++seed) {
+    EXPECT_EQ(parse_random(stream, seed, 9), whole) << "seed " << seed;
+  }
+}
+
+TEST(MetaListing, MalformedListingsThrow) {
+  expect_protocol_error("STAT curr_items 3\n");                         // bare \n on a STAT
+  expect_protocol_error("STAT curr_items 3\r\nHD\r\n");                 // interrupted
+  expect_protocol_error("STAT curr_items 3\r\nkey=a exp=-1\nEND\r\n");  // kinds mixed
+  expect_protocol_error("STAT \r\nEND\r\n");                            // no name
+  expect_protocol_error("key=a exp=soon\nEND\r\n");
+  expect_protocol_error("key=a%2 exp=-1\nEND\r\n");
+  expect_protocol_error("key=a%zz exp=-1\nEND\r\n");
+  expect_protocol_error("key= exp=-1\nEND\r\n");
+  expect_protocol_error("key=a fetch=maybe\nEND\r\n");
+  expect_protocol_error("key=a noequals\nEND\r\n");
+  expect_protocol_error("key=a\rb exp=-1\nEND\r\n");
+  expect_protocol_error("key=a exp=-1\nEND\n");
+  expect_protocol_error("ENDX\r\n");
+}
+
+TEST(MetaListing, ListingIsBoundedByTheValueLimit) {
+  ParserLimits limits;
+  limits.max_value_bytes = 100;
+  std::string listing;
+  for (int i = 0; i < 10; ++i) listing += "key=k" + std::to_string(i) + " exp=-1\n";
+  listing += "END\r\n";
+  expect_protocol_error(listing, limits);
+  limits.max_value_bytes = 1000;
+  EXPECT_EQ(parse_whole(listing, limits).size(), 1u);
+}
+
 // ---------------------------------------------------------------- flags
 
 TEST(MetaParser, FlagLimitsAndSigns) {
@@ -434,9 +512,11 @@ TEST(MetaParser, DefaultValueLimitRejectsHugeLengthWithoutData) {
 
 // ---------------------------------------------------------------- malformed input
 
+// END alone is an empty listing (MetaListing.EmptyListingIsEnd); a connection still rejects
+// it as the answer to a meta request, which must echo an opaque.
 TEST(MetaParser, UnknownReplyCodes) {
   for (const char* bytes : {"XX\r\n", "va 1\r\nx\r\n", "HDX\r\n", "H\r\n", "\r\n", " HD\r\n",
-                            "END\r\n", "VALUE k 0 1\r\nx\r\n", "STORED\r\n", "OK O1\r\n",
+                            "END O1\r\n", "VALUE k 0 1\r\nx\r\n", "STORED\r\n", "OK O1\r\n",
                             "version 1.6.18\r\n", "SERVER_ERRORX\r\n"}) {
     expect_protocol_error(bytes);
   }
@@ -620,6 +700,12 @@ TEST(MetaRequest, NoopFlushVersion) {
   out.clear();
   append_version(out);
   EXPECT_EQ(out, "version\r\n");
+  out.clear();
+  append_stats(out);
+  EXPECT_EQ(out, "stats\r\n");
+  out.clear();
+  append_metadump_all(out);
+  EXPECT_EQ(out, "lru_crawler metadump all\r\n");
 }
 
 TEST(MetaRequest, BuildersAppendToExistingBytes) {

@@ -1,0 +1,217 @@
+// Benchmark worker for llmcache's C++ API ("ours"): blocking calls, coroutines,
+// callbacks with many lookups in flight, and batches. See worker.hpp for the protocol.
+#include <llmcache/llmcache.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <future>
+#include <iostream>
+#include <latch>
+#include <memory>
+
+#include "worker.hpp"
+
+namespace llmcache::bench {
+namespace {
+
+struct Context {
+  Dataset data;
+  MemcachedCache cache;
+  Generations update_value;
+};
+
+/// One lookup after another on the calling thread. Returns the number of hits.
+std::size_t sequential_lookups(Context& ctx, const std::vector<std::string>& prompts,
+                               std::size_t ops, Latencies* latencies) {
+  std::size_t hits = 0;
+  for (std::size_t i = 0; i < ops; ++i) {
+    const auto start = Clock::now();
+    hits += ctx.cache.lookup(prompts[i % prompts.size()], ctx.data.llm_string).has_value();
+    if (latencies) latencies->record(i, start, Clock::now());
+  }
+  return hits;
+}
+
+/// `inflight` chains of start_lookup callbacks: each completion (on the client's I/O
+/// thread) starts the next lookup, so exactly `inflight` are outstanding until the end.
+std::size_t callback_lookups(Context& ctx, const std::vector<std::string>& prompts, std::size_t ops,
+                             std::size_t inflight, Latencies* latencies) {
+  struct Loop {
+    Context& ctx;
+    const std::vector<std::string>& prompts;
+    std::size_t ops;
+    Latencies* latencies;
+    std::atomic<std::size_t> next{0}, done{0}, hits{0};
+    std::promise<void> finished;
+
+    void start() {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= ops) return;
+      const auto begin = Clock::now();
+      ctx.cache.start_lookup(prompts[i % prompts.size()], ctx.data.llm_string,
+                             [this, i, begin](std::exception_ptr, std::optional<Generations> hit) {
+                               if (latencies) latencies->record(i, begin, Clock::now());
+                               if (hit) hits.fetch_add(1, std::memory_order_relaxed);
+                               if (done.fetch_add(1) + 1 == ops) return finished.set_value();
+                               start();
+                             });
+    }
+  };
+  Loop loop{ctx, prompts, ops, latencies, {0}, {0}, {0}, {}};
+  auto finished = loop.finished.get_future();
+  for (std::size_t w = 0; w < std::min(inflight, ops); ++w) loop.start();
+  finished.wait();
+  return loop.hits.load();
+}
+
+/// `inflight` coroutines on the caller's own io_context, each awaiting one lookup after
+/// another: completions are posted from the I/O thread to this thread.
+std::size_t coroutine_lookups(Context& ctx, const std::vector<std::string>& prompts,
+                              std::size_t ops, std::size_t inflight, Latencies& latencies) {
+  asio::io_context io(1);
+  std::size_t next = 0, hits = 0;
+  auto worker = [&]() -> asio::awaitable<void> {
+    for (std::size_t i = next++; i < ops; i = next++) {
+      const auto begin = Clock::now();
+      auto hit = co_await ctx.cache.async_lookup(prompts[i % prompts.size()], ctx.data.llm_string,
+                                                 asio::use_awaitable);
+      latencies.record(i, begin, Clock::now());
+      hits += hit.has_value();
+    }
+  };
+  for (std::size_t w = 0; w < inflight; ++w) asio::co_spawn(io, worker(), asio::detached);
+  io.run();
+  return hits;
+}
+
+nlohmann::json timed(const Request& r, const std::function<std::size_t(Latencies&)>& body,
+                     std::size_t latency_count) {
+  Latencies latencies(latency_count);
+  const auto start = Clock::now();
+  const std::size_t hits = body(latencies);
+  return result(r.ops, Clock::now() - start, hits, latencies, latency_count);
+}
+
+nlohmann::json rss(const Request& r, const std::function<void(std::size_t)>& run) {
+  run(std::min<std::size_t>(r.ops / 10, 50000));  // warm up: pools, buffers, allocator arenas
+  const long before = rss_kb();
+  const auto start = Clock::now();
+  run(r.ops);
+  return {{"ops", r.ops},
+          {"seconds", std::chrono::duration<double>(Clock::now() - start).count()},
+          {"rss_before_kb", before},
+          {"rss_after_kb", rss_kb()}};
+}
+
+Handlers handlers(Context& ctx) {
+  auto prompts = [&ctx](const Request& r) -> const auto& {
+    return ctx.data.set(r.set);
+  };
+  Handlers h;
+  h["cpp_sync"]["lookup"] = [&](const Request& r) {
+    return timed(
+        r, [&](Latencies& l) { return sequential_lookups(ctx, prompts(r), r.ops, &l); }, r.ops);
+  };
+  h["cpp_sync"]["update"] = [&](const Request& r) {
+    return timed(
+        r,
+        [&](Latencies& l) {
+          const auto& p = prompts(r);
+          std::size_t stored = 0;
+          for (std::size_t i = 0; i < r.ops; ++i) {
+            const auto start = Clock::now();
+            stored += ctx.cache.update(p[i % p.size()], ctx.data.llm_string, ctx.update_value);
+            l.record(i, start, Clock::now());
+          }
+          return stored;
+        },
+        r.ops);
+  };
+  h["cpp_sync"]["rss"] = [&](const Request& r) {
+    return rss(r, [&](std::size_t n) { sequential_lookups(ctx, prompts(r), n, nullptr); });
+  };
+  h["cpp_callbacks"]["inflight"] = [&](const Request& r) {
+    return timed(
+        r, [&](Latencies& l) { return callback_lookups(ctx, prompts(r), r.ops, r.inflight, &l); },
+        r.ops);
+  };
+  h["cpp_callbacks"]["rss"] = [&](const Request& r) {
+    return rss(r,
+               [&](std::size_t n) { callback_lookups(ctx, prompts(r), n, r.inflight, nullptr); });
+  };
+  h["cpp_coro"]["inflight"] = [&](const Request& r) {
+    return timed(
+        r, [&](Latencies& l) { return coroutine_lookups(ctx, prompts(r), r.ops, r.inflight, l); },
+        r.ops);
+  };
+  // A batch: r.ops batches of r.batch prompts, all started at once; latency per batch.
+  h["cpp_batch"]["batch"] = [&](const Request& r) {
+    return timed(
+        r,
+        [&](Latencies& l) {
+          const auto& p = prompts(r);
+          std::atomic<std::size_t> hits{0};
+          for (std::size_t b = 0; b < r.ops; ++b) {
+            std::latch done(static_cast<std::ptrdiff_t>(r.batch));
+            const auto start = Clock::now();
+            for (std::size_t k = 0; k < r.batch; ++k) {
+              ctx.cache.start_lookup(p[(b * r.batch + k) % p.size()], ctx.data.llm_string,
+                                     [&](std::exception_ptr, std::optional<Generations> hit) {
+                                       if (hit) hits.fetch_add(1, std::memory_order_relaxed);
+                                       done.count_down();
+                                     });
+            }
+            done.wait();
+            l.record(b, start, Clock::now());
+          }
+          return hits.load();
+        },
+        r.ops);
+  };
+  // The same batch through the client's get_many (one pipelined request per server),
+  // with the key hashing and the decoding a cache lookup does.
+  h["cpp_get_many"]["batch"] = [&](const Request& r) {
+    return timed(
+        r,
+        [&](Latencies& l) {
+          const auto& p = prompts(r);
+          std::size_t hits = 0;
+          std::vector<std::string> keys(r.batch);
+          for (std::size_t b = 0; b < r.ops; ++b) {
+            const auto start = Clock::now();
+            for (std::size_t k = 0; k < r.batch; ++k) {
+              keys[k] = langchain_key(p[(b * r.batch + k) % p.size()], ctx.data.llm_string);
+            }
+            for (auto& item : ctx.cache.client().get_many(keys)) {
+              if (item && !decode_generations(item->value).empty()) ++hits;
+            }
+            l.record(b, start, Clock::now());
+          }
+          return hits;
+        },
+        r.ops);
+  };
+  return h;
+}
+
+}  // namespace
+}  // namespace llmcache::bench
+
+int main(int argc, char** argv) {
+  using namespace llmcache;
+  try {
+    auto args = bench::parse_args(argc, argv);
+    auto data = bench::Dataset::load(args.at("data"));
+    auto update_value = decode_generations(data.update_value);
+    bench::Context ctx{std::move(data), MemcachedCache(make_client(args.at("server"))),
+                       std::move(update_value)};
+    return bench::serve(bench::handlers(ctx));
+  } catch (const std::exception& e) {
+    std::cerr << "llmcache_bench_worker: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,1 @@
+"""The benchmark harness behind `make bench` (bench/run.py): one module per concern."""

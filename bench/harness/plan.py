@@ -1,0 +1,109 @@
+"""Who runs what: the contenders, the workloads, and how many operations each does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.dataset import SWEEP_SIZES
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    label: str
+    group: str  # "limit", "anchor" or "ours"
+    worker: str  # which worker process hosts it (workers.py)
+    # Fast contenders get more operations per round, so that their rounds last long
+    # enough to time, while slow ones still finish within the time budget.
+    scale: int = 1
+
+
+CONTENDERS = {c.name: c for c in [
+    Contender("lmc_get", "libmemcached memcached_get (C)", "limit", "lmc", 5),
+    Contender("lmc_mget", "libmemcached memcached_mget (C)", "limit", "lmc", 5),
+    Contender("memcslap", "memcslap (libmemcached tool, own keys)", "limit", "tools"),
+    Contender("memcaslap", "memcaslap (own keys, 90% get, 1100 B)", "limit", "tools"),
+    Contender("lc_client", "LangChain MemcachedCache + pymemcache Client", "anchor", "py_langchain"),
+    Contender("lc_pooled", "LangChain + pymemcache PooledClient, N threads", "anchor",
+              "py_langchain"),
+    Contender("lc_async", "LangChain default async (alookup in executor)", "anchor",
+              "py_langchain"),
+    Contender("pylibmc", "pylibmc + LangChain value format", "anchor", "py_pylibmc"),
+    Contender("cpp_sync", "llmcache C++ lookup (blocking)", "ours", "cpp", 5),
+    Contender("cpp_coro", "llmcache C++ async_lookup (coroutines)", "ours", "cpp", 5),
+    Contender("cpp_callbacks", "llmcache C++ start_lookup (callbacks)", "ours", "cpp", 5),
+    Contender("cpp_batch", "llmcache C++ 100 start_lookup at once", "ours", "cpp", 5),
+    Contender("cpp_get_many", "llmcache C++ get_many + decode", "ours", "cpp", 5),
+    Contender("py_ours", "llmcache Python lookup/update", "ours", "py_ours"),
+    Contender("py_ours_async", "llmcache Python alookup, asyncio.gather", "ours", "py_ours"),
+]}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    kind: str  # the worker's workload kind: lookup, update, inflight, batch
+    set: str  # the prompt set (dataset.py)
+    ops: int  # per round, for a contender of scale 1 (batches for kind "batch")
+    contenders: tuple[str, ...]
+    anchor: str | None = None  # ratios are against this contender, measured in the same run
+    limit: str | None = None
+    inflight: int = 1
+    batch: int = 100
+    params: dict = field(default_factory=dict)
+
+    def request(self, contender: str, scale: float = 1.0) -> dict:
+        ops = max(1, int(self.ops * CONTENDERS[contender].scale * scale))
+        return {"contender": contender, "workload": self.kind, "set": self.set, "ops": ops,
+                "inflight": self.inflight, "batch": self.batch}
+
+    @property
+    def items_per_op(self) -> int:
+        return self.batch if self.kind == "batch" else 1
+
+
+INFLIGHT = [1, 16, 64, 100, 256]
+SEQUENTIAL = ("lmc_get", "cpp_sync", "lc_client", "pylibmc", "py_ours")
+
+
+def workloads(ops_scale: float = 1.0) -> list[Workload]:
+    def ops(n: int) -> int:
+        return max(2, int(n * ops_scale))
+
+    plan = [
+        Workload("lookup_hit", "Sequential lookup, hits (1 KB answers)", "lookup", "hit",
+                 ops(2000), SEQUENTIAL + ("memcslap",), anchor="lc_client", limit="lmc_get"),
+        Workload("update", "Sequential update (1 KB answers)", "update", "update", ops(1000),
+                 SEQUENTIAL, anchor="lc_client", limit="lmc_get"),
+        Workload("miss", "Sequential lookup, misses", "lookup", "miss", ops(2000), SEQUENTIAL,
+                 anchor="lc_client", limit="lmc_get"),
+    ]
+    for n in INFLIGHT:
+        plan.append(Workload(
+            f"inflight_{n}", f"{n} lookups in flight (hits)", "inflight", "hit", ops(3000),
+            ("lmc_mget", "memcaslap", "cpp_callbacks", "cpp_coro", "lc_pooled", "lc_async",
+             "py_ours_async"),
+            anchor="lc_async", limit="lmc_mget", inflight=n))
+    plan.append(Workload(
+        "batch_100", "A batch of 100 prompts (LLM.generate over 100 prompts)", "batch", "hit",
+        ops(20), ("lmc_mget", "cpp_batch", "cpp_get_many", "lc_client", "lc_async", "pylibmc",
+                  "py_ours", "py_ours_async"), anchor="lc_client", limit="lmc_mget"))
+    for size in SWEEP_SIZES:
+        plan.append(Workload(
+            f"sweep_{size}", f"Sequential lookup, {size} B answer", "lookup", f"sweep_{size}",
+            ops(max(20, min(1000, 1_000_000 // size))), SEQUENTIAL, anchor="lc_client",
+            limit="lmc_get", params={"text_bytes": size}))
+    return plan
+
+
+# Memory: lookups through one client, resident set before and after.
+MEMORY_CHECKS = [
+    {"contender": "cpp_callbacks", "workload": "rss", "set": "hit", "ops": 1_000_000,
+     "inflight": 64, "label": "C++ MemcachedCache::start_lookup, 64 in flight",
+     "limit_kb": 10 * 1024},
+    {"contender": "cpp_sync", "workload": "rss", "set": "hit", "ops": 200_000,
+     "label": "C++ MemcachedCache::lookup (blocking)", "limit_kb": 10 * 1024},
+    {"contender": "py_ours", "workload": "rss", "set": "hit", "ops": 200_000,
+     "label": "Python MemcachedCache.lookup", "limit_kb": 10 * 1024},
+]

@@ -1,0 +1,179 @@
+"""BENCHMARKS.md and results.json from the aggregated results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if digits == 0 and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}x"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _workload_table(w: dict) -> list[str]:
+    unit = "prompts/s" if w["kind"] == "batch" else "ops/s"
+    per = "per batch" if w["kind"] == "batch" else "per op"
+    rows = []
+    for name, c in w["contenders"].items():
+        spread = f"{_num(c['items_per_s_min'])}–{_num(c['items_per_s_max'])}"
+        flag = "" if c["hit_rate_ok"] else f" (hit rate {c['hit_rate']:.2f}!)"
+        rows.append([f"{c['label']}{flag}", c["group"], _num(c["items_per_s"]), spread,
+                     _num(c["p50_us"], 1), _num(c["p99_us"], 1),
+                     _x(c.get("throughput_ratio_vs_anchor")), _x(c.get("throughput_ratio_vs_limit")),
+                     _x(c.get("p50_ratio_vs_limit"))])
+    return _table(["contender", "group", f"{unit} (median)", "range over rounds",
+                   f"p50 µs {per}", f"p99 µs {per}", "throughput vs anchor",
+                   "throughput vs limit", "p50 vs limit"], rows)
+
+
+def _headline(results: dict) -> list[str]:
+    w = results["workloads"]
+    picks = [("lookup_hit", "cpp_sync", "lmc_get"), ("lookup_hit", "py_ours", "lc_client"),
+             ("inflight_100", "py_ours_async", "lc_async"), ("inflight_100", "cpp_callbacks", "lmc_mget"),
+             ("batch_100", "cpp_batch", "lmc_mget"), ("batch_100", "py_ours", "lc_client")]
+    rows = []
+    for workload, ours, base in picks:
+        o, b = w[workload]["contenders"][ours], w[workload]["contenders"][base]
+        tag = "anchor" if b["group"] == "anchor" else "limit"
+        rows.append([w[workload]["title"], o["label"], _num(o["items_per_s"]), _num(o["p50_us"], 1),
+                     _num(o["p99_us"], 1), b["label"], _num(b["items_per_s"]), _num(b["p50_us"], 1),
+                     _num(b["p99_us"], 1), _x(o.get(f"throughput_ratio_vs_{tag}")),
+                     _x(o.get(f"p50_ratio_vs_{tag}"))])
+    return _table(["workload", "ours", "ours/s", "p50 µs", "p99 µs", "against", "its /s",
+                   "p50 µs", "p99 µs", "throughput ratio", "p50 ratio"], rows)
+
+
+def _sweep(results: dict) -> list[str]:
+    sweeps = [w for name, w in results["workloads"].items() if name.startswith("sweep_")]
+    if not sweeps:
+        return []
+    names = list(sweeps[0]["contenders"])
+    header = ["contender"] + [f"{w['params']['text_bytes']:,} B text ({w['value_bytes']:,} B value)"
+                              for w in sweeps]
+    rows = [[sweeps[0]["contenders"][n]["label"]] + [
+        f"{_num(w['contenders'][n]['p50_us'], 1)} / {_num(w['contenders'][n]['p99_us'], 1)}"
+        for w in sweeps] for n in names]
+    return _table(header, rows)
+
+
+def _micro(micro: list[dict]) -> list[str]:
+    rows = [[m["name"], _num(m["real_time_ns"], 0), _num(m.get("value_bytes"), 0),
+             _num(m["bytes_per_second"] / 1e6, 0) if m.get("bytes_per_second") else "–"]
+            for m in micro]
+    return _table(["benchmark", "ns (median of 5)", "value bytes", "MB/s"], rows)
+
+
+def _profile(profile: dict) -> list[str]:
+    if not profile:
+        return ["Profiling was skipped in this run.", ""]
+    lines = []
+    stat = profile.get("perf_stat", {})
+    if stat:
+        lines += ["`perf stat` (software events; this VM has no hardware counters), whole worker "
+                  "process, minus a one-operation baseline:", ""]
+        lines += _table(["contender, workload", "CPU µs per op (all threads)", "context switches per op"],
+                        [[k, _num(v["cpu_us_per_op"], 1), _num(v["context_switches_per_op"], 2)]
+                         for k, v in stat.items()])
+    for title, rows in profile.get("perf_top", {}).items():
+        lines += [f"`perf record` top symbols, {title}:", ""]
+        lines += _table(["%", "thread", "dso", "symbol"],
+                        [[_num(r["pct"], 1), r["thread"], r["dso"], f"`{r['symbol']}`"] for r in rows])
+    for title, rows in profile.get("cprofile", {}).items():
+        lines += [f"cProfile, {title} (own time):", ""]
+        lines += _table(["% own time", "calls", "function"],
+                        [[_num(r["own_pct"], 1), str(r["calls"]), f"`{r['function'][-90:]}`"]
+                         for r in rows[:8]])
+    lines += profile.get("findings", [])
+    return lines + [""]
+
+
+def markdown(results: dict) -> str:
+    env = results["environment"]
+    m, v = env["machine"], env["versions"]
+    out = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` ({results['generated']}, {results['duration_s'] / 60:.1f} min). "
+        "Rerun it rather than editing this file; the raw numbers are in `bench/results.json`.",
+        "",
+        "## Setup",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; "
+        f"load average at start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}.",
+        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        f"- Server: one private `{results['server']}` (started and stopped by the run).",
+        f"- Data: {results['items_loaded']:,} items loaded once, read by every contender: "
+        f"2,000 prompts with a {results['workloads']['lookup_hit']['value_bytes']:,}-byte value "
+        "(one `Generation`, ~1 KB of text and a small `generation_info`, serialized by LangChain's "
+        "own `_dumps_generations`), and 50 prompts per size of the sweep.",
+        f"- Method: {results['rounds']} measured rounds after a warm-up round; in each round every "
+        "workload runs for every contender, one after another, so ratios compare numbers from the "
+        "same minutes. Each figure is the median over rounds; p50/p99 are per operation within a "
+        "round (per batch for batches); ratios are taken per round, then their median. "
+        "Throughput ratios > 1 mean faster than the other side; p50 ratios < 1 mean lower latency.",
+        "- Anchors: what users run today (LangChain over pymemcache, pylibmc). Limit: "
+        "libmemcached's C API and tools on the same server (no decoding at all).",
+        "",
+        "## Targets",
+        "",
+    ]
+    out += _table(["target", "result", "how measured"],
+                  [[t["target"], ("**met**" if t["met"] else "**missed**") + f": {t['margin']}",
+                    t["detail"]] for t in results["targets"]])
+    out += ["## Headline", ""] + _headline(results)
+    out += ["## All workloads", ""]
+    for name, w in results["workloads"].items():
+        if name.startswith("sweep_"):
+            continue
+        size = f" — values of {w['value_bytes']:,} B" if w.get("value_bytes") else ""
+        out += [f"### {w['title']}{size}", ""] + _workload_table(w)
+    out += ["### Value-size sweep: p50 / p99 µs per lookup", ""] + _sweep(results)
+    out += ["![latency vs value size](bench/latency_vs_value_size.png)",
+            "![throughput vs concurrency](bench/throughput_vs_concurrency.png)", ""]
+    out += ["## Memory", ""]
+    out += _table(["what", "lookups", "RSS before MB", "RSS after MB", "growth MB", "seconds"],
+                  [[c["label"], f"{c['ops']:,}", _num(c["rss_before_kb"] / 1024, 1),
+                    _num(c["rss_after_kb"] / 1024, 1),
+                    _num((c["rss_after_kb"] - c["rss_before_kb"]) / 1024, 2), _num(c["seconds"], 1)]
+                   for c in results["memory"]])
+    out += ["## CPU-only micro benchmarks (Google Benchmark, no server)", ""]
+    out += _micro(results["micro"])
+    out += ["## Profile", ""] + _profile(results.get("profile", {}))
+    out += ["## Notes", "",
+            "- memcslap and memcaslap use their own keys and values (memcaslap: 1,100-byte values, "
+            "90% get / 10% set), so only their throughput is shown, as a reference for the server.",
+            "- libmemcached has no asynchronous single get: its \"N in flight\" rows are multi-gets "
+            "of N keys, one wave after another.",
+            "- LangChain's `alookup` runs `lookup` in asyncio's default executor (min(32, cores + 4) "
+            "threads); a plain pymemcache `Client` is not thread-safe there, so the async anchor "
+            "uses `PooledClient`.",
+            "- A batch of 100 prompts is what `BaseLLM.generate` does: langchain-core's "
+            "`get_prompts` looks the prompts up one after another. The async rows gather 100 "
+            "`alookup`s at once.",
+            ""]
+    return "\n".join(out)
+
+
+def write(results: dict, markdown_path: Path, json_path: Path) -> None:
+    json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    markdown_path.write_text(markdown(results))
+
+
+def headline_text(results: dict) -> str:
+    lines = ["Targets:"] + [f"  {'MET   ' if t['met'] else 'MISSED'} {t['target']}: {t['margin']}"
+                            for t in results["targets"]]
+    return "\n".join(lines + [""] + _headline(results))

@@ -1,0 +1,56 @@
+"""The issue's targets, as ratios measured in one run: met or missed, and by how much."""
+
+from __future__ import annotations
+
+
+def _figure(results: dict, workload: str, contender: str, key: str) -> float | None:
+    return results["workloads"].get(workload, {}).get("contenders", {}).get(contender, {}).get(key)
+
+
+def _ratio_entry(name: str, value: float | None, goal: float, higher_is_better: bool,
+                 detail: str) -> dict:
+    if value is None:
+        return {"target": name, "goal": goal, "value": None, "met": False, "detail": detail,
+                "margin": "not measured"}
+    met = value >= goal if higher_is_better else value <= goal
+    if higher_is_better:
+        gap = f"{value / goal - 1:.0%} above the goal" if met else f"{1 - value / goal:.0%} short"
+        margin = f"{value:.2f}x (goal >= {goal:g}x): {gap}"
+    else:
+        gap = f"{1 - value / goal:.0%} under the goal" if met else f"{value / goal - 1:.0%} over"
+        margin = f"{value:.2f}x (goal <= {goal:g}x): {gap}"
+    return {"target": name, "goal": goal, "value": value, "met": met, "detail": detail,
+            "margin": margin}
+
+
+def evaluate(results: dict) -> list[dict]:
+    w = results["workloads"]
+    out = [
+        _ratio_entry(
+            "C++ sequential lookup latency within 1.10x of libmemcached's single get",
+            w["lookup_hit"]["contenders"]["cpp_sync"].get("p50_ratio_vs_limit"), 1.10, False,
+            "median over rounds of p50(llmcache lookup) / p50(memcached_get), 1 KB hits"),
+        _ratio_entry(
+            "C++ pipelined lookups (decoded) >= libmemcached 100-key mget keys/s",
+            max(filter(None, [w["batch_100"]["contenders"][c].get("throughput_ratio_vs_limit")
+                              for c in ("cpp_batch", "cpp_get_many")]), default=None),
+            1.0, True,
+            "best of 100 start_lookup at once / get_many+decode, prompts/s over mget keys/s"),
+        _ratio_entry(
+            "Python lookup >= 2x LangChain MemcachedCache hits/s",
+            w["lookup_hit"]["contenders"]["py_ours"].get("throughput_ratio_vs_anchor"), 2.0, True,
+            "llmcache.langchain.MemcachedCache.lookup vs LangChain over pymemcache Client"),
+        _ratio_entry(
+            "Python alookup, 100 in flight >= 10x LangChain's async path",
+            w["inflight_100"]["contenders"]["py_ours_async"].get("throughput_ratio_vs_anchor"),
+            10.0, True, "asyncio.gather of 100 tasks; LangChain's alookup runs lookup in the "
+            "default executor (PooledClient)"),
+    ]
+    for check in results.get("memory", []):
+        grown_mb = (check["rss_after_kb"] - check["rss_before_kb"]) / 1024
+        out.append({"target": f"Memory: {check['label']}, {check['ops']:,} lookups grow RSS < 10 MB",
+                    "goal": 10.0, "value": grown_mb, "met": grown_mb < 10.0,
+                    "margin": f"{'met' if grown_mb < 10 else 'missed'}: grew {grown_mb:.2f} MB",
+                    "detail": f"RSS {check['rss_before_kb'] / 1024:.1f} -> "
+                              f"{check['rss_after_kb'] / 1024:.1f} MB"})
+    return out

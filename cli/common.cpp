@@ -1,0 +1,151 @@
+#include "common.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+namespace llmcache::cli {
+
+std::atomic<bool> g_interrupted{false};
+
+HashClientOptions GlobalOptions::client_options() const {
+  HashClientOptions options;
+  options.client.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
+  options.client.request_timeout = std::chrono::milliseconds(timeout_ms);
+  return options;
+}
+
+std::vector<ServerAddress> GlobalOptions::server_list() const {
+  try {
+    return parse_servers(servers);
+  } catch (const InvalidArgumentError& e) {
+    throw Failure(kUsage, std::string("bad --servers / MEMCACHED_SERVERS: ") + e.what());
+  }
+}
+
+std::shared_ptr<ClientBase> GlobalOptions::make_pool() const {
+  server_list();  // a bad list is a usage error, reported before any connection
+  return make_client(servers, client_options());
+}
+
+std::string explain(const std::exception& error) {
+  std::string message = error.what();
+  if (dynamic_cast<const TimeoutError*>(&error)) {
+    message +=
+        "\nhint: the server did not answer in time; check that it is up and reachable, or "
+        "raise --timeout / --connect-timeout (milliseconds)";
+  } else if (dynamic_cast<const IoError*>(&error)) {
+    if (message.find("refused") != std::string::npos) {
+      message +=
+          "\nhint: nothing listens there. Start memcached on that address, or point "
+          "--servers (or MEMCACHED_SERVERS) at your pool, e.g. --servers 10.0.0.5:11211";
+    } else if (message.find("all memcached servers are down") != std::string::npos) {
+      message += "\nhint: check the server list (--servers or MEMCACHED_SERVERS)";
+    }
+  } else if (dynamic_cast<const ValueTooLargeError*>(&error)) {
+    message += "\nhint: start memcached with a larger item size (-I 2m), or store less";
+  }
+  return message;
+}
+
+int report_current_exception(const GlobalOptions& global) {
+  int code = kServer;
+  std::string message;
+  try {
+    throw;
+  } catch (const Failure& e) {
+    code = e.code();
+    message = e.what();
+  } catch (const IoError& e) {
+    message = explain(e);
+  } catch (const ProtocolError& e) {
+    message = explain(e);
+  } catch (const ServerError& e) {
+    message = explain(e);
+  } catch (const DecodeError& e) {
+    code = kData;
+    message = e.what();
+  } catch (const InvalidArgumentError& e) {
+    code = kData;
+    message = e.what();
+  } catch (const std::exception& e) {
+    code = kData;
+    message = e.what();
+  }
+  if (global.json) {
+    std::cerr << Json{{"error", message}, {"exit_code", code}}.dump() << '\n';
+  } else {
+    std::cerr << "llmcache: " << message << '\n';
+  }
+  return code;
+}
+
+bool stdin_is_terminal() {
+  return ::isatty(STDIN_FILENO) == 1;
+}
+bool stdout_is_terminal() {
+  return ::isatty(STDOUT_FILENO) == 1;
+}
+bool stderr_is_terminal() {
+  return ::isatty(STDERR_FILENO) == 1;
+}
+
+namespace {
+void on_sigint(int) {
+  // A second Ctrl-C while a command is still winding down ends the process at once.
+  if (g_interrupted.exchange(true)) std::_Exit(kInterrupted);
+}
+}  // namespace
+
+void install_interrupt_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_sigint;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+}
+
+bool sleep_unless_interrupted(std::chrono::milliseconds duration) {
+  const auto until = std::chrono::steady_clock::now() + duration;
+  while (!g_interrupted.load()) {
+    const auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds::zero()) return true;
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(left, 50ms));
+  }
+  return false;
+}
+
+void note(const GlobalOptions& global, const std::string& message) {
+  if (global.verbose) std::cerr << "llmcache: " << message << '\n';
+}
+
+std::string human_duration(std::chrono::nanoseconds d) {
+  char buf[32];
+  const double ns = static_cast<double>(d.count());
+  if (ns < 1e3) {
+    std::snprintf(buf, sizeof buf, "%.0f ns", ns);
+  } else if (ns < 1e6) {
+    std::snprintf(buf, sizeof buf, "%.0f us", ns / 1e3);
+  } else if (ns < 1e9) {
+    std::snprintf(buf, sizeof buf, "%.2f ms", ns / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f s", ns / 1e9);
+  }
+  return buf;
+}
+
+std::string human_bytes(double bytes) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[unit]);
+  return buf;
+}
+
+}  // namespace llmcache::cli

@@ -1,0 +1,243 @@
+// get, key, put, delete and clear: one entry (or the whole pool) at a time.
+#include "common.hpp"
+#include "generations_json.hpp"
+
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+namespace llmcache::cli {
+namespace {
+
+struct EntryArgs {
+  std::string prompt;
+  std::string llm_string;
+};
+
+void add_entry_args(CLI::App* command, EntryArgs& args) {
+  command->add_option("PROMPT", args.prompt, "The prompt, exactly as LangChain saw it")->required();
+  command
+      ->add_option("LLM_STRING", args.llm_string,
+                   "The model configuration string LangChain derives from the LLM")
+      ->required();
+}
+
+/// The server that holds `key`, named for messages.
+std::string holder(const ClientBase& pool, const std::string& key) {
+  try {
+    return pool.server_for(key).name();
+  } catch (const IoError&) {
+    return "no server (all are down)";
+  }
+}
+
+void print_text(const Generations& generations) {
+  for (std::size_t i = 0; i < generations.size(); ++i) {
+    if (generations.size() > 1) {
+      std::cout << "--- generation " << i + 1 << " of " << generations.size() << " ---\n";
+    }
+    const std::string& text = text_of(generations[i]);
+    std::cout << text;
+    if (text.empty() || text.back() != '\n') std::cout << '\n';
+  }
+}
+
+int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
+  const std::string key = langchain_key(args.prompt, args.llm_string);
+  auto pool = global.make_pool();
+  const std::string server = holder(*pool, key);
+  note(global, "key " + key + " on " + server);
+  const auto item = pool->get(key);
+  if (!item) {
+    if (global.json) {
+      std::cout << Json{{"key", key}, {"server", server}, {"hit", false}}.dump() << '\n';
+    } else {
+      std::cerr << "llmcache: miss: nothing cached for this prompt and llm_string (key " << key
+                << " on " << server << ")\n";
+    }
+    return kNotFound;
+  }
+  if (raw) {
+    std::cout << item->value << '\n';
+    return kOk;
+  }
+  Generations generations;
+  try {
+    generations = decode_generations(item->value);
+  } catch (const DecodeError& e) {
+    throw Failure(kData, "the value under key " + key + " on " + server +
+                             " is not a LangChain generation list (LangChain reads it as a "
+                             "miss): " +
+                             e.what() + "\nhint: `llmcache get --raw` shows it");
+  }
+  if (global.json) {
+    std::cout << Json{{"key", key},
+                      {"server", server},
+                      {"hit", true},
+                      {"generations", to_simple_json(generations)}}
+                     .dump()
+              << '\n';
+  } else {
+    print_text(generations);
+  }
+  return kOk;
+}
+
+int run_key(const GlobalOptions& global, const EntryArgs& args) {
+  const std::string key = langchain_key(args.prompt, args.llm_string);
+  auto pool = global.make_pool();
+  const std::string server = holder(*pool, key);
+  if (global.json) {
+    std::cout << Json{{"key", key}, {"server", server}}.dump() << '\n';
+  } else {
+    std::cout << "key     " << key << "\nserver  " << server << '\n';
+  }
+  return kOk;
+}
+
+struct PutArgs {
+  std::vector<std::string> texts;
+  bool chat = false;
+  int ttl = 0;
+};
+
+int run_put(const GlobalOptions& global, const EntryArgs& args, const PutArgs& put) {
+  Generations generations;
+  if (put.texts.empty()) {
+    if (stdin_is_terminal()) {
+      std::cerr << "llmcache: reading generations as JSON from stdin; end with Ctrl-D\n";
+    }
+    const std::string input(std::istreambuf_iterator<char>(std::cin), {});
+    generations = parse_generations_input(input);
+  } else {
+    for (const auto& text : put.texts) {
+      if (put.chat) {
+        generations.emplace_back(chat_generation(text));
+      } else {
+        generations.emplace_back(Generation{text, std::nullopt});
+      }
+    }
+  }
+  const std::string value = encode_generations(generations);
+  const std::string key = langchain_key(args.prompt, args.llm_string);
+  auto pool = global.make_pool();
+  const std::string server = holder(*pool, key);
+  SetOptions options;
+  options.ttl = std::chrono::seconds(put.ttl);
+  pool->set(key, value, options);
+  if (global.json) {
+    std::cout << Json{{"key", key},
+                      {"server", server},
+                      {"stored", true},
+                      {"generations", generations.size()},
+                      {"bytes", value.size()}}
+                     .dump()
+              << '\n';
+  } else {
+    std::cout << "stored " << generations.size()
+              << (generations.size() == 1 ? " generation" : " generations") << " (" << value.size()
+              << " bytes) under " << key << " on " << server << '\n';
+  }
+  return kOk;
+}
+
+int run_delete(const GlobalOptions& global, const EntryArgs& args) {
+  const std::string key = langchain_key(args.prompt, args.llm_string);
+  auto pool = global.make_pool();
+  const std::string server = holder(*pool, key);
+  const bool deleted = pool->del(key);
+  if (global.json) {
+    std::cout << Json{{"key", key}, {"server", server}, {"deleted", deleted}}.dump() << '\n';
+  } else if (deleted) {
+    std::cout << "deleted " << key << " from " << server << '\n';
+  } else {
+    std::cerr << "llmcache: not found: nothing cached under " << key << " on " << server << '\n';
+  }
+  return deleted ? kOk : kNotFound;
+}
+
+int run_clear(const GlobalOptions& global, int delay, bool yes) {
+  const auto servers = global.server_list();
+  std::string names;
+  for (const auto& s : servers) names += (names.empty() ? "" : ", ") + s.name();
+  if (!yes) {
+    if (!stdin_is_terminal()) {
+      throw Failure(kUsage, "clear wipes every item on " + names +
+                                ", not only LangChain's; without a terminal to confirm on, "
+                                "pass --yes");
+    }
+    std::cerr << "This runs flush_all on " << servers.size()
+              << (servers.size() == 1 ? " server" : " servers") << " (" << names
+              << ").\nIt wipes EVERY item there, not only LangChain's. Continue? [y/N] "
+              << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes" && answer != "YES") {
+      std::cerr << "llmcache: nothing cleared\n";
+      return kNotFound;
+    }
+  }
+  auto pool = global.make_pool();
+  const std::size_t flushed = pool->flush_all(std::chrono::seconds(delay));
+  if (global.json) {
+    std::cout << Json{{"cleared", flushed}, {"delay", delay}}.dump() << '\n';
+  } else {
+    std::cout << "cleared " << flushed << (flushed == 1 ? " server" : " servers")
+              << (delay > 0 ? " (effective in " + std::to_string(delay) + " s)" : "") << '\n';
+  }
+  return kOk;
+}
+
+}  // namespace
+
+void add_entry_commands(CLI::App& app, const GlobalOptions& global, std::vector<Command>& out) {
+  {
+    auto args = std::make_shared<EntryArgs>();
+    auto raw = std::make_shared<bool>(false);
+    auto* command =
+        app.add_subcommand("get", "Show what LangChain would get back for a prompt and model");
+    add_entry_args(command, *args);
+    command->add_flag("--raw", *raw, "Print the stored value exactly, undecoded");
+    out.push_back({command, [&global, args, raw] { return run_get(global, *args, *raw); }});
+  }
+  {
+    auto args = std::make_shared<EntryArgs>();
+    auto* command = app.add_subcommand("key", "Show the memcached key and the server holding it");
+    add_entry_args(command, *args);
+    out.push_back({command, [&global, args] { return run_key(global, *args); }});
+  }
+  {
+    auto args = std::make_shared<EntryArgs>();
+    auto put = std::make_shared<PutArgs>();
+    auto* command = app.add_subcommand(
+        "put", "Store generations: one per TEXT, or a JSON list of generations from stdin");
+    add_entry_args(command, *args);
+    command->add_option("TEXT", put->texts, "The text of each generation");
+    command->add_flag("--chat", put->chat, "Store ChatGenerations (AI messages), not Generations");
+    command
+        ->add_option("--ttl", put->ttl,
+                     "Seconds until the entry expires (at most 30 days); 0 means never")
+        ->check(CLI::Range(0, 30 * 24 * 3600))
+        ->capture_default_str();
+    out.push_back({command, [&global, args, put] { return run_put(global, *args, *put); }});
+  }
+  {
+    auto args = std::make_shared<EntryArgs>();
+    auto* command = app.add_subcommand("delete", "Remove the entry for a prompt and model");
+    add_entry_args(command, *args);
+    out.push_back({command, [&global, args] { return run_delete(global, *args); }});
+  }
+  {
+    auto delay = std::make_shared<int>(0);
+    auto yes = std::make_shared<bool>(false);
+    auto* command = app.add_subcommand(
+        "clear", "flush_all on every server: wipes whole servers, not only LangChain's entries");
+    command->add_option("--delay", *delay, "Seconds before the flush takes effect")
+        ->check(CLI::Range(0, 30 * 24 * 3600))
+        ->capture_default_str();
+    command->add_flag("-y,--yes", *yes, "Do not ask for confirmation");
+    out.push_back({command, [&global, delay, yes] { return run_clear(global, *delay, *yes); }});
+  }
+}
+
+}  // namespace llmcache::cli

@@ -1,0 +1,69 @@
+// The llmcache command: look into, fill, back up and load-test a LangChain cache on
+// memcached. Exit codes are documented in docs/cli.md and in `llmcache --help`.
+#include "common.hpp"
+
+#include <iostream>
+
+#ifndef LLMCACHE_VERSION
+#define LLMCACHE_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace llmcache::cli;
+  CLI::App app{"llmcache: a LangChain-compatible LLM response cache on memcached", "llmcache"};
+  app.footer(
+      "Exit codes: 0 ok, 1 miss / not found / declined, 2 usage error, 3 server or connection "
+      "error, 4 data error, 130 interrupted.\nServers: --servers, else MEMCACHED_SERVERS, else "
+      "127.0.0.1:11211. Spell them as every other process does (pymemcache hashes the names).");
+  app.set_version_flag("--version", std::string("llmcache ") + LLMCACHE_VERSION);
+  app.require_subcommand(1);
+
+  GlobalOptions global;
+  app.add_option("-s,--servers", global.servers,
+                 "Comma-separated host:port list (env MEMCACHED_SERVERS)")
+      ->envname("MEMCACHED_SERVERS")
+      ->capture_default_str();
+  app.add_option("--connect-timeout", global.connect_timeout_ms, "Connect timeout, milliseconds")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  app.add_option("--timeout", global.timeout_ms, "Per-request timeout, milliseconds")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  app.add_flag("--json", global.json, "Machine-readable output (JSON)");
+  app.add_flag("-v,--verbose", global.verbose, "Explain what is being done, on stderr");
+  // Options given before or after the subcommand mean the same thing.
+  app.fallthrough();
+
+  std::vector<Command> commands;
+  add_entry_commands(app, global, commands);
+  add_stats_command(app, global, commands);
+  add_dump_commands(app, global, commands);
+  add_import_sqlite_command(app, global, commands);
+  add_bench_command(app, global, commands);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kUsage;
+  }
+
+  // The library's own warnings repeat what the command reports; show them on request.
+  if (!global.verbose) llmcache::set_log_handler({});
+  install_interrupt_handler();
+  for (const auto& command : commands) {
+    if (!command.app->parsed()) continue;
+    try {
+      return command.run();
+    } catch (...) {
+      return report_current_exception(global);
+    }
+  }
+  return kUsage;
+}
