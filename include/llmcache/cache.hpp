@@ -69,14 +69,14 @@ class Cache {
         });
   }
   template <class Token>
-  auto async_update(std::string_view prompt, std::string_view llm_string,
-                    Generations generations, Token&& token) {
-    return detail::initiate<bool>(
-        std::forward<Token>(token), completion_executor(),
-        [this, p = std::string(prompt), l = std::string(llm_string),
-         g = std::move(generations)](auto callback) mutable {
-          start_update(std::move(p), std::move(l), std::move(g), std::move(callback));
-        });
+  auto async_update(std::string_view prompt, std::string_view llm_string, Generations generations,
+                    Token&& token) {
+    return detail::initiate<bool>(std::forward<Token>(token), completion_executor(),
+                                  [this, p = std::string(prompt), l = std::string(llm_string),
+                                   g = std::move(generations)](auto callback) mutable {
+                                    start_update(std::move(p), std::move(l), std::move(g),
+                                                 std::move(callback));
+                                  });
   }
   template <class Token>
   auto async_clear(std::chrono::seconds delay, bool noreply, Token&& token) {

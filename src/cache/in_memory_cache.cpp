@@ -34,7 +34,8 @@ bool InMemoryCache::update(std::string_view prompt, std::string_view llm_string,
       insertion_order_.pop_front();
     }
     insertion_order_.push_back(key);
-    entries_.emplace(std::move(key), std::make_pair(generations, std::prev(insertion_order_.end())));
+    entries_.emplace(std::move(key),
+                     std::make_pair(generations, std::prev(insertion_order_.end())));
   }
   ++stats_.updates;
   return true;
@@ -67,8 +68,7 @@ void InMemoryCache::start_update(std::string prompt, std::string llm_string,
   callback(nullptr, update(prompt, llm_string, generations));
 }
 
-void InMemoryCache::start_clear(std::chrono::seconds delay, bool noreply,
-                                Callback<bool> callback) {
+void InMemoryCache::start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback) {
   clear(delay, noreply);
   callback(nullptr, true);
 }

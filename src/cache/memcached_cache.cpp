@@ -47,7 +47,6 @@ struct MemcachedCache::Counters {
   }
 };
 
-
 MemcachedCache::MemcachedCache(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options)
     : client_(std::move(client)), options_(options), counters_(std::make_shared<Counters>()) {
   if (!client_) throw InvalidArgumentError("MemcachedCache needs a client");
@@ -57,9 +56,8 @@ MemcachedCache::MemcachedCache(std::shared_ptr<ClientBase> client, MemcachedCach
 void MemcachedCache::start_lookup(std::string prompt, std::string llm_string,
                                   Callback<std::optional<Generations>> callback) {
   client_->start_get(
-      langchain_key(prompt, llm_string),
-      [counters = counters_, callback = std::move(callback)](std::exception_ptr error,
-                                                            std::optional<Item> item) {
+      langchain_key(prompt, llm_string), [counters = counters_, callback = std::move(callback)](
+                                             std::exception_ptr error, std::optional<Item> item) {
         std::optional<Generations> result;
         if (error) {
           counters->count(error, "lookup");
@@ -101,8 +99,7 @@ void MemcachedCache::start_update(std::string prompt, std::string llm_string,
 void MemcachedCache::start_clear(std::chrono::seconds delay, bool noreply,
                                  Callback<bool> callback) {
   client_->start_flush_all(delay, noreply,
-                           [callback = std::move(callback)](std::exception_ptr error,
-                                                            std::size_t) {
+                           [callback = std::move(callback)](std::exception_ptr error, std::size_t) {
                              callback(error, !error);
                            });
 }

@@ -104,11 +104,17 @@ ClientBase::ClientBase(std::unique_ptr<detail::Transport> transport)
 
 ClientBase::~ClientBase() = default;
 
-asio::any_io_executor ClientBase::executor() const { return transport_->executor(); }
+asio::any_io_executor ClientBase::executor() const {
+  return transport_->executor();
+}
 
-std::vector<ServerAddress> ClientBase::servers() const { return transport_->servers(); }
+std::vector<ServerAddress> ClientBase::servers() const {
+  return transport_->servers();
+}
 
-bool ClientBase::on_io_thread() const { return transport_->in_io_thread(); }
+bool ClientBase::on_io_thread() const {
+  return transport_->in_io_thread();
+}
 
 ServerAddress ClientBase::server_for(std::string_view key) const {
   return transport_->server_for(key);
@@ -181,8 +187,8 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
     std::exception_ptr error;
     Callback<Results> done;
   };
-  auto join = std::make_shared<Join>(Join{Results(keys.size()), keys.size(), nullptr,
-                                          std::move(callback)});
+  auto join =
+      std::make_shared<Join>(Join{Results(keys.size()), keys.size(), nullptr, std::move(callback)});
   std::vector<detail::RoutedRequest> routed;
   routed.reserve(keys.size());
   protocol::MetaGetFlags flags;
@@ -289,9 +295,8 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
   if (noreply) {
     // The command is still sent with a reply (so an error cannot desynchronise the
     // stream); the caller just does not wait for it.
-    asio::post(executor(), [callback = std::move(callback), n = servers.size()] {
-      callback(nullptr, n);
-    });
+    asio::post(executor(),
+               [callback = std::move(callback), n = servers.size()] { callback(nullptr, n); });
   } else {
     join->done = std::move(callback);
   }
@@ -394,9 +399,8 @@ std::vector<MetadumpEntry> ClientBase::metadump(std::size_t server_index) {
 }
 
 std::optional<Item> ClientBase::get(std::string_view key) {
-  return wait_for<std::optional<Item>>(*this, [&](auto callback) {
-    start_get(std::string(key), std::move(callback));
-  });
+  return wait_for<std::optional<Item>>(
+      *this, [&](auto callback) { start_get(std::string(key), std::move(callback)); });
 }
 
 std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::string> keys) {
@@ -413,15 +417,13 @@ StoreResult ClientBase::set(std::string_view key, std::string_view value,
 }
 
 bool ClientBase::del(std::string_view key) {
-  return wait_for<bool>(*this, [&](auto callback) {
-    start_del(std::string(key), false, std::move(callback));
-  });
+  return wait_for<bool>(
+      *this, [&](auto callback) { start_del(std::string(key), false, std::move(callback)); });
 }
 
 bool ClientBase::invalidate(std::string_view key) {
-  return wait_for<bool>(*this, [&](auto callback) {
-    start_del(std::string(key), true, std::move(callback));
-  });
+  return wait_for<bool>(
+      *this, [&](auto callback) { start_del(std::string(key), true, std::move(callback)); });
 }
 
 MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {
@@ -431,9 +433,8 @@ MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& o
 }
 
 std::size_t ClientBase::flush_all(std::chrono::seconds delay, bool noreply) {
-  return wait_for<std::size_t>(*this, [&](auto callback) {
-    start_flush_all(delay, noreply, std::move(callback));
-  });
+  return wait_for<std::size_t>(
+      *this, [&](auto callback) { start_flush_all(delay, noreply, std::move(callback)); });
 }
 
 // ---------------------------------------------------------------- the two clients

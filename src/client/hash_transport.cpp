@@ -30,8 +30,7 @@ bool is_server_failure(const std::exception_ptr& error) {
 }
 
 std::string milliseconds(Clock::duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) +
-         " ms";
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
 class HashTransport final : public Transport {
@@ -126,7 +125,8 @@ class HashTransport final : public Transport {
     revive_dead(now);
     for (;;) {
       const std::string* node = ring_.get_node(key);
-      if (!node) return {nullptr, std::make_exception_ptr(IoError("all memcached servers are down"))};
+      if (!node)
+        return {nullptr, std::make_exception_ptr(IoError("all memcached servers are down"))};
       Server* server = servers_[index_of_.at(*node)].get();
       if (server->health != Health::kFailing) return {server, nullptr};
       if (server->attempts >= options_.retry_attempts) {
@@ -135,9 +135,9 @@ class HashTransport final : public Transport {
       }
       const auto waited = now - server->failed_at;
       if (waited > options_.retry_timeout) return {server, nullptr};  // this request retries it
-      return {nullptr, std::make_exception_ptr(IoError(
-                           "memcached " + *node + " is failing; skipped without I/O for " +
-                           milliseconds(options_.retry_timeout - waited) + " more"))};
+      return {nullptr, std::make_exception_ptr(
+                           IoError("memcached " + *node + " is failing; skipped without I/O for " +
+                                   milliseconds(options_.retry_timeout - waited) + " more"))};
     }
   }
 

@@ -38,8 +38,8 @@ void Connection::submit(PendingRequest request) {
     return;
   }
   outbox_ += request.bytes;
-  pending_.push_back({request.opaque, std::move(request.on_reply),
-                      Clock::now() + options_.request_timeout});
+  pending_.push_back(
+      {request.opaque, std::move(request.on_reply), Clock::now() + options_.request_timeout});
   arm_deadline();
   if (!session_) {
     protocol::ParserLimits limits;
@@ -69,8 +69,8 @@ void Connection::fail_all(std::exception_ptr reason) {
 asio::awaitable<void> Connection::connect(Session& session) {
   std::error_code ec;
   asio::ip::tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(
-      address_.host, std::to_string(address_.port), asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) std::rethrow_exception(error<IoError>(address_, "cannot resolve host: " + ec.message()));
 
   // The timer closes the socket, which aborts the connect; the flag tells the two apart.
@@ -87,8 +87,8 @@ asio::awaitable<void> Connection::connect(Session& session) {
   timer.cancel();
   if (*timed_out) {
     std::rethrow_exception(error<TimeoutError>(
-        address_, "connect timed out after " + std::to_string(options_.connect_timeout.count()) +
-                      " ms"));
+        address_,
+        "connect timed out after " + std::to_string(options_.connect_timeout.count()) + " ms"));
   }
   if (ec) {
     std::string hint = ec == asio::error::connection_refused
@@ -136,18 +136,18 @@ void Connection::flush() {
   session->writing.swap(outbox_);
   outbox_.clear();
   session->writing_now = true;
-  asio::async_write(session->socket, asio::buffer(session->writing),
-                    [this, keep_alive = shared_from_this(), session](std::error_code ec,
-                                                                    std::size_t) {
-                      session->writing_now = false;
-                      session->writing.clear();
-                      if (!current(session)) return;
-                      if (ec) {
-                        fail_all(error<IoError>(address_, "write failed: " + ec.message()));
-                        return;
-                      }
-                      flush();
-                    });
+  asio::async_write(
+      session->socket, asio::buffer(session->writing),
+      [this, keep_alive = shared_from_this(), session](std::error_code ec, std::size_t) {
+        session->writing_now = false;
+        session->writing.clear();
+        if (!current(session)) return;
+        if (ec) {
+          fail_all(error<IoError>(address_, "write failed: " + ec.message()));
+          return;
+        }
+        flush();
+      });
 }
 
 void Connection::on_reply(protocol::Reply reply) {
@@ -180,9 +180,8 @@ void Connection::on_deadline() {
   if (!pending_.empty() && pending_.front().deadline <= Clock::now()) {
     // The oldest reply is overdue; the stream can no longer be trusted to catch up in
     // time, so every request on this connection fails now rather than later.
-    fail_all(error<TimeoutError>(address_, "no reply within " +
-                                               std::to_string(options_.request_timeout.count()) +
-                                               " ms"));
+    fail_all(error<TimeoutError>(
+        address_, "no reply within " + std::to_string(options_.request_timeout.count()) + " ms"));
   }
   arm_deadline();
 }

@@ -7,12 +7,12 @@
 
 #include "support/memcached_server.hpp"
 
+#include <gtest/gtest.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include <gtest/gtest.h>
 
 #include <mutex>
 #include <thread>
@@ -45,7 +45,9 @@ struct CapturedLog {
       lines.emplace_back(message);
     });
   }
-  ~CapturedLog() { set_log_handler([](LogLevel, std::string_view) {}); }
+  ~CapturedLog() {
+    set_log_handler([](LogLevel, std::string_view) {});
+  }
   std::size_t size() {
     std::lock_guard lock(mutex);
     return lines.size();

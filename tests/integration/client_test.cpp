@@ -4,12 +4,12 @@
 
 #include "support/memcached_server.hpp"
 
+#include <gtest/gtest.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
@@ -112,18 +112,18 @@ TEST(Client, ManyConcurrentCallbacksOnOneConnectionEachGetTheirOwnReply) {
   Client client(server.address(), fast_options());
   constexpr int kRequests = 200;
   for (int i = 0; i < kRequests; ++i) {
-    client.set("c" + std::to_string(i), std::string(i * 37 % 500, 'a' + i % 26) + std::to_string(i));
+    client.set("c" + std::to_string(i),
+               std::string(i * 37 % 500, 'a' + i % 26) + std::to_string(i));
   }
   std::atomic<int> matched{0}, done{0};
   std::promise<void> all_done;
   for (int i = 0; i < kRequests; ++i) {
-    client.start_get("c" + std::to_string(i),
-                     [&, i](std::exception_ptr error, std::optional<Item> item) {
-                       const std::string expected =
-                           std::string(i * 37 % 500, 'a' + i % 26) + std::to_string(i);
-                       if (!error && item && item->value == expected) ++matched;
-                       if (++done == kRequests) all_done.set_value();
-                     });
+    client.start_get(
+        "c" + std::to_string(i), [&, i](std::exception_ptr error, std::optional<Item> item) {
+          const std::string expected = std::string(i * 37 % 500, 'a' + i % 26) + std::to_string(i);
+          if (!error && item && item->value == expected) ++matched;
+          if (++done == kRequests) all_done.set_value();
+        });
   }
   ASSERT_EQ(all_done.get_future().wait_for(10s), std::future_status::ready);
   EXPECT_EQ(matched.load(), kRequests);

@@ -42,8 +42,8 @@ HashClientOptions fast_failover() {
 TEST(HashClient, PlacesKeysWhereRendezvousHashingSays) {
   ThreeServers pool;
   HashClient client(pool.addresses(), fast_failover());
-  detail::RendezvousHash ring({pool.servers[0].spec(), pool.servers[1].spec(),
-                               pool.servers[2].spec()});
+  detail::RendezvousHash ring(
+      {pool.servers[0].spec(), pool.servers[1].spec(), pool.servers[2].spec()});
   std::array<int, 3> per_server{};
   for (int i = 0; i < 90; ++i) {
     const std::string key = "key" + std::to_string(i);

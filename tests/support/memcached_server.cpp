@@ -61,9 +61,9 @@ MemcachedServer::~MemcachedServer() {
 }
 
 bool MemcachedServer::launch() {
-  std::vector<std::string> args = {"memcached", "-l",  "127.0.0.1", "-p", std::to_string(port_),
-                                   "-U",        "0",   "-m",        "64", "-t",
-                                   "2",         "-c",  "1024"};
+  std::vector<std::string> args = {"memcached", "-l", "127.0.0.1", "-p", std::to_string(port_),
+                                   "-U",        "0",  "-m",        "64", "-t",
+                                   "2",         "-c", "1024"};
   if (::geteuid() == 0) {
     args.push_back("-u");
     args.push_back("root");

@@ -4,8 +4,8 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
-#include <asio/post.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
 
 #include <exception>
 #include <functional>
@@ -32,8 +32,8 @@ Callback<T> to_callback(Handler&& handler, const asio::any_io_executor& fallback
     asio::executor_work_guard<asio::associated_executor_t<H, asio::any_io_executor>> work;
   };
   auto executor = asio::get_associated_executor(handler, fallback);
-  auto state = std::make_shared<State>(State{std::forward<Handler>(handler),
-                                             asio::make_work_guard(executor)});
+  auto state = std::make_shared<State>(
+      State{std::forward<Handler>(handler), asio::make_work_guard(executor)});
   return [state](std::exception_ptr error, T value) {
     auto executor = state->work.get_executor();
     // post, not dispatch: a completion may fire inside the initiating call (an
