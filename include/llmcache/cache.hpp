@@ -132,6 +132,8 @@ class MemcachedCache final : public Cache {
   asio::any_io_executor completion_executor() const override { return client_->executor(); }
 
  private:
+  SetOptions set_options() const;
+
   std::shared_ptr<ClientBase> client_;
   MemcachedCacheOptions options_;
   std::shared_ptr<Counters> counters_;

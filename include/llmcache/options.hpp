@@ -41,6 +41,10 @@ struct ClientOptions {
   std::size_t connections = 1;
   /// Largest value the client accepts in a reply; a larger one is a protocol error.
   std::size_t max_value_bytes = 64u << 20;
+  /// How long a blocking call keeps polling its socket before it sleeps in poll(). On
+  /// virtual machines a sleeping thread takes tens of microseconds to wake, more than a
+  /// whole loopback round trip; a short spin trades that much CPU for it. 0 never spins.
+  std::chrono::microseconds blocking_spin{50};
   /// Requests allowed in flight per connection; more fail at once with IoError
   /// rather than queue without bound.
   std::size_t max_in_flight = 65536;

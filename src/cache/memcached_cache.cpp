@@ -19,6 +19,36 @@ struct MemcachedCache::Counters {
   std::atomic<bool> logged_io{false}, logged_timeout{false}, logged_server{false};
   std::atomic<bool> logged_protocol{false}, logged_decode{false}, logged_too_large{false};
 
+  /// The bookkeeping at the end of a lookup: a hit only if the value decodes.
+  std::optional<Generations> finish_lookup(const std::exception_ptr& error,
+                                           const std::optional<Item>& item) {
+    std::optional<Generations> result;
+    if (error) {
+      count(error, "lookup");
+    } else if (item) {
+      try {
+        result = decode_generations(item->value);
+        bytes_read.fetch_add(item->value.size(), std::memory_order_relaxed);
+      } catch (const DecodeError&) {
+        count(std::current_exception(), "lookup");
+      }
+    }
+    (result ? hits : misses).fetch_add(1, std::memory_order_relaxed);
+    return result;
+  }
+
+  /// The bookkeeping at the end of an update; returns whether the value was stored.
+  bool finish_update(const std::exception_ptr& error, StoreResult result, std::size_t size) {
+    if (!error && result == StoreResult::kStored) {
+      updates.fetch_add(1, std::memory_order_relaxed);
+      bytes_written.fetch_add(size, std::memory_order_relaxed);
+      return true;
+    }
+    update_failures.fetch_add(1, std::memory_order_relaxed);
+    if (error) count(error, "update");
+    return false;
+  }
+
   /// Counts `error` under its cause and logs the first of each cause.
   void count(const std::exception_ptr& error, const char* operation) {
     auto note = [&](std::atomic<std::uint64_t>& counter, std::atomic<bool>& logged,
@@ -55,23 +85,11 @@ MemcachedCache::MemcachedCache(std::shared_ptr<ClientBase> client, MemcachedCach
 
 void MemcachedCache::start_lookup(std::string prompt, std::string llm_string,
                                   Callback<std::optional<Generations>> callback) {
-  client_->start_get(
-      langchain_key(prompt, llm_string), [counters = counters_, callback = std::move(callback)](
-                                             std::exception_ptr error, std::optional<Item> item) {
-        std::optional<Generations> result;
-        if (error) {
-          counters->count(error, "lookup");
-        } else if (item) {
-          try {
-            result = decode_generations(item->value);
-            counters->bytes_read.fetch_add(item->value.size(), std::memory_order_relaxed);
-          } catch (const DecodeError&) {
-            counters->count(std::current_exception(), "lookup");
-          }
-        }
-        (result ? counters->hits : counters->misses).fetch_add(1, std::memory_order_relaxed);
-        callback(nullptr, std::move(result));
-      });
+  client_->start_get(langchain_key(prompt, llm_string),
+                     [counters = counters_, callback = std::move(callback)](
+                         std::exception_ptr error, std::optional<Item> item) {
+                       callback(nullptr, counters->finish_lookup(error, item));
+                     });
 }
 
 void MemcachedCache::start_update(std::string prompt, std::string llm_string,
@@ -79,20 +97,12 @@ void MemcachedCache::start_update(std::string prompt, std::string llm_string,
   // A caller's mistake (invalid UTF-8) throws here, before anything is sent.
   std::string value = encode_generations(generations);
   const std::size_t size = value.size();
-  SetOptions set_options;
-  set_options.ttl = options_.ttl;
   client_->start_set(
-      langchain_key(prompt, llm_string), std::move(value), set_options,
+      langchain_key(prompt, llm_string), std::move(value), set_options(),
       [counters = counters_, strict = options_.strict, size, callback = std::move(callback)](
           std::exception_ptr error, StoreResult result) {
-        if (!error && result == StoreResult::kStored) {
-          counters->updates.fetch_add(1, std::memory_order_relaxed);
-          counters->bytes_written.fetch_add(size, std::memory_order_relaxed);
-          return callback(nullptr, true);
-        }
-        counters->update_failures.fetch_add(1, std::memory_order_relaxed);
-        if (error) counters->count(error, "update");
-        callback(strict ? error : nullptr, false);
+        const bool stored = counters->finish_update(error, result, size);
+        callback(strict && !stored ? error : nullptr, stored);
       });
 }
 
@@ -104,35 +114,47 @@ void MemcachedCache::start_clear(std::chrono::seconds delay, bool noreply,
                            });
 }
 
-namespace {
-
-void check_not_io_thread(const ClientBase& client) {
-  if (client.on_io_thread()) {
-    throw InvalidArgumentError("blocking cache call from the client's own I/O thread");
-  }
-}
-
-}  // namespace
+// The blocking forms do their I/O on the calling thread (the client's fast path) and
+// share the bookkeeping with the async forms.
 
 std::optional<Generations> MemcachedCache::lookup(std::string_view prompt,
                                                   std::string_view llm_string) {
-  check_not_io_thread(*client_);
-  return detail::wait_for<std::optional<Generations>>([&](auto callback) {
-    start_lookup(std::string(prompt), std::string(llm_string), std::move(callback));
-  });
+  std::exception_ptr error;
+  std::optional<Item> item;
+  try {
+    item = client_->get(langchain_key(prompt, llm_string));
+  } catch (const Error&) {
+    error = std::current_exception();
+  }
+  return counters_->finish_lookup(error, item);
 }
 
 bool MemcachedCache::update(std::string_view prompt, std::string_view llm_string,
                             const Generations& generations) {
-  check_not_io_thread(*client_);
-  return detail::wait_for<bool>([&](auto callback) {
-    start_update(std::string(prompt), std::string(llm_string), generations, std::move(callback));
-  });
+  const std::string value = encode_generations(generations);
+  std::exception_ptr error;
+  StoreResult result = StoreResult::kNotStored;
+  try {
+    result = client_->set(langchain_key(prompt, llm_string), value, set_options());
+  } catch (const Error&) {
+    error = std::current_exception();
+  }
+  const bool stored = counters_->finish_update(error, result, value.size());
+  if (!stored && error && options_.strict) std::rethrow_exception(error);
+  return stored;
 }
 
 void MemcachedCache::clear(std::chrono::seconds delay, bool noreply) {
-  check_not_io_thread(*client_);
+  if (client_->on_io_thread()) {
+    throw InvalidArgumentError("blocking cache call from the client's own I/O thread");
+  }
   detail::wait_for<bool>([&](auto callback) { start_clear(delay, noreply, std::move(callback)); });
+}
+
+SetOptions MemcachedCache::set_options() const {
+  SetOptions options;
+  options.ttl = options_.ttl;
+  return options;
 }
 
 CacheStats MemcachedCache::stats() const {

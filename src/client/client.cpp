@@ -97,6 +97,113 @@ void send_to_server(detail::Transport& transport, std::size_t server_index,
   transport.send_to(server_index, std::move(request));
 }
 
+// ---------------------------------------------------------------- single-key operations
+// Each is a prepare_* (validate, build the bytes) and a map_* (reply to result), shared by
+// the async path (send_prepared) and the blocking one (round_trip).
+
+struct Prepared {
+  std::string bytes;
+  std::uint32_t opaque = 0;
+};
+
+Prepared prepare_meta_get(detail::Transport& transport, std::string_view key,
+                          const MetaGetOptions& options) {
+  protocol::validate_key(key);
+  auto seconds = [](const std::optional<std::chrono::seconds>& s) {
+    return s ? std::optional<std::uint32_t>(seconds_count(*s)) : std::nullopt;
+  };
+  protocol::MetaGetFlags flags;
+  flags.value = options.value;
+  flags.cas = options.cas;
+  flags.ttl = options.ttl;
+  flags.vivify_ttl = seconds(options.vivify_ttl);
+  flags.recache_ttl = seconds(options.recache_ttl);
+  flags.touch_ttl = seconds(options.touch_ttl);
+  Prepared prepared{{}, transport.next_opaque()};
+  protocol::append_meta_get(prepared.bytes, key, flags, prepared.opaque);
+  return prepared;
+}
+
+MetaGetResult map_meta_get(Reply reply) {
+  MetaGetResult result;
+  if (reply.status == Status::kValue || reply.status == Status::kHeaderOnly) {
+    result.item = Item{std::move(reply.value), reply.client_flags.value_or(0), reply.cas};
+  } else if (reply.status != Status::kMiss) {
+    throw_unexpected(reply, "mg");
+  }
+  result.ttl = reply.ttl;
+  result.won = reply.won;
+  result.stale = reply.stale;
+  result.already_won = reply.already_won;
+  return result;
+}
+
+Prepared prepare_set(detail::Transport& transport, std::string_view key, std::string_view value,
+                     const SetOptions& options) {
+  protocol::validate_key(key);
+  protocol::MetaSetFlags flags;
+  flags.client_flags = options.flags;
+  flags.cas = options.cas;
+  flags.ttl = seconds_count(options.ttl);
+  Prepared prepared{{}, transport.next_opaque()};
+  protocol::append_meta_set(prepared.bytes, key, value, flags, prepared.opaque);
+  return prepared;
+}
+
+StoreResult map_set(Reply reply) {
+  switch (reply.status) {
+    case Status::kHeaderOnly:
+      return StoreResult::kStored;
+    case Status::kNotStored:
+      return StoreResult::kNotStored;
+    case Status::kExists:
+      return StoreResult::kExists;
+    default:
+      throw_unexpected(reply, "ms");
+  }
+}
+
+Prepared prepare_del(detail::Transport& transport, std::string_view key, bool invalidate) {
+  protocol::validate_key(key);
+  protocol::MetaDeleteFlags flags;
+  flags.invalidate = invalidate;
+  Prepared prepared{{}, transport.next_opaque()};
+  protocol::append_meta_delete(prepared.bytes, key, flags, prepared.opaque);
+  return prepared;
+}
+
+bool map_del(Reply reply) {
+  if (reply.status == Status::kHeaderOnly) return true;
+  if (reply.status == Status::kNotFound) return false;
+  throw_unexpected(reply, "md");
+}
+
+/// The async path: prepare(key) (a caller mistake fails through the callback), then send.
+template <class T, class Prepare>
+void send_prepared(detail::Transport& transport, std::string key, Callback<T> callback,
+                   T (*map)(Reply), Prepare prepare) {
+  Prepared prepared;
+  try {
+    prepared = prepare(key);
+  } catch (...) {
+    return fail_later(transport.executor(), std::move(callback), std::current_exception());
+  }
+  net::PendingRequest request{std::move(prepared.bytes), prepared.opaque,
+                              on_reply<T>(std::move(callback), map)};
+  std::vector<detail::RoutedRequest> routed;
+  routed.push_back({std::move(key), std::move(request)});
+  transport.send(std::move(routed));
+}
+
+/// The blocking path: one round trip on the calling thread.
+template <class T>
+T round_trip(detail::Transport& transport, std::string_view key, T (*map)(Reply),
+             const Prepared& prepared) {
+  Reply reply = transport.round_trip(key, prepared.bytes, prepared.opaque);
+  throw_if_error_reply(reply);
+  return map(std::move(reply));
+}
+
 }  // namespace
 
 ClientBase::ClientBase(std::unique_ptr<detail::Transport> transport)
@@ -132,40 +239,8 @@ void ClientBase::start_get(std::string key, Callback<std::optional<Item>> callba
 
 void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
                                 Callback<MetaGetResult> callback) {
-  protocol::MetaGetFlags flags;
-  flags.value = options.value;
-  flags.cas = options.cas;
-  flags.ttl = options.ttl;
-  auto seconds = [](const std::optional<std::chrono::seconds>& s) {
-    return s ? std::optional<std::uint32_t>(seconds_count(*s)) : std::nullopt;
-  };
-  net::PendingRequest request;
-  try {
-    protocol::validate_key(key);
-    flags.vivify_ttl = seconds(options.vivify_ttl);
-    flags.recache_ttl = seconds(options.recache_ttl);
-    flags.touch_ttl = seconds(options.touch_ttl);
-  } catch (...) {
-    return fail_later(executor(), std::move(callback), std::current_exception());
-  }
-  request.opaque = transport_->next_opaque();
-  protocol::append_meta_get(request.bytes, key, flags, *request.opaque);
-  request.on_reply = on_reply<MetaGetResult>(std::move(callback), [](Reply reply) {
-    MetaGetResult result;
-    if (reply.status == Status::kValue || reply.status == Status::kHeaderOnly) {
-      result.item = Item{std::move(reply.value), reply.client_flags.value_or(0), reply.cas};
-    } else if (reply.status != Status::kMiss) {
-      throw_unexpected(reply, "mg");
-    }
-    result.ttl = reply.ttl;
-    result.won = reply.won;
-    result.stale = reply.stale;
-    result.already_won = reply.already_won;
-    return result;
-  });
-  std::vector<detail::RoutedRequest> routed;
-  routed.push_back({std::move(key), std::move(request)});
-  transport_->send(std::move(routed));
+  send_prepared(*transport_, std::move(key), std::move(callback), map_meta_get,
+                [&](std::string_view k) { return prepare_meta_get(*transport_, k, options); });
 }
 
 void ClientBase::start_get_many(std::vector<std::string> keys,
@@ -225,54 +300,13 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
 
 void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
                            Callback<StoreResult> callback) {
-  protocol::MetaSetFlags flags;
-  flags.client_flags = options.flags;
-  flags.cas = options.cas;
-  try {
-    protocol::validate_key(key);
-    flags.ttl = seconds_count(options.ttl);
-  } catch (...) {
-    return fail_later(executor(), std::move(callback), std::current_exception());
-  }
-  net::PendingRequest request;
-  request.opaque = transport_->next_opaque();
-  protocol::append_meta_set(request.bytes, key, value, flags, *request.opaque);
-  request.on_reply = on_reply<StoreResult>(std::move(callback), [](Reply reply) {
-    switch (reply.status) {
-      case Status::kHeaderOnly:
-        return StoreResult::kStored;
-      case Status::kNotStored:
-        return StoreResult::kNotStored;
-      case Status::kExists:
-        return StoreResult::kExists;
-      default:
-        throw_unexpected(reply, "ms");
-    }
-  });
-  std::vector<detail::RoutedRequest> routed;
-  routed.push_back({std::move(key), std::move(request)});
-  transport_->send(std::move(routed));
+  send_prepared(*transport_, std::move(key), std::move(callback), map_set,
+                [&](std::string_view k) { return prepare_set(*transport_, k, value, options); });
 }
 
 void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
-  try {
-    protocol::validate_key(key);
-  } catch (...) {
-    return fail_later(executor(), std::move(callback), std::current_exception());
-  }
-  protocol::MetaDeleteFlags flags;
-  flags.invalidate = invalidate;
-  net::PendingRequest request;
-  request.opaque = transport_->next_opaque();
-  protocol::append_meta_delete(request.bytes, key, flags, *request.opaque);
-  request.on_reply = on_reply<bool>(std::move(callback), [](Reply reply) {
-    if (reply.status == Status::kHeaderOnly) return true;
-    if (reply.status == Status::kNotFound) return false;
-    throw_unexpected(reply, "md");
-  });
-  std::vector<detail::RoutedRequest> routed;
-  routed.push_back({std::move(key), std::move(request)});
-  transport_->send(std::move(routed));
+  send_prepared(*transport_, std::move(key), std::move(callback), map_del,
+                [&](std::string_view k) { return prepare_del(*transport_, k, invalidate); });
 }
 
 void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
@@ -399,8 +433,7 @@ std::vector<MetadumpEntry> ClientBase::metadump(std::size_t server_index) {
 }
 
 std::optional<Item> ClientBase::get(std::string_view key) {
-  return wait_for<std::optional<Item>>(
-      *this, [&](auto callback) { start_get(std::string(key), std::move(callback)); });
+  return meta_get(key, MetaGetOptions{}).item;
 }
 
 std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::string> keys) {
@@ -409,27 +442,24 @@ std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::strin
   });
 }
 
+// The blocking calls below do their round trip on the calling thread (the fast path in
+// net/blocking_connection.hpp); requests and replies are the same as the async ones.
+
 StoreResult ClientBase::set(std::string_view key, std::string_view value,
                             const SetOptions& options) {
-  return wait_for<StoreResult>(*this, [&](auto callback) {
-    start_set(std::string(key), std::string(value), options, std::move(callback));
-  });
+  return round_trip(*transport_, key, map_set, prepare_set(*transport_, key, value, options));
 }
 
 bool ClientBase::del(std::string_view key) {
-  return wait_for<bool>(
-      *this, [&](auto callback) { start_del(std::string(key), false, std::move(callback)); });
+  return round_trip(*transport_, key, map_del, prepare_del(*transport_, key, false));
 }
 
 bool ClientBase::invalidate(std::string_view key) {
-  return wait_for<bool>(
-      *this, [&](auto callback) { start_del(std::string(key), true, std::move(callback)); });
+  return round_trip(*transport_, key, map_del, prepare_del(*transport_, key, true));
 }
 
 MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {
-  return wait_for<MetaGetResult>(*this, [&](auto callback) {
-    start_meta_get(std::string(key), options, std::move(callback));
-  });
+  return round_trip(*transport_, key, map_meta_get, prepare_meta_get(*transport_, key, options));
 }
 
 std::size_t ClientBase::flush_all(std::chrono::seconds delay, bool noreply) {

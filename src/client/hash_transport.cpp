@@ -65,6 +65,24 @@ class HashTransport final : public Transport {
     });
   }
 
+  protocol::Reply round_trip(std::string_view routing_key, std::string_view request,
+                             std::optional<std::uint32_t> opaque) override {
+    Route route;
+    {
+      std::lock_guard lock(mutex_);
+      route = choose(routing_key, Clock::now());
+    }
+    if (route.skip) std::rethrow_exception(route.skip);
+    try {
+      protocol::Reply reply = route.server->blocking.round_trip(request, opaque);
+      record(*route.server, route.epoch, nullptr);
+      return reply;
+    } catch (...) {
+      record(*route.server, route.epoch, std::current_exception());
+      throw;
+    }
+  }
+
   std::vector<ServerAddress> servers() const override {
     std::vector<ServerAddress> result;
     for (const auto& server : servers_) result.push_back(server->connections.address());
@@ -82,9 +100,10 @@ class HashTransport final : public Transport {
   enum class Health { kHealthy, kFailing, kDead };
 
   struct Server {
-    Server(asio::io_context& io, ServerAddress address, const ClientOptions& options)
-        : connections(io, std::move(address), options) {}
+    Server(asio::io_context& io, const ServerAddress& address, const ClientOptions& options)
+        : connections(io, address, options), blocking(address, options) {}
     ServerConnections connections;
+    net::BlockingPool blocking;
     Health health = Health::kHealthy;
     int attempts = 0;
     Clock::time_point failed_at{};
@@ -97,6 +116,7 @@ class HashTransport final : public Transport {
   struct Route {
     Server* server = nullptr;
     std::exception_ptr skip;  // set when the request must fail without I/O
+    std::uint64_t epoch = 0;  // the server's epoch when routed (read under the lock)
   };
 
   void send_one(RoutedRequest routed, Clock::time_point now) {
@@ -110,7 +130,7 @@ class HashTransport final : public Transport {
       return;
     }
     Server* server = route.server;
-    const std::uint64_t epoch = server->epoch;
+    const std::uint64_t epoch = route.epoch;
     auto on_reply = std::move(routed.request.on_reply);
     routed.request.on_reply = [this, server, epoch, on_reply = std::move(on_reply)](
                                   std::exception_ptr error, protocol::Reply reply) {
@@ -128,16 +148,20 @@ class HashTransport final : public Transport {
       if (!node)
         return {nullptr, std::make_exception_ptr(IoError("all memcached servers are down"))};
       Server* server = servers_[index_of_.at(*node)].get();
-      if (server->health != Health::kFailing) return {server, nullptr};
+      if (server->health != Health::kFailing) return {server, nullptr, server->epoch};
       if (server->attempts >= options_.retry_attempts) {
         mark_dead(*server, now);  // its keys move to the remaining servers
         continue;
       }
       const auto waited = now - server->failed_at;
-      if (waited > options_.retry_timeout) return {server, nullptr};  // this request retries it
-      return {nullptr, std::make_exception_ptr(
-                           IoError("memcached " + *node + " is failing; skipped without I/O for " +
-                                   milliseconds(options_.retry_timeout - waited) + " more"))};
+      if (waited > options_.retry_timeout) {
+        return {server, nullptr, server->epoch};  // this request retries it
+      }
+      return {nullptr,
+              std::make_exception_ptr(
+                  IoError("memcached " + *node + " is failing; skipped without I/O for " +
+                          milliseconds(options_.retry_timeout - waited) + " more")),
+              0};
     }
   }
 

@@ -8,7 +8,7 @@ namespace {
 class SingleServerTransport final : public Transport {
  public:
   SingleServerTransport(ServerAddress server, const ClientOptions& options)
-      : server_(io_, std::move(server), options) {}
+      : server_(io_, server, options), blocking_(std::move(server), options) {}
   ~SingleServerTransport() override {
     shutdown([this] { server_.close(); });
   }
@@ -25,11 +25,17 @@ class SingleServerTransport final : public Transport {
     });
   }
 
+  protocol::Reply round_trip(std::string_view, std::string_view request,
+                             std::optional<std::uint32_t> opaque) override {
+    return blocking_.round_trip(request, opaque);
+  }
+
   std::vector<ServerAddress> servers() const override { return {server_.address()}; }
   ServerAddress server_for(std::string_view) const override { return server_.address(); }
 
  private:
   ServerConnections server_;
+  net::BlockingPool blocking_;
 };
 
 }  // namespace

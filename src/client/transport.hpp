@@ -3,6 +3,7 @@
 // one server as given; HashClient places each key and applies pymemcache's failure rules.
 #include <llmcache/options.hpp>
 
+#include "net/blocking_connection.hpp"
 #include "net/connection.hpp"
 
 #include <asio/executor_work_guard.hpp>
@@ -47,6 +48,11 @@ class Transport {
   /// Thread-safe. Each request goes to the server that holds its routing key; a request
   /// that cannot be sent fails through its own callback.
   virtual void send(std::vector<RoutedRequest> requests) = 0;
+  /// Thread-safe and blocking: sends one request from the calling thread (the fast path
+  /// of blocking calls) to the server that holds `routing_key`, and returns its reply.
+  /// Throws the transport's errors; error replies are returned, not thrown.
+  virtual protocol::Reply round_trip(std::string_view routing_key, std::string_view request,
+                                     std::optional<std::uint32_t> opaque) = 0;
   /// Thread-safe. Sends to server `index` of servers(), bypassing placement.
   virtual void send_to(std::size_t index, net::PendingRequest request) = 0;
   virtual std::vector<ServerAddress> servers() const = 0;

@@ -6,6 +6,7 @@
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
+#include <asio/use_future.hpp>
 
 #include <array>
 #include <thread>
@@ -98,6 +99,26 @@ TEST(HashClient, LosingAServerMissesFastThenMovesItsKeysThenTakesItBack) {
   std::this_thread::sleep_for(options.dead_timeout + 200ms);
   EXPECT_FALSE(client.get(keys[0]));  // restarted empty, but back in rotation
   EXPECT_EQ(client.server_for(keys[0]).name(), victim_name);
+}
+
+TEST(HashClient, AsyncCallsFollowTheSameFailureRules) {
+  ThreeServers pool;
+  const auto options = fast_failover();
+  HashClient client(pool.addresses(), options);
+  const std::string key = "async-key";
+  client.set(key, "v");
+  const auto victim = pool.index_of(client.server_for(key));
+  pool.servers[victim].kill();
+  auto async_get = [&] { return client.async_get(key, asio::use_future).get(); };
+  EXPECT_THROW(async_get(), IoError);  // the failure that starts the count
+  EXPECT_THROW(async_get(), IoError);  // skipped without I/O
+  for (int attempt = 0; attempt < options.retry_attempts; ++attempt) {
+    std::this_thread::sleep_for(options.retry_timeout + 50ms);
+    EXPECT_THROW(async_get(), IoError);
+  }
+  std::this_thread::sleep_for(options.retry_timeout + 50ms);
+  EXPECT_FALSE(async_get());  // moved to a survivor
+  EXPECT_NE(client.server_for(key), pool.servers[victim].address());
 }
 
 TEST(HashClient, AllServersDownIsAnIoErrorNotAHang) {

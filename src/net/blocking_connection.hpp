@@ -1,0 +1,66 @@
+#pragma once
+// The blocking fast path: one request, one reply, on the calling thread.
+//
+// A blocking call that went through the I/O thread paid three thread wake-ups (caller →
+// I/O thread → kernel → I/O thread → caller); libmemcached pays one. So blocking calls
+// check a socket out of a small per-server pool and do the round trip themselves, with
+// poll() enforcing the same deadlines (after a short spin, see ClientOptions::blocking_spin).
+// Async calls keep using the pipelined Connection.
+#include <llmcache/options.hpp>
+
+#include "protocol/meta_protocol.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace llmcache::net {
+
+class BlockingConnection {
+ public:
+  BlockingConnection(const ServerAddress& address, const ClientOptions& options);
+  ~BlockingConnection();
+  BlockingConnection(const BlockingConnection&) = delete;
+  BlockingConnection& operator=(const BlockingConnection&) = delete;
+
+  /// Sends `request` and returns its reply, connecting first if needed. Throws IoError,
+  /// TimeoutError or ProtocolError; after a throw the socket is closed (the next call
+  /// reconnects), so a late reply can never be read as the answer to another request.
+  protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void connect(Clock::time_point deadline);
+  void wait(short events, Clock::time_point deadline, const char* what);
+  void close();
+  [[noreturn]] void fail(const std::exception_ptr& error);
+  protocol::ParserLimits parser_limits() const;
+
+  ServerAddress address_;
+  ClientOptions options_;
+  int fd_ = -1;
+  protocol::MetaParser parser_;
+  std::vector<char> buffer_;
+};
+
+/// Idle blocking connections to one server. Thread-safe; a caller takes one, uses it
+/// alone and gives it back, so N concurrent callers use N sockets (as a pooled client).
+class BlockingPool {
+ public:
+  BlockingPool(ServerAddress address, const ClientOptions& options);
+  protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque);
+
+ private:
+  // Sockets kept for reuse; more concurrent callers get fresh ones, closed after use.
+  static constexpr std::size_t kMaxIdle = 8;
+  ServerAddress address_;
+  ClientOptions options_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<BlockingConnection>> idle_;
+};
+
+}  // namespace llmcache::net
