@@ -18,6 +18,7 @@ debian_packages=(
   memcached            # the server the tests start
   libmemcached-tools   # memcslap, the reference point of the benchmarks
   libmemcached-dev     # libmemcached's C API: the benchmarks' limit, and pylibmc's build
+  linux-perf           # make bench profiles where the time goes (skipped if unusable)
   clang-format
   python3-venv python3-dev
 )
