@@ -148,4 +148,17 @@ std::string human_bytes(double bytes) {
   return buf;
 }
 
+int store_outcome(std::size_t failed, const std::exception_ptr& first_error, bool interrupted) {
+  if (failed > 0) {
+    try {
+      std::rethrow_exception(first_error);
+    } catch (const std::exception& e) {
+      std::cerr << "llmcache: " << failed << " entries were not stored; first error: " << explain(e)
+                << '\n';
+    }
+    return kServer;
+  }
+  return interrupted ? kInterrupted : kOk;
+}
+
 }  // namespace llmcache::cli

@@ -68,6 +68,10 @@ int report_current_exception(const GlobalOptions& global);
 /// An llmcache error as an operator should read it: the library's message plus a hint.
 std::string explain(const std::exception& error);
 
+/// The exit code of a bulk store (restore, import-sqlite): kServer if any entry failed
+/// (reported with the first error), else kInterrupted or kOk.
+int store_outcome(std::size_t failed, const std::exception_ptr& first_error, bool interrupted);
+
 bool stdin_is_terminal();
 bool stdout_is_terminal();
 bool stderr_is_terminal();

@@ -163,16 +163,7 @@ int run_import(const GlobalOptions& global, const ImportArgs& args) {
     if (unusable > 0) std::cout << "; skipped " << unusable << " unreadable";
     std::cout << '\n';
   }
-  if (failed > 0) {
-    try {
-      std::rethrow_exception(pipeline.first_error());
-    } catch (const std::exception& e) {
-      std::cerr << "llmcache: " << failed << " entries were not stored; first error: " << explain(e)
-                << '\n';
-    }
-    return kServer;
-  }
-  return interrupted ? kInterrupted : kOk;
+  return store_outcome(failed, pipeline.first_error(), interrupted);
 }
 
 }  // namespace

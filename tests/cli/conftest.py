@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from llmcache.testing import MemcachedProcess
 
 # langchain-community announces its own sunset on import; that is not our warning to fix.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="langchain_community")
@@ -28,42 +28,8 @@ LLM = "Sample LLM string configuration."
 KEY = "e9d5056781cb5de7386f768fd2eaa106"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Memcached:
-    port: int
-    process: subprocess.Popen | None = None
-
-    @property
-    def spec(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        args = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64"]
-        if os.geteuid() == 0:
-            args += ["-u", "root"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"memcached exited: {self.process.stderr.read().decode()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("memcached did not start")
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+class Memcached(MemcachedProcess):
+    """A memcached the command is pointed at, with a raw-protocol back door for checks."""
 
     def command(self, line: bytes) -> bytes:
         """Sends one classic/meta command and returns the raw reply (for checks below the CLI)."""
@@ -85,15 +51,7 @@ def memcached_factory():
     def make(count: int = 1) -> list[Memcached]:
         servers = []
         for _ in range(count):
-            for attempt in range(5):
-                server = Memcached(free_port())
-                try:
-                    server.start()
-                    break
-                except RuntimeError:
-                    server.kill()
-                    if attempt == 4:
-                        raise
+            server = Memcached()
             started.append(server)
             servers.append(server)
         return servers
