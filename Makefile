@@ -15,7 +15,9 @@ build: deps
 	@cmake --preset $(PRESET) -DLLMCACHE_PYTHON=$(CURDIR)/.venv/bin/python >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-test-cpp: build
+# The CLI tests drive the command with pytest and share llmcache.testing, so the
+# Python package is installed first.
+test-cpp: build python
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 # The Python package, built by scikit-build-core into .venv (incremental: build/python).
