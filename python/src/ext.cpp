@@ -96,6 +96,40 @@ nb::object to_python(const OptionalBytes& value) {
   return nb::bytes(value->data(), value->size());
 }
 
+/// The Python value json.loads would build for `value` (same types, same key order).
+nb::object json_to_python(const llmcache::Json& value) {
+  switch (value.type()) {
+    case llmcache::Json::value_t::null:
+      return nb::none();
+    case llmcache::Json::value_t::boolean:
+      return nb::bool_(value.get<bool>());
+    case llmcache::Json::value_t::number_integer:
+      return nb::int_(value.get<std::int64_t>());
+    case llmcache::Json::value_t::number_unsigned:
+      return nb::steal(PyLong_FromUnsignedLongLong(value.get<std::uint64_t>()));
+    case llmcache::Json::value_t::number_float:
+      return nb::float_(value.get<double>());
+    case llmcache::Json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      return nb::str(text.data(), text.size());
+    }
+    case llmcache::Json::value_t::array: {
+      nb::list list;
+      for (const auto& item : value) list.append(json_to_python(item));
+      return list;
+    }
+    case llmcache::Json::value_t::object: {
+      nb::dict dict;
+      for (const auto& [key, item] : value.items()) {
+        dict[nb::str(key.data(), key.size())] = json_to_python(item);
+      }
+      return dict;
+    }
+    default:
+      throw llmcache::DecodeError("unsupported JSON value in generation_info");
+  }
+}
+
 std::chrono::milliseconds millis(double seconds, const char* what) {
   if (!(seconds > 0)) {
     throw llmcache::InvalidArgumentError(std::string(what) +
@@ -301,12 +335,8 @@ NB_MODULE(_ext, m) {
         for (const auto& generation : generations) {
           const auto* plain = std::get_if<llmcache::Generation>(&generation);
           if (!plain) return nb::none();
-          nb::object info = nb::none();
-          if (plain->generation_info) {
-            // Python's own json builds the dict, so types and key order are Python's.
-            info = nb::module_::import_("json").attr("loads")(
-                llmcache::python_json_dumps(*plain->generation_info));
-          }
+          nb::object info =
+              plain->generation_info ? json_to_python(*plain->generation_info) : nb::none();
           result.append(nb::make_tuple(plain->text, info));
         }
         return result;
