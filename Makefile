@@ -4,7 +4,7 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build python test test-cpp test-python demo bench install-check format clean
+.PHONY: all deps build python test test-cpp test-python demo bench sanitize install-check format clean
 
 all: build
 
@@ -35,6 +35,14 @@ test: test-cpp install-check demo test-python
 
 demo: build python
 	@scripts/demo.sh $(BUILD)
+
+# The C++ suites under ASan+UBSan and under TSan (separate build trees).
+sanitize: deps
+	@for preset in asan tsan; do \
+	  cmake --preset $$preset -DLLMCACHE_PYTHON=$(CURDIR)/.venv/bin/python >/dev/null && \
+	  cmake --build build/$$preset -j $(JOBS) && \
+	  TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/$$preset --output-on-failure -j $(JOBS) || exit 1; \
+	done
 
 # Side-by-side benchmarks on a private memcached; writes BENCHMARKS.md and bench/results.json.
 bench: build python
