@@ -51,15 +51,22 @@ T parse_number(std::string_view text, std::string_view what, std::string_view li
   return value;
 }
 
-void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
+/// Calls `f` on each space-separated token. memcached separates with one space, but a
+/// doubled one loses nothing.
+template <class F>
+void for_each_token(std::string_view text, F f) {
   std::size_t pos = 0;
-  while (pos < flags.size()) {
-    std::size_t space = flags.find(' ', pos);
-    if (space == npos) space = flags.size();
-    const std::string_view token = flags.substr(pos, space - pos);
+  while (pos < text.size()) {
+    std::size_t space = text.find(' ', pos);
+    if (space == npos) space = text.size();
+    const std::string_view token = text.substr(pos, space - pos);
     pos = space + 1;
-    // memcached separates with one space, but a doubled one loses nothing.
-    if (token.empty()) continue;
+    if (!token.empty()) f(token);
+  }
+}
+
+void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
+  for_each_token(flags, [&](std::string_view token) {
     const std::string_view arg = token.substr(1);
     switch (token[0]) {
       case 'O':
@@ -87,7 +94,7 @@ void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) malformed("bad flag", line);
       }
     }
-  }
+  });
 }
 
 int hex_digit(char c) {
@@ -120,13 +127,7 @@ std::string uri_decode(std::string_view text, std::string_view line) {
 MetadumpEntry parse_metadump_line(std::string_view line) {
   MetadumpEntry entry;
   bool has_key = false;
-  std::size_t pos = 0;
-  while (pos < line.size()) {
-    std::size_t space = line.find(' ', pos);
-    if (space == npos) space = line.size();
-    const std::string_view token = line.substr(pos, space - pos);
-    pos = space + 1;
-    if (token.empty()) continue;
+  for_each_token(line, [&](std::string_view token) {
     const std::size_t eq = token.find('=');
     if (eq == npos || eq == 0) malformed("metadump field without name=value", line);
     const std::string_view name = token.substr(0, eq);
@@ -150,7 +151,7 @@ MetadumpEntry parse_metadump_line(std::string_view line) {
       entry.size = parse_number<std::uint64_t>(value, "bad metadump size", line);
     }
     // Fields added by later memcached versions (flags=...) are skipped, not rejected.
-  }
+  });
   if (!has_key) malformed("metadump line without key", line);
   return entry;
 }
