@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 debian_packages=(
   build-essential cmake ninja-build pkg-config  # toolchain
   libasio-dev          # standalone Asio: networking and coroutines
-  libssl-dev           # OpenSSL: MD5 for LangChain's keys, TLS later
+  libssl-dev           # OpenSSL: MD5 for LangChain's keys, TLS, HMAC-signed entries
   libsimdjson-dev      # simdjson: decoding cached values on the hot path
   nlohmann-json3-dev   # nlohmann::ordered_json: the JSON value type users build
   libgtest-dev         # GoogleTest
@@ -20,6 +20,9 @@ debian_packages=(
   libmemcached-dev     # libmemcached's C API: the benchmarks' limit, and pylibmc's build
   linux-perf           # make bench profiles where the time goes (skipped if unusable)
   clang-format
+  clang libclang-rt-14-dev  # libFuzzer targets and the sanitizer runtimes (make fuzz)
+  iproute2             # network namespaces for the partition tests
+  openssl              # certificates made at test time for the TLS tests
   python3-venv python3-dev
 )
 
