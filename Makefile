@@ -4,7 +4,7 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build python test test-cpp test-python demo bench sanitize install-check format clean
+.PHONY: all deps build python test test-cpp test-python demo bench soak sanitize install-check format clean
 
 all: build
 
@@ -47,6 +47,13 @@ sanitize: deps
 # Side-by-side benchmarks on a private memcached; writes BENCHMARKS.md and bench/results.json.
 bench: build python
 	@.venv/bin/python bench/run.py --build $(BUILD)
+
+# Mixed load with faults (kill -9, SIGSTOP, restarts, flushes) on three private memcached
+# servers for SOAK_SECONDS; fails unless the workers' memory and fds stay flat and every
+# hit held its own key's value. Writes build/soak/report.md and report.json.
+SOAK_SECONDS ?= 600
+soak: build python
+	@.venv/bin/python soak/run.py --build $(BUILD) --seconds $(SOAK_SECONDS)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -32,7 +32,8 @@ SOAK_DIR = Path(__file__).resolve().parent
 REPO = SOAK_DIR.parent
 sys.path.insert(0, str(SOAK_DIR))
 
-from verdict import TABLE_HEADER, Fault, Run, Sample, table_row, verdict_lines, write  # noqa: E402
+from verdict import (  # noqa: E402
+    TABLE_HEADER, Fault, Run, Sample, run_ok, table_row, verdict_lines, write)
 
 from llmcache.testing import MemcachedProcess  # noqa: E402
 
@@ -217,7 +218,7 @@ def _minutes(seconds: float) -> str:
 def soak(args: argparse.Namespace, run: Run) -> None:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    worker_bin = args.build.resolve() / "soak" / "llmcache_soak_worker"
+    worker_bin = args.worker or args.build.resolve() / "soak" / "llmcache_soak_worker"
     if not worker_bin.exists():
         raise SystemExit(f"{worker_bin} is missing: build first (make build)")
     progress = Progress(sys.stderr)
@@ -310,7 +311,12 @@ def main() -> int:
     parser.add_argument("--fault-min", type=float, default=3.0, help="least seconds between faults")
     parser.add_argument("--fault-max", type=float, default=8.0, help="most seconds between faults")
     parser.add_argument("--no-faults", action="store_true", help="load only (to compare)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a short run that checks correctness only (mismatches, crashes, "
+                             "clean stop): too short to judge memory or fds")
     parser.add_argument("--build", type=Path, default=REPO / "build" / "default")
+    parser.add_argument("--worker", type=Path, default=None,
+                        help="the C++ soak worker (default: BUILD/soak/llmcache_soak_worker)")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "soak")
     args = parser.parse_args()
     warmup = args.warmup if args.warmup is not None else min(60.0, args.seconds / 4)
@@ -318,6 +324,7 @@ def main() -> int:
         "seconds": args.seconds, "interval_s": args.interval, "warmup_s": warmup,
         "seed": args.seed, "keys": args.keys, "servers": SERVERS,
         "faults": not args.no_faults, "fault_gap_s": [args.fault_min, args.fault_max],
+        "smoke": args.smoke,
     })
     try:
         soak(args, run)
@@ -328,7 +335,7 @@ def main() -> int:
     print()
     for line in verdict_lines(verdicts):
         print(line)
-    ok = bool(verdicts) and all(v.ok for v in verdicts)
+    ok = run_ok(run, verdicts)
     print(f"faults injected: {len(run.faults)}; report: {args.out / 'report.md'}")
     print("soak: PASS" if ok and not run.interrupted else "soak: FAIL")
     if run.interrupted:

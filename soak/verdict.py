@@ -69,8 +69,12 @@ class WorkerVerdict:
     fds_flat: bool
 
     @property
+    def correct(self) -> bool:
+        return self.mismatches == 0 and self.exit == "ok"
+
+    @property
     def ok(self) -> bool:
-        return self.memory_flat and self.fds_flat and self.mismatches == 0 and self.exit == "ok"
+        return self.correct and self.memory_flat and self.fds_flat
 
 
 @dataclass
@@ -132,6 +136,16 @@ def judge_run(run: Run) -> list[WorkerVerdict]:
             for worker, samples in run.samples.items()]
 
 
+def run_ok(run: Run, verdicts: list[WorkerVerdict]) -> bool:
+    """The run passes: every worker flat and correct (a smoke run: correct, and faults
+    were injected), and nobody pressed Ctrl-C."""
+    if run.interrupted or not verdicts:
+        return False
+    if run.settings.get("smoke"):
+        return all(v.correct for v in verdicts) and (bool(run.faults) or not run.settings["faults"])
+    return all(v.ok for v in verdicts)
+
+
 def _fault_summary(faults: list[Fault]) -> str:
     kinds: dict[str, int] = {}
     for fault in faults:
@@ -167,7 +181,7 @@ def verdict_lines(verdicts: list[WorkerVerdict]) -> list[str]:
 
 def write(run: Run, out: Path) -> list[WorkerVerdict]:
     verdicts = judge_run(run)
-    ok = all(v.ok for v in verdicts) and not run.interrupted and bool(verdicts)
+    ok = run_ok(run, verdicts)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps({
         "settings": run.settings,
@@ -190,7 +204,8 @@ def write(run: Run, out: Path) -> list[WorkerVerdict]:
         f"{'PASS' if ok else 'FAIL'}{' (interrupted)' if run.interrupted else ''}: "
         f"{run.duration_s:.0f} s of mixed load on {s['servers']} memcached servers, "
         f"faults {_fault_summary(run.faults)}, seed {s['seed']}, samples every "
-        f"{s['interval_s']} s, warm-up {s['warmup_s']} s.",
+        f"{s['interval_s']} s, warm-up {s['warmup_s']} s."
+        + (" A smoke run: judged on correctness only." if s.get("smoke") else ""),
         "",
         f"Flat memory: the median RSS of the last {EDGE_SAMPLES} samples is at most "
         f"{MAX_GROWTH_MB:g} MB or {MAX_GROWTH_FRACTION:.0%} (whichever is larger) above the "
