@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import random
 import sys
@@ -28,6 +29,24 @@ from llmcache.langchain import MemcachedCache
 
 LLM_STRING = "soak-model temperature=0"  # the C++ worker's kLlmString
 CACHE_ERRORS = ("io_errors", "timeouts", "server_errors", "protocol_errors", "decode_errors")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+_libc = ctypes.CDLL(None)
+_libc.mallinfo2.restype = _MallInfo2
+
+
+def heap() -> dict[str, int]:
+    """malloc's view (the extension's C++ allocations and CPython's arenas) and CPython's
+    live object blocks: with the RSS, these tell a leak from fragmentation."""
+    info = _libc.mallinfo2()
+    return {"in_use_bytes": info.uordblks + info.hblkhd, "arena_bytes": info.arena + info.hblkhd,
+            "python_blocks": sys.getallocatedblocks()}
 
 
 @dataclass
@@ -73,7 +92,7 @@ class Load:
         info = {"writer": "python", "version": self.version} if self.version % 4 == 0 else None
         return [Generation(text=text, generation_info=info)]
 
-    def check(self, prompt: str, hit: list | None) -> None:
+    def check(self, prompt: str, hit: list[Generation] | None) -> None:
         if hit is None:
             return
         self.counters.hits += 1
@@ -127,7 +146,8 @@ class Load:
         stats = self.cache.stats()
         counters = asdict(self.counters)
         counters["errors"] += sum(stats[name] for name in CACHE_ERRORS)
-        return {"worker": "python", "t": elapsed, "final": final, **counters, "cache": stats}
+        return {"worker": "python", "t": elapsed, "final": final, **counters, "heap": heap(),
+                "cache": stats}
 
 
 def watch_stdin(stop: threading.Event) -> None:

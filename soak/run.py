@@ -289,8 +289,8 @@ def soak(args: argparse.Namespace, run: Run) -> None:
                 injector.thread.join(timeout=10)
             run.faults = list(injector.faults)
         for worker in workers:
-            exit = worker.stop()
-            run.exits.setdefault(worker.name, exit)
+            outcome = worker.stop()
+            run.exits.setdefault(worker.name, outcome)
             if worker.final:
                 run.finals[worker.name] = worker.final
         for server in servers:
@@ -337,7 +337,7 @@ def main() -> int:
         print(line)
     ok = run_ok(run, verdicts)
     print(f"faults injected: {len(run.faults)}; report: {args.out / 'report.md'}")
-    print("soak: PASS" if ok and not run.interrupted else "soak: FAIL")
+    print("soak: INTERRUPTED" if run.interrupted else "soak: PASS" if ok else "soak: FAIL")
     if run.interrupted:
         return 130
     return 0 if ok else 1

@@ -38,6 +38,11 @@ class Sample:
     def rss_mb(self) -> float:
         return self.rss_kb / 1024
 
+    @property
+    def heap_mb(self) -> float:
+        """Bytes malloc has handed out and not got back (the worker reports it)."""
+        return self.counters.get("heap", {}).get("in_use_bytes", 0) / (1 << 20)
+
 
 @dataclass
 class Fault:
@@ -57,6 +62,8 @@ class WorkerVerdict:
     rss_growth_mb: float
     rss_allowed_mb: float
     rss_slope_mb_per_min: float
+    heap_start_mb: float  # malloc's bytes in use: tells a leak from fragmentation
+    heap_end_mb: float
     fds_start: int
     fds_end: int
     fds_allowed: int
@@ -97,7 +104,7 @@ def _slope_per_minute(points: list[tuple[float, float]]) -> float:
     return slope * 60
 
 
-def judge(worker: str, samples: list[Sample], warmup_s: float, exit: str,
+def judge(worker: str, samples: list[Sample], warmup_s: float, outcome: str,
           final: dict[str, Any]) -> WorkerVerdict:
     after = [s for s in samples if s.t >= warmup_s] or samples[-1:]
     k = max(1, min(EDGE_SAMPLES, len(after) // 3))
@@ -116,6 +123,8 @@ def judge(worker: str, samples: list[Sample], warmup_s: float, exit: str,
         rss_growth_mb=round(rss_end - rss_start, 2),
         rss_allowed_mb=round(allowed_mb, 2),
         rss_slope_mb_per_min=round(_slope_per_minute([(s.t, s.rss_mb) for s in after]), 4),
+        heap_start_mb=round(statistics.median(s.heap_mb for s in first), 2) if first else 0.0,
+        heap_end_mb=round(statistics.median(s.heap_mb for s in last), 2) if last else 0.0,
         fds_start=fds_start,
         fds_end=fds_end,
         fds_allowed=fds_start + FD_SLACK,
@@ -123,7 +132,7 @@ def judge(worker: str, samples: list[Sample], warmup_s: float, exit: str,
         errors=int(counters.get("errors", 0)),
         hits=int(counters.get("hits", 0)),
         mismatches=int(counters.get("mismatches", 0)),
-        exit=exit,
+        exit=outcome,
         memory_flat=bool(samples) and rss_end - rss_start <= allowed_mb,
         fds_flat=bool(samples) and fds_end <= fds_start + FD_SLACK,
     )
@@ -156,12 +165,14 @@ def _fault_summary(faults: list[Fault]) -> str:
 
 def table_row(worker: str, sample: Sample) -> str:
     c = sample.counters
-    return (f"{sample.t:7.0f}  {worker:<7} {sample.rss_mb:8.1f} {sample.fds:5d} "
+    return (f"{sample.t:7.0f}  {worker:<7} {sample.rss_mb:8.1f} {sample.heap_mb:8.1f} "
+            f"{sample.fds:5d} "
             f"{c.get('requests', 0):>11,} {c.get('errors', 0):>8,} {c.get('hits', 0):>10,} "
             f"{c.get('mismatches', 0):>6}")
 
 
-TABLE_HEADER = (f"{'t (s)':>7}  {'worker':<7} {'RSS MB':>8} {'fds':>5} {'requests':>11} "
+TABLE_HEADER = (f"{'t (s)':>7}  {'worker':<7} {'RSS MB':>8} {'heap MB':>8} {'fds':>5} "
+                f"{'requests':>11} "
                 f"{'errors':>8} {'hits':>10} {'mism.':>6}")
 
 
@@ -173,7 +184,8 @@ def verdict_lines(verdicts: list[WorkerVerdict]) -> list[str]:
         lines.append(
             f"{v.worker}: memory {memory} ({v.rss_start_mb:.1f} -> {v.rss_end_mb:.1f} MB, "
             f"{v.rss_growth_mb:+.2f} MB, allowed +{v.rss_allowed_mb:.1f}; "
-            f"slope {v.rss_slope_mb_per_min * 60:+.2f} MB/h), fds {fds} ({v.fds_start} -> "
+            f"slope {v.rss_slope_mb_per_min * 60:+.2f} MB/h; malloc in use {v.heap_start_mb:.1f} "
+            f"-> {v.heap_end_mb:.1f} MB), fds {fds} ({v.fds_start} -> "
             f"{v.fds_end}, allowed {v.fds_allowed}), {v.requests:,} requests, {v.errors:,} "
             f"errors, {v.hits:,} hits, {v.mismatches} mismatches, exit {v.exit}")
     return lines
@@ -211,29 +223,34 @@ def write(run: Run, out: Path) -> list[WorkerVerdict]:
         f"{MAX_GROWTH_MB:g} MB or {MAX_GROWTH_FRACTION:.0%} (whichever is larger) above the "
         f"median of the first {EDGE_SAMPLES} after the warm-up. Flat fds: the last count is "
         f"at most {FD_SLACK} above the largest of those first samples. Any mismatch (a hit "
-        "holding another key's value) or a crashed worker fails the run.",
+        "holding another key's value) or a crashed worker fails the run. Heap is what malloc "
+        "has handed out and not got back (mallinfo2): flat heap under a growing RSS means "
+        "fragmentation, not a leak.",
         "",
-        "| worker | RSS start MB | RSS end MB | growth MB (allowed) | slope MB/h | fds start | "
-        "fds end | requests | errors | hits | mismatches | exit | verdict |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+        "| worker | RSS start MB | RSS end MB | growth MB (allowed) | slope MB/h | "
+        "heap start MB | heap end MB | fds start | fds end | requests | errors | hits | "
+        "mismatches | exit | verdict |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
     ]
     for v in verdicts:
         md.append(
             f"| {v.worker} | {v.rss_start_mb:.1f} | {v.rss_end_mb:.1f} | "
             f"{v.rss_growth_mb:+.2f} ({v.rss_allowed_mb:.1f}) | {v.rss_slope_mb_per_min * 60:+.2f} "
-            f"| {v.fds_start} | {v.fds_end} | {v.requests:,} | {v.errors:,} | {v.hits:,} | "
-            f"{v.mismatches} | {v.exit} | {'ok' if v.ok else 'FAIL'} |")
+            f"| {v.heap_start_mb:.1f} | {v.heap_end_mb:.1f} | {v.fds_start} | {v.fds_end} | "
+            f"{v.requests:,} | {v.errors:,} | {v.hits:,} | {v.mismatches} | {v.exit} | "
+            f"{'ok' if v.ok else 'FAIL'} |")
     md += ["", "## Faults", ""]
     md += ["| t (s) | fault | server | seconds | note |", "|--:|---|---|--:|---|"]
     md += [f"| {f.t:.0f} | {f.kind} | {f.server} | {f.seconds:.1f} | {f.note} |"
            for f in run.faults]
     for worker, samples in run.samples.items():
         md += ["", f"## {worker} over time", "",
-               "| t (s) | RSS MB | fds | requests | errors | hits | mismatches |",
-               "|--:|--:|--:|--:|--:|--:|--:|"]
+               "| t (s) | RSS MB | heap MB | fds | requests | errors | hits | mismatches |",
+               "|--:|--:|--:|--:|--:|--:|--:|--:|"]
         for sample in samples:
             c = sample.counters
-            md.append(f"| {sample.t:.0f} | {sample.rss_mb:.1f} | {sample.fds} | "
+            md.append(f"| {sample.t:.0f} | {sample.rss_mb:.1f} | {sample.heap_mb:.1f} | "
+                      f"{sample.fds} | "
                       f"{c.get('requests', 0):,} | {c.get('errors', 0):,} | "
                       f"{c.get('hits', 0):,} | {c.get('mismatches', 0)} |")
     for worker, final in run.finals.items():
