@@ -10,7 +10,7 @@ Flat means, per worker, comparing the samples taken after the warm-up:
   first few (a reconnect in progress holds one more socket for a moment).
 
 A run also fails when any hit held another key's value (a mismatch), or a worker
-crashed or did not stop when asked.
+crashed, made no requests, or did not stop when asked.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ class WorkerVerdict:
 
     @property
     def correct(self) -> bool:
-        return self.mismatches == 0 and self.exit == "ok"
+        """It worked, every hit was its own key's, and it stopped when asked."""
+        return self.requests > 0 and self.mismatches == 0 and self.exit == "ok"
 
     @property
     def ok(self) -> bool:
@@ -217,7 +218,9 @@ def write(run: Run, out: Path) -> list[WorkerVerdict]:
         f"{run.duration_s:.0f} s of mixed load on {s['servers']} memcached servers, "
         f"faults {_fault_summary(run.faults)}, seed {s['seed']}, samples every "
         f"{s['interval_s']} s, warm-up {s['warmup_s']} s."
-        + (" A smoke run: judged on correctness only." if s.get("smoke") else ""),
+        + (" A smoke run: judged on correctness only." if s.get("smoke") else "")
+        + (" Workers ran with " + ", ".join(f"`{k}={v}`" for k, v in s["worker_env"].items())
+           + " (see soak/run.py)." if s.get("worker_env") else ""),
         "",
         f"Flat memory: the median RSS of the last {EDGE_SAMPLES} samples is at most "
         f"{MAX_GROWTH_MB:g} MB or {MAX_GROWTH_FRACTION:.0%} (whichever is larger) above the "
