@@ -42,8 +42,8 @@ _libc.mallinfo2.restype = _MallInfo2
 
 
 def heap() -> dict[str, int]:
-    """malloc's view (the extension's C++ allocations and CPython's arenas) and CPython's
-    live object blocks: with the RSS, these tell a leak from fragmentation."""
+    """malloc's view (the extension's C++ allocations, CPython's objects over 512 bytes)
+    and CPython's count of live blocks: with the RSS, these tell a leak from fragmentation."""
     info = _libc.mallinfo2()
     return {"in_use_bytes": info.uordblks + info.hblkhd, "arena_bytes": info.arena + info.hblkhd,
             "python_blocks": sys.getallocatedblocks()}
