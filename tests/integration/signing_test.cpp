@@ -177,7 +177,7 @@ TEST(HostileEntry, ClaimingAnotherClassIsACountedMissLoggedOnce) {
       R"(["{\"lc\": 1, \"type\": \"constructor\", \"id\": [\"langchain\", \"schema\", \"output\", \"ChatGeneration\"], \"kwargs\": {\"message\": {\"lc\": 1, \"type\": \"constructor\", \"id\": [\"langchain_core\", \"prompts\", \"prompt\", \"PromptTemplate\"], \"kwargs\": {\"template\": \"x\"}}}}"])";
   client->set(langchain_key("a", kLlm), llm_class);
   client->set(langchain_key("b", kLlm), chat_holding_a_prompt);
-  client->set(langchain_key("c", kLlm), std::string(1 << 20, '['));
+  client->set(langchain_key("c", kLlm), std::string(200000, '['));
   MemcachedCache cache(client);
   CapturedLog log;
   EXPECT_FALSE(cache.lookup("a", kLlm));

@@ -105,7 +105,7 @@ def test_huge_nesting_and_numbers_are_misses_not_crashes(memcached, planted, cap
     inner = json.dumps(generation)
     deep_info = inner[:-2] + ', "generation_info": {"n": ' + "[" * 100_000 + "]" * 100_000 + "}}}"
     huge_int = inner[:-2] + ', "generation_info": {"n": ' + "9" * 100_000 + "}}}"
-    planted("deep outer", "[" * 1_000_000 + "]" * 1_000_000)
+    planted("deep outer", "[" * 200_000 + "]" * 200_000)
     planted("deep inner", json.dumps([deep_info]))
     planted("deep message", json.dumps([json.dumps(
         chat(ai_message(content="hi", additional_kwargs={"a": [[[[[[[[[[]]]]]]]]]]} | {
