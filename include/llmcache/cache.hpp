@@ -9,6 +9,7 @@
 #include <llmcache/client.hpp>
 #include <llmcache/detail/completion.hpp>
 #include <llmcache/generation.hpp>
+#include <llmcache/signing.hpp>
 
 #include <asio/system_executor.hpp>
 
@@ -29,17 +30,18 @@ namespace llmcache {
 /// the error counters say why a miss or a failed update happened.
 struct CacheStats {
   std::uint64_t hits = 0;
-  std::uint64_t misses = 0;           // includes the lookups that failed below
-  std::uint64_t updates = 0;          // values stored
-  std::uint64_t update_failures = 0;  // values not stored, whatever the cause
-  std::uint64_t io_errors = 0;        // connect/read/write failures and skipped servers
-  std::uint64_t timeouts = 0;         // deadlines passed
-  std::uint64_t server_errors = 0;    // error replies (other than too large)
-  std::uint64_t protocol_errors = 0;  // replies we could not parse
-  std::uint64_t decode_errors = 0;    // stored values that are not LangChain generations
-  std::uint64_t too_large = 0;        // values refused by the server's item size limit
-  std::uint64_t bytes_read = 0;       // value bytes of hits
-  std::uint64_t bytes_written = 0;    // value bytes stored
+  std::uint64_t misses = 0;              // includes the lookups that failed below
+  std::uint64_t updates = 0;             // values stored
+  std::uint64_t update_failures = 0;     // values not stored, whatever the cause
+  std::uint64_t io_errors = 0;           // connect/read/write failures and skipped servers
+  std::uint64_t timeouts = 0;            // deadlines passed
+  std::uint64_t server_errors = 0;       // error replies (other than too large)
+  std::uint64_t protocol_errors = 0;     // replies we could not parse
+  std::uint64_t decode_errors = 0;       // stored values that are not LangChain generations
+  std::uint64_t too_large = 0;           // values larger than the server's item size limit
+  std::uint64_t signature_failures = 0;  // signed cache: unsigned, forged or foreign entries
+  std::uint64_t bytes_read = 0;          // value bytes of hits
+  std::uint64_t bytes_written = 0;       // value bytes stored
 };
 
 class Cache {
@@ -105,6 +107,13 @@ struct MemcachedCacheOptions {
   /// When true, update() throws the failure (ValueTooLargeError, IoError...) instead of
   /// counting and logging it and returning false.
   bool strict = false;
+  /// When set, entries are signed with HMAC-SHA256 under this secret (see signing.hpp)
+  /// and only entries signed with it read back: anything else (LangChain's own entries,
+  /// forgeries, another secret) is a miss counted in `signature_failures`. Off by default,
+  /// because signed values are no longer LangChain's bytes: every process sharing the pool
+  /// must then use llmcache with the same secret. An empty secret throws
+  /// InvalidArgumentError.
+  std::optional<std::string> signing_secret;
 };
 
 /// LangChain's MemcachedCache, byte-compatible: same keys, same values, same servers.
@@ -133,9 +142,11 @@ class MemcachedCache final : public Cache {
 
  private:
   SetOptions set_options() const;
+  std::string stored_value(std::string_view key, const Generations& generations) const;
 
   std::shared_ptr<ClientBase> client_;
   MemcachedCacheOptions options_;
+  std::shared_ptr<const Signer> signer_;  // null when signing is off
   std::shared_ptr<Counters> counters_;
 };
 

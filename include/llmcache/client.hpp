@@ -116,8 +116,11 @@ class ClientBase {
   std::optional<Item> get(std::string_view key);
   /// One result per key, in order; requests are pipelined (per server on a HashClient).
   std::vector<std::optional<Item>> get_many(std::span<const std::string> keys);
-  /// Stores `value`. Throws ValueTooLargeError if the server's item limit refuses it
-  /// (memcached then also drops any old value under the key).
+  /// Stores `value`. A value that cannot fit the server's item limit (learned once per
+  /// server from `stats settings`) throws ValueTooLargeError before anything is sent, so
+  /// the old value is kept; if the server itself refuses it (a value within a few bytes
+  /// of the limit), ValueTooLargeError::reached_server() is true and memcached has
+  /// dropped the old value under the key.
   StoreResult set(std::string_view key, std::string_view value, const SetOptions& options = {});
   /// Deletes `key`; false if it did not exist.
   bool del(std::string_view key);

@@ -7,7 +7,7 @@
 ///   │   └── ClosedError    the connection or client was closed
 ///   ├── ProtocolError      the server sent bytes we cannot parse; the connection is dropped
 ///   ├── ServerError        the server answered with an error (SERVER_ERROR, CLIENT_ERROR, ERROR)
-///   │   └── ValueTooLargeError  the server refused a value larger than its item limit
+///   │   └── ValueTooLargeError  a value larger than the server's item limit
 ///   ├── DecodeError        a stored value is not a LangChain generation list
 ///   └── InvalidArgumentError  the caller passed something unusable (bad key, invalid UTF-8)
 ///
@@ -49,7 +49,16 @@ class ServerError : public Error {
 
 class ValueTooLargeError : public ServerError {
  public:
-  using ServerError::ServerError;
+  /// `reached_server` tells the two cases apart: true when memcached itself refused the
+  /// value (memcached 1.6 then removes the previous value under the key), false when
+  /// llmcache refused it before sending, knowing the server's limit (nothing changed).
+  explicit ValueTooLargeError(const std::string& what, bool reached_server = true)
+      : ServerError(what), reached_server_(reached_server) {}
+
+  bool reached_server() const { return reached_server_; }
+
+ private:
+  bool reached_server_;
 };
 
 class DecodeError : public Error {

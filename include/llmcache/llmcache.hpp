@@ -8,3 +8,4 @@
 #include <llmcache/key.hpp>
 #include <llmcache/log.hpp>
 #include <llmcache/options.hpp>
+#include <llmcache/signing.hpp>

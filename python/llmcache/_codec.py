@@ -4,7 +4,8 @@ Writing: plain ``Generation`` objects are serialized here directly (Python's own
 the bytes are LangChain's by construction); anything else goes through LangChain's own
 ``dumps``, so that no object is ever written differently from langchain_community.
 Reading: the C++ decoder (simdjson) builds plain generations; values holding anything
-else (chat generations, custom ids) go through LangChain's own ``loads``.
+else (chat generations, custom ids) go through LangChain's own ``loads``, restricted to
+generation and message classes, with ``secret`` and ``not_implemented`` nodes refused.
 """
 
 from __future__ import annotations
@@ -86,6 +87,41 @@ def dumps_generations(generations: Sequence[Generation]) -> str:
     return json.dumps([_dumps_one(g) for g in generations])
 
 
+# Deeper than LangChain's own loader walks (and than the C++ decoder reads): refused.
+_MAX_LOAD_DEPTH = 128
+_REFUSED_NODE_TYPES = ("secret", "not_implemented")
+
+
+def _refuse_special_nodes(tree: Any) -> None:
+    """Raises if ``tree`` holds a node LangChain's loader would act on other than by
+    building an allowed class: a ``secret`` (resolved from a secrets map or, if ever
+    enabled, the environment) or a ``not_implemented`` node. Iterative, so that hostile
+    nesting cannot exhaust the stack."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_LOAD_DEPTH:
+            raise ValueError(f"a cached value nests deeper than {_MAX_LOAD_DEPTH} levels")
+        if isinstance(node, dict):
+            if len(node) == 1 and _LC_ESCAPED in node:
+                continue  # escaped user data: LangChain returns it as is, unrevived
+            # The same test as LangChain's Reviver, so nothing it would act on slips by.
+            if (node.get("lc") == 1 and node.get("id") is not None
+                    and node.get("type") in _REFUSED_NODE_TYPES):
+                raise ValueError(f"a cached value holds a {node.get('type')!r} node")
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+
+
+def _load_one(item: str) -> Any:
+    _refuse_special_nodes(json.loads(item))
+    # secrets_from_env=False and an empty secrets map: even if a secret node slipped by,
+    # no environment variable or secret would ever be read into a cached value.
+    return lc_loads(item, allowed_objects=_ALLOWED_OBJECTS, secrets_map={},
+                    secrets_from_env=False)
+
+
 def loads_generations(value: bytes) -> list[Generation]:
     """Reads what LangChain wrote (current and legacy formats). Raises on anything else."""
     try:
@@ -98,7 +134,7 @@ def loads_generations(value: bytes) -> list[Generation]:
     if not isinstance(items, list):
         raise ValueError(f"a cached value is a JSON list, not {type(items).__name__}")
     if all(isinstance(item, str) for item in items):
-        generations = [lc_loads(item, allowed_objects=_ALLOWED_OBJECTS) for item in items]
+        generations = [_load_one(item) for item in items]
     else:
         # The legacy format: a list of Generation keyword dicts.
         generations = [Generation(**item) for item in items]

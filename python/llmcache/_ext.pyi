@@ -38,6 +38,16 @@ def decode_plain_generations(value: bytes) -> object:
     Decodes a stored value made only of plain Generations into (text, generation_info) pairs; None if it holds anything else. Raises DecodeError if it does not parse.
     """
 
+class Signer:
+    def __init__(self, secret: object) -> None:
+        """HMAC-SHA256 signing with `secret` (str or bytes, not empty)."""
+
+    def seal(self, key: object, value: object) -> bytes:
+        """The bytes to store for `value` under `key`."""
+
+    def open(self, key: object, stored: bytes) -> tuple[bytes | None, str | None]:
+        """(value, None) if `stored` was sealed under `key` with this secret, else (None, why)."""
+
 class AsyncBridge:
     def __init__(self) -> None: ...
 

@@ -10,6 +10,9 @@ pool. Differences, all on purpose: server trouble and corrupt entries are misses
 in :meth:`MemcachedCache.stats`, logged once per cause), never exceptions; a value the
 server refuses is reported, never dropped silently; the async methods are real asyncio,
 not threads; every call has a finite deadline.
+
+Optionally (``signing_secret=...``), entries are signed with HMAC-SHA256 by the same C++
+code the C++ cache uses, and only entries signed with that secret read back.
 """
 
 from __future__ import annotations
@@ -101,20 +104,34 @@ class MemcachedCache(BaseCache):
             list of servers.
         ttl: seconds entries live; None (the default, as LangChain) means forever.
         strict: raise update failures (e.g. ValueTooLargeError) instead of logging them.
+        signing_secret: sign entries with HMAC-SHA256 under this secret (str or bytes);
+            only entries signed with it read back, anything else (LangChain's own
+            entries, forgeries, another secret) is a miss counted as
+            ``signature_failures``. Off by default: signed values are not LangChain's
+            bytes, so every process sharing the pool must use llmcache and this secret.
+            An empty secret raises InvalidArgumentError.
     """
 
     def __init__(
-        self, client_: Any = "127.0.0.1:11211", *, ttl: int | None = None, strict: bool = False
+        self,
+        client_: Any = "127.0.0.1:11211",
+        *,
+        ttl: int | None = None,
+        strict: bool = False,
+        signing_secret: str | bytes | None = None,
     ) -> None:
         if ttl is not None and ttl < 0:
             raise ValueError("ttl cannot be negative")
+        # The C++ Signer, so both languages seal and check entries with one implementation.
+        self._signer = _ext.Signer(signing_secret) if signing_secret is not None else None
         self.client = _to_client(client_)
         self.ttl = ttl or 0
         self.strict = strict
         self._lock = threading.Lock()
         self._stats = dict.fromkeys(
             ("hits", "misses", "updates", "update_failures", "io_errors", "timeouts",
-             "server_errors", "protocol_errors", "decode_errors", "too_large"),
+             "server_errors", "protocol_errors", "decode_errors", "too_large",
+             "signature_failures"),
             0,
         )
         self._logged: set[str] = set()
@@ -142,18 +159,43 @@ class MemcachedCache(BaseCache):
             cause = "server_errors"
         else:
             cause = "decode_errors"
+        log_as = cause
+        if cause == "too_large" and "nothing was sent" not in str(error):
+            # Refused by the server, which then removed the old value, rather than before
+            # sending (the old value kept): different news, so each is logged once.
+            log_as = "too_large_at_server"
         with self._lock:
             self._stats[cause] += 1
-            first = cause not in self._logged
-            self._logged.add(cause)
+            first = log_as not in self._logged
+            self._logged.add(log_as)
         if first:  # one line per cause, so a dead server cannot flood the log
             logger.warning(
                 "llmcache %s failed (%s: %s); further %s are only counted",
-                operation, type(error).__name__, error, cause.replace("_", " "),
+                operation, type(error).__name__, error, log_as.replace("_", " "),
             )
 
-    def _decode(self, value: bytes | None) -> list[Generation] | None:
+    def _open(self, key: str, value: bytes) -> bytes | None:
+        """The signed value under ``key``; None (counted, logged once per cause) if not."""
+        assert self._signer is not None
+        opened, why = self._signer.open(key, value)
+        if opened is not None:
+            return opened
+        with self._lock:
+            self._stats["signature_failures"] += 1
+            first = f"signature: {why}" not in self._logged
+            self._logged.add(f"signature: {why}")
+        if first:
+            logger.warning(
+                "llmcache lookup: an entry failed its signature check (%s) and reads as a "
+                "miss; it was not written by a cache holding this signing secret (further "
+                "entries of this kind are only counted)", why,
+            )
+        return None
+
+    def _decode(self, key: str, value: bytes | None) -> list[Generation] | None:
         result = None
+        if value is not None and self._signer is not None:
+            value = self._open(key, value)
         if value is not None:
             try:
                 result = _codec.loads_generations(value)
@@ -171,6 +213,14 @@ class MemcachedCache(BaseCache):
                     + f"got {type(gen)}"
                 )
 
+    def _stored_value(
+        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
+    ) -> tuple[str, str | bytes]:
+        self._check(return_val)
+        key = _ext.langchain_key(prompt, llm_string)
+        value = _codec.dumps_generations(return_val)
+        return key, value if self._signer is None else self._signer.seal(key, value)
+
     def _stored(self, error: BaseException | None) -> None:
         if error is None:
             self._count("updates")
@@ -183,19 +233,19 @@ class MemcachedCache(BaseCache):
     # ------------------------------------------------------------------ BaseCache
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Look up based on prompt and llm_string. Never raises for server trouble."""
+        key = _ext.langchain_key(prompt, llm_string)
         try:
-            value = self.client.get(_ext.langchain_key(prompt, llm_string))
+            value = self.client.get(key)
         except _ext.Error as error:
             self._failed(error, "lookup")
             value = None
-        return self._decode(value)
+        return self._decode(key, value)
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Update cache based on prompt and llm_string."""
-        self._check(return_val)
-        value = _codec.dumps_generations(return_val)
+        key, value = self._stored_value(prompt, llm_string, return_val)
         try:
-            self.client.set(_ext.langchain_key(prompt, llm_string), value, ttl=self.ttl)
+            self.client.set(key, value, ttl=self.ttl)
         except _ext.Error as error:
             self._stored(error)
         else:
@@ -208,21 +258,21 @@ class MemcachedCache(BaseCache):
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async lookup: completed by llmcache's I/O thread, no executor thread per call."""
+        key = _ext.langchain_key(prompt, llm_string)
         try:
-            value = await self.client.aget(_ext.langchain_key(prompt, llm_string))
+            value = await self.client.aget(key)
         except _ext.Error as error:
             self._failed(error, "lookup")
             value = None
-        return self._decode(value)
+        return self._decode(key, value)
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> None:
         """Async update cache based on prompt and llm_string."""
-        self._check(return_val)
-        value = _codec.dumps_generations(return_val)
+        key, value = self._stored_value(prompt, llm_string, return_val)
         try:
-            await self.client.aset(_ext.langchain_key(prompt, llm_string), value, ttl=self.ttl)
+            await self.client.aset(key, value, ttl=self.ttl)
         except _ext.Error as error:
             self._stored(error)
         else:

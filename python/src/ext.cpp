@@ -345,6 +345,35 @@ NB_MODULE(_ext, m) {
       "Decodes a stored value made only of plain Generations into (text, generation_info) "
       "pairs; None if it holds anything else. Raises DecodeError if it does not parse.");
 
+  // The C++ Signer itself, so that Python and C++ caches seal and open entries with the
+  // same code (and read each other's signed entries).
+  nb::class_<llmcache::Signer>(m, "Signer")
+      .def(
+          "__init__",
+          [](llmcache::Signer* self, nb::handle secret) {
+            new (self) llmcache::Signer(to_bytes(secret, "signing_secret"));
+          },
+          "secret"_a, "HMAC-SHA256 signing with `secret` (str or bytes, not empty).")
+      .def(
+          "seal",
+          [](const llmcache::Signer& self, nb::handle key, nb::handle value) {
+            const std::string sealed = self.seal(to_bytes(key, "key"), to_bytes(value, "value"));
+            return nb::bytes(sealed.data(), sealed.size());
+          },
+          "key"_a, "value"_a, "The bytes to store for `value` under `key`.")
+      .def(
+          "open",
+          [](const llmcache::Signer& self, nb::handle key, nb::bytes stored) {
+            const auto opened =
+                self.open(to_bytes(key, "key"), std::string_view(stored.c_str(), stored.size()));
+            if (!opened) return nb::make_tuple(nb::none(), llmcache::to_string(opened.failure));
+            return nb::make_tuple(nb::bytes(opened.value->data(), opened.value->size()),
+                                  nb::none());
+          },
+          "key"_a, "stored"_a,
+          "(value, None) if `stored` was sealed under `key` with this secret, else "
+          "(None, why): 'unsigned', 'signature mismatch', 'malformed envelope'...");
+
   nb::class_<AsyncBridge>(m, "AsyncBridge")
       .def(nb::init<>())
       .def("fileno", &AsyncBridge::fileno)

@@ -6,6 +6,8 @@
 
 #include "common/wait_for.hpp"
 
+#include <array>
+
 namespace llmcache {
 
 // Atomic so that the I/O thread and callers can count at once; shared so that callbacks
@@ -14,21 +16,48 @@ struct MemcachedCache::Counters {
   std::atomic<std::uint64_t> hits{0}, misses{0}, updates{0}, update_failures{0};
   std::atomic<std::uint64_t> io_errors{0}, timeouts{0}, server_errors{0}, protocol_errors{0};
   std::atomic<std::uint64_t> decode_errors{0}, too_large{0}, bytes_read{0}, bytes_written{0};
+  std::atomic<std::uint64_t> signature_failures{0};
   // Each cause is logged the first time only, so a dead server cannot flood the log;
   // the counters keep the totals.
   std::atomic<bool> logged_io{false}, logged_timeout{false}, logged_server{false};
   std::atomic<bool> logged_protocol{false}, logged_decode{false}, logged_too_large{false};
+  // A value refused before it was sent (the old one is kept) and one the server refused
+  // (memcached then removed the old one) are different news, so each is logged.
+  std::atomic<bool> logged_too_large_at_server{false};
+  std::array<std::atomic<bool>, 4> logged_signature{};  // by SignatureFailure
+
+  /// Opens a signed entry; nullopt (counted, first of each cause logged) if it is not one.
+  std::optional<std::string_view> open(const Signer& signer, std::string_view key,
+                                       std::string_view stored) {
+    const OpenedValue opened = signer.open(key, stored);
+    if (opened) return opened.value;
+    signature_failures.fetch_add(1, std::memory_order_relaxed);
+    if (!logged_signature.at(static_cast<std::size_t>(opened.failure)).exchange(true)) {
+      log(LogLevel::kWarning,
+          std::string("cache lookup: an entry failed its signature check (") +
+              to_string(opened.failure) +
+              ") and reads as a miss; it was not written by a cache holding this signing "
+              "secret (further entries of this kind are only counted)");
+    }
+    return std::nullopt;
+  }
 
   /// The bookkeeping at the end of a lookup: a hit only if the value decodes.
+  /// With a signer, the value must also carry a valid signature for `key`.
   std::optional<Generations> finish_lookup(const std::exception_ptr& error,
-                                           const std::optional<Item>& item) {
+                                           const std::optional<Item>& item, const Signer* signer,
+                                           std::string_view key) {
     std::optional<Generations> result;
     if (error) {
       count(error, "lookup");
     } else if (item) {
+      const auto value =
+          signer ? open(*signer, key, item->value) : std::optional<std::string_view>(item->value);
       try {
-        result = decode_generations(item->value);
-        bytes_read.fetch_add(item->value.size(), std::memory_order_relaxed);
+        if (value) {
+          result = decode_generations(*value);
+          bytes_read.fetch_add(item->value.size(), std::memory_order_relaxed);
+        }
       } catch (const DecodeError&) {
         count(std::current_exception(), "lookup");
       }
@@ -68,7 +97,7 @@ struct MemcachedCache::Counters {
     } catch (const ProtocolError& e) {
       note(protocol_errors, logged_protocol, e);
     } catch (const ValueTooLargeError& e) {
-      note(too_large, logged_too_large, e);
+      note(too_large, e.reached_server() ? logged_too_large_at_server : logged_too_large, e);
     } catch (const DecodeError& e) {
       note(decode_errors, logged_decode, e);
     } catch (const std::exception& e) {
@@ -78,27 +107,42 @@ struct MemcachedCache::Counters {
 };
 
 MemcachedCache::MemcachedCache(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options)
-    : client_(std::move(client)), options_(options), counters_(std::make_shared<Counters>()) {
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      counters_(std::make_shared<Counters>()) {
   if (!client_) throw InvalidArgumentError("MemcachedCache needs a client");
   if (options_.ttl.count() < 0) throw InvalidArgumentError("ttl cannot be negative");
+  if (options_.signing_secret) {
+    signer_ = std::make_shared<const Signer>(*options_.signing_secret);
+    // The Signer keeps what it needs; no second copy of the secret stays around.
+    options_.signing_secret.reset();
+  }
+}
+
+std::string MemcachedCache::stored_value(std::string_view key,
+                                         const Generations& generations) const {
+  // A caller's mistake (invalid UTF-8) throws here, before anything is sent.
+  std::string value = encode_generations(generations);
+  return signer_ ? signer_->seal(key, value) : value;
 }
 
 void MemcachedCache::start_lookup(std::string prompt, std::string llm_string,
                                   Callback<std::optional<Generations>> callback) {
-  client_->start_get(langchain_key(prompt, llm_string),
-                     [counters = counters_, callback = std::move(callback)](
+  std::string key = langchain_key(prompt, llm_string);
+  client_->start_get(key,
+                     [counters = counters_, signer = signer_, key, callback = std::move(callback)](
                          std::exception_ptr error, std::optional<Item> item) {
-                       callback(nullptr, counters->finish_lookup(error, item));
+                       callback(nullptr, counters->finish_lookup(error, item, signer.get(), key));
                      });
 }
 
 void MemcachedCache::start_update(std::string prompt, std::string llm_string,
                                   Generations generations, Callback<bool> callback) {
-  // A caller's mistake (invalid UTF-8) throws here, before anything is sent.
-  std::string value = encode_generations(generations);
+  std::string key = langchain_key(prompt, llm_string);
+  std::string value = stored_value(key, generations);
   const std::size_t size = value.size();
   client_->start_set(
-      langchain_key(prompt, llm_string), std::move(value), set_options(),
+      std::move(key), std::move(value), set_options(),
       [counters = counters_, strict = options_.strict, size, callback = std::move(callback)](
           std::exception_ptr error, StoreResult result) {
         const bool stored = counters->finish_update(error, result, size);
@@ -119,23 +163,25 @@ void MemcachedCache::start_clear(std::chrono::seconds delay, bool noreply,
 
 std::optional<Generations> MemcachedCache::lookup(std::string_view prompt,
                                                   std::string_view llm_string) {
+  const std::string key = langchain_key(prompt, llm_string);
   std::exception_ptr error;
   std::optional<Item> item;
   try {
-    item = client_->get(langchain_key(prompt, llm_string));
+    item = client_->get(key);
   } catch (const Error&) {
     error = std::current_exception();
   }
-  return counters_->finish_lookup(error, item);
+  return counters_->finish_lookup(error, item, signer_.get(), key);
 }
 
 bool MemcachedCache::update(std::string_view prompt, std::string_view llm_string,
                             const Generations& generations) {
-  const std::string value = encode_generations(generations);
+  const std::string key = langchain_key(prompt, llm_string);
+  const std::string value = stored_value(key, generations);
   std::exception_ptr error;
   StoreResult result = StoreResult::kNotStored;
   try {
-    result = client_->set(langchain_key(prompt, llm_string), value, set_options());
+    result = client_->set(key, value, set_options());
   } catch (const Error&) {
     error = std::current_exception();
   }
@@ -171,6 +217,7 @@ CacheStats MemcachedCache::stats() const {
   s.protocol_errors = load(c.protocol_errors);
   s.decode_errors = load(c.decode_errors);
   s.too_large = load(c.too_large);
+  s.signature_failures = load(c.signature_failures);
   s.bytes_read = load(c.bytes_read);
   s.bytes_written = load(c.bytes_written);
   return s;

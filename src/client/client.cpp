@@ -23,7 +23,10 @@ void throw_if_error_reply(const Reply& reply) {
       throw ServerError("memcached answered CLIENT_ERROR " + reply.message);
     case Status::kServerError:
       if (reply.message.find("too large") != std::string::npos) {
+        // Only a store is answered this way, and memcached 1.6 unlinks the item under the
+        // key before it refuses: the caller must know the old value is gone too.
         throw ValueTooLargeError("memcached refused the value: SERVER_ERROR " + reply.message +
+                                 "; memcached also removed the previous value under this key"
                                  " (raise memcached's -I item size limit, or store less)");
       }
       throw ServerError("memcached answered SERVER_ERROR " + reply.message);
@@ -148,6 +151,64 @@ Prepared prepare_set(detail::Transport& transport, std::string_view key, std::st
   Prepared prepared{{}, transport.next_opaque()};
   protocol::append_meta_set(prepared.bytes, key, value, flags, prepared.opaque);
   return prepared;
+}
+
+// ---------------------------------------------------------------- item size limits
+// A set whose value cannot fit the server's item limit is refused before it is sent,
+// because memcached would refuse it only after dropping the previous value.
+
+using detail::ItemLimits;
+
+/// The server that would store `key`, by name; empty if none is available (the set
+/// itself will then fail and say why).
+std::string server_name_for(const detail::Transport& transport, std::string_view key) {
+  try {
+    return transport.server_for(key).name();
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+std::exception_ptr refused_before_sending(const std::string& server, std::size_t value_size,
+                                          std::size_t limit) {
+  return std::make_exception_ptr(ValueTooLargeError(
+      "a value of " + std::to_string(value_size) + " bytes cannot fit the item size limit of " +
+          std::to_string(limit) + " bytes of memcached " + server +
+          " (-I); nothing was sent and the previous value under the key, if any, is kept",
+      false));
+}
+
+bool is_too_large(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const ValueTooLargeError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+/// Blocking: learns the limit of `server` if needed, then throws if the item cannot fit.
+void check_fits_blocking(detail::Transport& transport, const std::string& server,
+                         std::string_view key, std::size_t value_size, std::size_t item_bytes) {
+  auto& limits = *transport.item_limits;
+  auto action = limits.decide(server, item_bytes, ItemLimits::Clock::now());
+  if (action == ItemLimits::Action::kLearn) {
+    std::optional<std::size_t> limit;
+    try {
+      std::string request;
+      protocol::append_stats_settings(request);
+      limit = ItemLimits::parse(transport.round_trip(key, request, std::nullopt));
+    } catch (const Error&) {
+      // Unknown: send the value and let the server judge; the set reports its own failure.
+    }
+    const auto now = ItemLimits::Clock::now();
+    limits.learn(server, limit, now);
+    action = limits.decide(server, item_bytes, now);
+  }
+  if (action == ItemLimits::Action::kRefuse) {
+    std::rethrow_exception(refused_before_sending(server, value_size, limits.limit(server)));
+  }
 }
 
 StoreResult map_set(Reply reply) {
@@ -300,8 +361,62 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
 
 void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
                            Callback<StoreResult> callback) {
-  send_prepared(*transport_, std::move(key), std::move(callback), map_set,
-                [&](std::string_view k) { return prepare_set(*transport_, k, value, options); });
+  auto* transport = transport_.get();
+  const std::string server = server_name_for(*transport, key);
+  if (server.empty()) {
+    return send_prepared(
+        *transport, std::move(key), std::move(callback), map_set,
+        [&](std::string_view k) { return prepare_set(*transport, k, value, options); });
+  }
+  try {
+    protocol::validate_key(key);  // before a stats request goes out on its behalf
+  } catch (...) {
+    return fail_later(executor(), std::move(callback), std::current_exception());
+  }
+  const auto limits = transport->item_limits;
+  const std::size_t item_bytes = ItemLimits::item_bytes(key.size(), value.size(), options.flags);
+  std::string routing_key = key;  // the limit is asked of the server that will get the set
+  // The set itself: refused here if the known limit says it cannot fit; a refusal by the
+  // server makes us learn the limit again.
+  auto proceed = [transport, limits, server, item_bytes, key = std::move(key),
+                  value = std::move(value), options,
+                  callback = std::move(callback)](std::exception_ptr closed) mutable {
+    if (closed) return callback(closed, StoreResult{});
+    if (limits->decide(server, item_bytes, ItemLimits::Clock::now()) ==
+        ItemLimits::Action::kRefuse) {
+      return fail_later(transport->executor(), std::move(callback),
+                        refused_before_sending(server, value.size(), limits->limit(server)));
+    }
+    Callback<StoreResult> done = [limits, server, callback = std::move(callback)](
+                                     std::exception_ptr error, StoreResult result) {
+      if (error && is_too_large(error)) limits->forget(server);
+      callback(error, result);
+    };
+    send_prepared(*transport, std::move(key), std::move(done), map_set,
+                  [&](std::string_view k) { return prepare_set(*transport, k, value, options); });
+  };
+  if (limits->decide(server, item_bytes, ItemLimits::Clock::now()) != ItemLimits::Action::kLearn) {
+    return proceed(nullptr);
+  }
+  net::PendingRequest request;
+  protocol::append_stats_settings(request.bytes);
+  request.on_reply = [limits, server, proceed = std::move(proceed)](std::exception_ptr error,
+                                                                    Reply reply) mutable {
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const ClosedError&) {
+        return proceed(error);  // the client is closing: the set could not go out either
+      } catch (...) {
+      }
+    }
+    limits->learn(server, error ? std::nullopt : ItemLimits::parse(reply),
+                  ItemLimits::Clock::now());
+    proceed(nullptr);
+  };
+  std::vector<detail::RoutedRequest> routed;
+  routed.push_back({std::move(routing_key), std::move(request)});
+  transport->send(std::move(routed));
 }
 
 void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
@@ -447,7 +562,17 @@ std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::strin
 
 StoreResult ClientBase::set(std::string_view key, std::string_view value,
                             const SetOptions& options) {
-  return round_trip(*transport_, key, map_set, prepare_set(*transport_, key, value, options));
+  Prepared prepared = prepare_set(*transport_, key, value, options);
+  const std::string server = server_name_for(*transport_, key);
+  if (server.empty()) return round_trip(*transport_, key, map_set, prepared);
+  check_fits_blocking(*transport_, server, key, value.size(),
+                      ItemLimits::item_bytes(key.size(), value.size(), options.flags));
+  try {
+    return round_trip(*transport_, key, map_set, prepared);
+  } catch (const ValueTooLargeError&) {
+    transport_->item_limits->forget(server);
+    throw;
+  }
 }
 
 bool ClientBase::del(std::string_view key) {

@@ -3,6 +3,7 @@
 // one server as given; HashClient places each key and applies pymemcache's failure rules.
 #include <llmcache/options.hpp>
 
+#include "client/item_limits.hpp"
 #include "net/blocking_connection.hpp"
 #include "net/connection.hpp"
 
@@ -44,6 +45,9 @@ class Transport {
   asio::any_io_executor executor() { return io_.get_executor(); }
   std::uint32_t next_opaque() { return next_opaque_.fetch_add(1, std::memory_order_relaxed); }
   bool in_io_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+  /// Each server's item size limit, as far as it is known (shared with callbacks).
+  const std::shared_ptr<ItemLimits> item_limits = std::make_shared<ItemLimits>();
 
   /// Thread-safe. Each request goes to the server that holds its routing key; a request
   /// that cannot be sent fails through its own callback.

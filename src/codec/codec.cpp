@@ -252,6 +252,44 @@ bool is_int_one(dom::element element) {
   return !element.get_int64().get(value) && value == 1;
 }
 
+// Whatever a stored value claims, a ChatGeneration only ever holds one of LangChain's
+// message classes: the same set Python's reader allows (llmcache/_codec.py), under the
+// id LangChain writes or the langchain_core path its loader maps to the same class.
+bool is_message_id(const Json& id) {
+  struct Known {
+    std::string_view module;  // langchain_core.messages.<module>
+    std::string_view name;
+  };
+  static constexpr std::array<Known, 12> kMessages = {{
+      {"ai", "AIMessage"},
+      {"ai", "AIMessageChunk"},
+      {"human", "HumanMessage"},
+      {"human", "HumanMessageChunk"},
+      {"system", "SystemMessage"},
+      {"system", "SystemMessageChunk"},
+      {"tool", "ToolMessage"},
+      {"tool", "ToolMessageChunk"},
+      {"function", "FunctionMessage"},
+      {"function", "FunctionMessageChunk"},
+      {"chat", "ChatMessage"},
+      {"chat", "ChatMessageChunk"},
+  }};
+  if (!id.is_array() || id.size() != 4) return false;
+  for (const auto& part : id) {
+    if (!part.is_string()) return false;
+  }
+  const auto& p0 = id[0].get_ref<const std::string&>();
+  const auto& p1 = id[1].get_ref<const std::string&>();
+  const auto& p2 = id[2].get_ref<const std::string&>();
+  const auto& p3 = id[3].get_ref<const std::string&>();
+  for (const auto& known : kMessages) {
+    if (p3 != known.name) continue;
+    if (p0 == "langchain" && p1 == "schema" && p2 == "messages") return true;
+    if (p0 == "langchain_core" && p1 == "messages" && p2 == known.module) return true;
+  }
+  return false;
+}
+
 // Keeps the message as a constructor object; like LangChain's loader, unescapes user
 // dicts below it but not the message object itself.
 Json message_of(dom::element element) {
@@ -266,6 +304,7 @@ Json message_of(dom::element element) {
       id == message.end() || !id->is_array() || kwargs == message.end() || !kwargs->is_object()) {
     fail("message is not a constructor object");
   }
+  if (!is_message_id(*id)) fail("message id is not one of LangChain's message classes");
   return message;
 }
 

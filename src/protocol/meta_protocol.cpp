@@ -276,6 +276,10 @@ void append_stats(std::string& out) {
   out += "stats\r\n";
 }
 
+void append_stats_settings(std::string& out) {
+  out += "stats settings\r\n";
+}
+
 void append_metadump_all(std::string& out) {
   out += "lru_crawler metadump all\r\n";
 }

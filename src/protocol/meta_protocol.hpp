@@ -68,6 +68,8 @@ void append_flush_all(std::string& out, std::uint32_t delay_seconds);
 void append_version(std::string& out);
 /// Classic `stats\r\n`; answered with `STAT <name> <value>\r\n`... `END\r\n`.
 void append_stats(std::string& out);
+/// Classic `stats settings\r\n`; answered like `stats` (item_size_max is the item limit).
+void append_stats_settings(std::string& out);
 /// `lru_crawler metadump all\r\n`; answered with one `key=<uri-encoded> exp=.. la=.. cas=..
 /// fetch=.. cls=.. size=..\n` line per item (a bare \n, as memcached 1.6 writes them), then
 /// `END\r\n`; or `BUSY <text>\r\n` while another crawl runs.

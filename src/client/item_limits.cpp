@@ -1,0 +1,57 @@
+#include "client/item_limits.hpp"
+
+#include <charconv>
+
+namespace llmcache::detail {
+namespace {
+
+// A server that would not tell its limit (a proxy, a timeout) is asked again after this,
+// not before every set.
+constexpr auto kRetryUnknown = std::chrono::seconds(10);
+// Before refusing a value on a limit learned this long ago, ask again: an operator who
+// restarts memcached with a larger -I (as our error message suggests) is obeyed soon.
+constexpr auto kRecheckBeforeRefusing = std::chrono::seconds(10);
+
+}  // namespace
+
+ItemLimits::Action ItemLimits::decide(const std::string& server, std::size_t item_bytes,
+                                      Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(server);
+  if (it == entries_.end()) return Action::kLearn;
+  const Entry& entry = it->second;
+  if (!entry.limit) return now - entry.learned >= kRetryUnknown ? Action::kLearn : Action::kSend;
+  if (item_bytes <= *entry.limit) return Action::kSend;
+  return now - entry.learned >= kRecheckBeforeRefusing ? Action::kLearn : Action::kRefuse;
+}
+
+std::size_t ItemLimits::limit(const std::string& server) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(server);
+  return it != entries_.end() && it->second.limit ? *it->second.limit : 0;
+}
+
+void ItemLimits::learn(const std::string& server, std::optional<std::size_t> limit,
+                       Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  entries_[server] = Entry{limit, now};
+}
+
+void ItemLimits::forget(const std::string& server) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(server);
+}
+
+std::optional<std::size_t> ItemLimits::parse(const protocol::Reply& reply) {
+  if (reply.status != protocol::Status::kStats) return std::nullopt;
+  for (const auto& [name, value] : reply.stats) {
+    if (name != "item_size_max") continue;
+    std::size_t limit = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), limit);
+    if (error != std::errc{} || end != value.data() + value.size() || limit == 0) break;
+    return limit;
+  }
+  return std::nullopt;
+}
+
+}  // namespace llmcache::detail
