@@ -129,6 +129,8 @@ struct Tally {
 
 // kill -9 and restart random servers when the burst reaches random points (seeded, so a
 // failure can be replayed), from its own thread so the burst never waits for a restart.
+// The servers it restarts die with that thread (MemcachedServer sets PR_SET_PDEATHSIG,
+// which follows the thread that forked), so it must outlive every use of them.
 class Killer {
  public:
   Killer(std::vector<MemcachedServer*> servers, std::uint32_t seed)
@@ -140,6 +142,11 @@ class Killer {
     }
     wake_.notify_all();
     thread_.join();
+  }
+  /// Waits until the kills asked for so far are done and their servers restarted.
+  void drain() {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [&] { return queued_ == 0 && !busy_; });
   }
   void trigger() {
     {
@@ -161,6 +168,7 @@ class Killer {
       wake_.wait(lock, [&] { return stopping_ || queued_ > 0; });
       if (queued_ == 0) return;
       --queued_;
+      busy_ = true;
       auto* server = servers_[random_() % servers_.size()];
       const auto down_for = std::chrono::milliseconds(20 + random_() % 150);
       lock.unlock();
@@ -175,6 +183,8 @@ class Killer {
       }
       lock.lock();
       if (!failed.empty()) failure_ = failed;
+      busy_ = false;
+      wake_.notify_all();
     }
   }
 
@@ -184,6 +194,7 @@ class Killer {
   std::condition_variable wake_;
   bool stopping_ = false;
   int queued_ = 0;
+  bool busy_ = false;
   std::atomic<int> kills_{0};
   std::string failure_;
   std::thread thread_;
@@ -238,8 +249,8 @@ void burst(ClientBase& client, std::vector<MemcachedServer*> servers, const std:
   });
 
   const auto start = Clock::now();
+  Killer killer(servers, seed + 2);
   {
-    Killer killer(servers, seed + 2);
     std::size_t next_kill = 0;
     std::uint64_t submitted = 0;
     while (submitted < kBurstRequests) {
@@ -295,7 +306,8 @@ void burst(ClientBase& client, std::vector<MemcachedServer*> servers, const std:
     for (std::ptrdiff_t i = 0; i < kWindow; ++i) {
       ASSERT_TRUE(window.try_acquire_for(request_timeout + 10s)) << "a request never completed";
     }
-    EXPECT_EQ(killer.kills(), kKills);  // the Killer's destructor waits for the last restart
+    killer.drain();  // waits for the last restart
+    EXPECT_EQ(killer.kills(), kKills);
     EXPECT_EQ(killer.failure(), "");
   }
   const auto elapsed = Clock::now() - start;
@@ -324,17 +336,24 @@ void burst(ClientBase& client, std::vector<MemcachedServer*> servers, const std:
     const std::string key = "after-" + std::to_string(i);
     const std::string value = value_for(key, 0);
     bool works = false;
+    std::string last;
     const auto recover_by = Clock::now() + 10s;
     while (!works && Clock::now() < recover_by) {
-      timed([&] {  // a failure here is one more try
-        client.set(key, value);
-        auto item = client.get(key);
-        auto async_item = client.async_get(key, asio::use_future).get();
-        works = item && item->value == value && async_item && async_item->value == value;
-      });
+      const auto error =
+          timed([&] {
+            client.set(key, value);
+            auto item = client.get(key);
+            auto async_item = client.async_get(key, asio::use_future).get();
+            works = item && item->value == value && async_item && async_item->value == value;
+            if (!works) {
+              last = "read " + (item ? item->value : "a miss") + " and " +
+                     (async_item ? async_item->value : "a miss");
+            }
+          }).first;
+      if (error) last = describe(error);
       if (!works) std::this_thread::sleep_for(50ms);
     }
-    EXPECT_TRUE(works) << key;
+    ASSERT_TRUE(works) << key << ": " << last;
   }
 }
 
