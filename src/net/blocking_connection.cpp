@@ -23,6 +23,13 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(left.count()) + 1;
 }
 
+// Error replies may lack the opaque (memcached's CLIENT_ERROR does), as in Connection.
+bool is_error_reply(const protocol::Reply& reply) {
+  using protocol::Status;
+  return reply.status == Status::kError || reply.status == Status::kClientError ||
+         reply.status == Status::kServerError;
+}
+
 struct AddrInfo {
   addrinfo* list = nullptr;
   ~AddrInfo() {
@@ -130,7 +137,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     Clock::time_point spin_until{};
     for (;;) {
       if (auto reply = parser_.next()) {
-        if (opaque && reply->opaque && *reply->opaque != *opaque) {
+        // A reply without our opaque is someone else's, unless it is an error reply.
+        if (opaque && (reply->opaque ? *reply->opaque != *opaque : !is_error_reply(*reply))) {
           throw ProtocolError("memcached " + address_.name() + ": reply out of order");
         }
         return std::move(*reply);
