@@ -174,14 +174,20 @@ const char* path_name(Path path) {
 const char* kPrompt = "hostile prompt";
 const char* kLlm = "hostile llm";
 
+// What the well-behaved server holds: "k" for the client paths, one entry for the cache.
+std::string stored_value(const std::string& key) {
+  return key == "k" ? "v:k" : encode_generations({Generation{"cached", {}}});
+}
+
 // Connection 0 runs the hostile script; later connections are well behaved.
 struct Fixture {
   explicit Fixture(FakeServer::Script script)
       : server(std::vector<FakeServer::Script>{std::move(script)}),
         client(std::make_shared<Client>(server.address(), patient_options())),
         cache(client) {
-    server.store("k", "v:k");
-    server.store(langchain_key(kPrompt, kLlm), encode_generations({Generation{"cached", {}}}));
+    server.store("k", stored_value("k"));
+    const std::string cache_key = langchain_key(kPrompt, kLlm);
+    server.store(cache_key, stored_value(cache_key));
   }
   FakeServer server;
   std::shared_ptr<Client> client;
@@ -352,7 +358,9 @@ TEST_P(UnsolicitedReply, OnAnIdleConnectionIsNeverTakenForTheNextAnswer) {
   Fixture f([&](FakePeer& peer) {
     auto first = peer.read_request();
     if (!first) return client_closed.set_value(true);
-    peer.send("VA 3 f0" + opaque_of(*first) + "\r\nv:k\r\n");
+    const std::string value = stored_value(first->key);
+    peer.send("VA " + std::to_string(value.size()) + " f0" + opaque_of(*first) + "\r\n" + value +
+              "\r\n");
     // memcached would never send this: it answers requests, one reply each.
     peer.send("VA 5 f0 O" + std::to_string(first->opaque.value_or(0) + 1) + "\r\nwrong\r\n");
     unsolicited_sent.set_value();
