@@ -175,11 +175,17 @@ class Killer {
       server->kill();
       ++kills_;
       std::this_thread::sleep_for(down_for);
-      std::string failed;
-      try {
-        server->start();
-      } catch (const std::exception& e) {
-        failed = e.what();
+      // A restart can lose its port to a client socket that happened to pick it as its
+      // own ephemeral port while the server was down; such sockets go away at once.
+      std::string failed = "not restarted";
+      for (int attempt = 0; attempt < 5 && !failed.empty(); ++attempt) {
+        try {
+          server->start();
+          failed.clear();
+        } catch (const std::exception& e) {
+          failed = e.what();
+          std::this_thread::sleep_for(50ms);
+        }
       }
       lock.lock();
       if (!failed.empty()) failure_ = failed;
