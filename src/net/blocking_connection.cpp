@@ -23,6 +23,20 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(left.count()) + 1;
 }
 
+// Error replies may lack the opaque (memcached's CLIENT_ERROR does), as in Connection.
+bool is_error_reply(const protocol::Reply& reply) {
+  using protocol::Status;
+  return reply.status == Status::kError || reply.status == Status::kClientError ||
+         reply.status == Status::kServerError;
+}
+
+// Something to read on a socket with no request outstanding: the server closed it (it was
+// restarted while we were idle) or sent bytes nobody asked for.
+bool readable_now(int fd) {
+  pollfd pfd{fd, POLLIN, 0};
+  return ::poll(&pfd, 1, 0) != 0;
+}
+
 struct AddrInfo {
   addrinfo* list = nullptr;
   ~AddrInfo() {
@@ -112,6 +126,12 @@ void BlockingConnection::connect(Clock::time_point deadline) {
 protocol::Reply BlockingConnection::round_trip(std::string_view request,
                                                std::optional<std::uint32_t> opaque) {
   const auto start = Clock::now();
+  // An idle socket with something to read (see readable_now) cannot carry this request:
+  // start afresh rather than fail it.
+  if (fd_ >= 0 && (parser_.buffered() > 0 || readable_now(fd_))) {
+    close();
+    parser_ = protocol::MetaParser(parser_limits());
+  }
   if (fd_ < 0) connect(start + options_.connect_timeout);
   const auto deadline = Clock::now() + options_.request_timeout;
   try {
@@ -130,7 +150,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     Clock::time_point spin_until{};
     for (;;) {
       if (auto reply = parser_.next()) {
-        if (opaque && reply->opaque && *reply->opaque != *opaque) {
+        // A reply without our opaque is someone else's, unless it is an error reply.
+        if (opaque && (reply->opaque ? *reply->opaque != *opaque : !is_error_reply(*reply))) {
           throw ProtocolError("memcached " + address_.name() + ": reply out of order");
         }
         return std::move(*reply);

@@ -1,0 +1,477 @@
+// Hostile and malformed replies, from a scripted fake server (no real memcached sends
+// them). For each: the caller gets ProtocolError (or IoError when the fake hangs up), never
+// a value and never a hang; the client drops that connection (the fake sees it closed);
+// its memory stays bounded; and the next request works over a fresh connection. Checked
+// on the blocking fast path, the async pipelined path, and MemcachedCache::lookup (a miss,
+// counted, never an exception).
+#include <llmcache/cache.hpp>
+#include <llmcache/client.hpp>
+#include <llmcache/codec.hpp>
+#include <llmcache/errors.hpp>
+#include <llmcache/key.hpp>
+#include <llmcache/log.hpp>
+
+#include "support/fake_server.hpp"
+
+#include <gtest/gtest.h>
+#include <asio/use_future.hpp>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <random>
+
+namespace llmcache {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::FakePeer;
+using testing::FakeRequest;
+using testing::FakeServer;
+
+// Long enough that a client which missed the fault would end in TimeoutError, which the
+// tests tell apart from the error the fault should cause at once.
+constexpr auto kRequestTimeout = 8s;
+// How long the fake waits to see the client hang up after a bad reply.
+constexpr auto kCloseWait = 5s;
+// The parser's default limit on a header line (protocol::ParserLimits::max_line_bytes).
+constexpr std::size_t kMaxLineBytes = 4096;
+
+ClientOptions patient_options() {
+  ClientOptions options;
+  options.connect_timeout = 2s;
+  options.request_timeout = kRequestTimeout;
+  options.max_value_bytes = 1u << 20;
+  return options;
+}
+
+std::string opaque_of(const FakeRequest& request) {
+  return request.opaque ? " O" + std::to_string(*request.opaque) : "";
+}
+
+template <class E>
+bool holds(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string describe(const std::exception_ptr& error) {
+  if (!error) return "no error";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+// ---------------------------------------------------------------- the faults
+
+enum class Expect { kProtocolError, kIoError };
+
+struct Hostile {
+  const char* name;
+  /// The bytes the fake answers the first request with.
+  std::function<std::string(const FakeRequest&)> reply;
+  /// The fake hangs up after replying (the client then sees the connection end).
+  bool fake_closes;
+  Expect expect;
+};
+
+void PrintTo(const Hostile& hostile, std::ostream* os) {
+  *os << hostile.name;
+}
+
+std::string garbage() {
+  std::mt19937 random(20261125);
+  std::string bytes(512, '\0');
+  for (auto& c : bytes) c = static_cast<char>(random() & 0xff);
+  // A NUL first: no reply code starts with one, whatever the random bytes say.
+  bytes[0] = '\0';
+  bytes += "\r\n";
+  return bytes;
+}
+
+const std::vector<Hostile>& hostile_replies() {
+  static const std::vector<Hostile> cases = {
+      {"TruncatedLineThenClose", [](const FakeRequest& r) { return "VA 5 f0" + opaque_of(r); },
+       true, Expect::kIoError},
+      {"LineEndingCutAtCrThenClose",
+       [](const FakeRequest& r) { return "EN" + opaque_of(r) + "\r"; }, true, Expect::kIoError},
+      {"ValueShorterThanItsLengthThenClose",
+       [](const FakeRequest& r) { return "VA 10 f0" + opaque_of(r) + "\r\nabc"; }, true,
+       Expect::kIoError},
+      {"ValueLongerThanItsLength",
+       [](const FakeRequest& r) { return "VA 3 f0" + opaque_of(r) + "\r\n0123456789\r\n"; }, false,
+       Expect::kProtocolError},
+      {"LengthTwoToThe63",
+       [](const FakeRequest& r) {
+         return "VA 9223372036854775808 f0" + opaque_of(r) + "\r\nabc\r\n";
+       },
+       false, Expect::kProtocolError},
+      {"LengthTwoToThe64PlusOne",
+       [](const FakeRequest& r) {
+         return "VA 18446744073709551617 f0" + opaque_of(r) + "\r\nabc\r\n";
+       },
+       false, Expect::kProtocolError},
+      {"NegativeLength",
+       [](const FakeRequest& r) { return "VA -1 f0" + opaque_of(r) + "\r\nabc\r\n"; }, false,
+       Expect::kProtocolError},
+      {"LengthAboveMaxValueBytes",
+       [](const FakeRequest& r) { return "VA 2000000 f0" + opaque_of(r) + "\r\nabc"; }, false,
+       Expect::kProtocolError},
+      {"UnknownTwoLetterCode", [](const FakeRequest& r) { return "ZZ" + opaque_of(r) + "\r\n"; },
+       false, Expect::kProtocolError},
+      {"UnknownWord", [](const FakeRequest&) { return std::string("HELLO there\r\n"); }, false,
+       Expect::kProtocolError},
+      {"BinaryGarbage", [](const FakeRequest&) { return garbage(); }, false,
+       Expect::kProtocolError},
+      {"GarbageFlags", [](const FakeRequest& r) { return "EN" + opaque_of(r) + " \x01\x7f\r\n"; },
+       false, Expect::kProtocolError},
+      {"BareLineFeed", [](const FakeRequest& r) { return "EN" + opaque_of(r) + "\n"; }, false,
+       Expect::kProtocolError},
+      {"WrongOpaque",
+       [](const FakeRequest& r) {
+         return "VA 5 f0 O" + std::to_string(r.opaque.value_or(0) + 1000) + "\r\nwrong\r\n";
+       },
+       false, Expect::kProtocolError},
+      {"NoOpaque", [](const FakeRequest&) { return std::string("VA 5 f0\r\nwrong\r\n"); }, false,
+       Expect::kProtocolError},
+      // A reply to a request never made, then the real one: the first is taken for the
+      // answer unless the opaque is checked.
+      {"UnsolicitedReplyBeforeTheRealOne",
+       [](const FakeRequest& r) {
+         return "VA 5 f0 O" + std::to_string(r.opaque.value_or(0) + 7) + "\r\nwrong\r\n" + "EN" +
+                opaque_of(r) + "\r\n";
+       },
+       false, Expect::kProtocolError},
+  };
+  return cases;
+}
+
+enum class Path { kBlocking, kAsync, kCacheLookup, kCacheAsyncLookup };
+
+const char* path_name(Path path) {
+  switch (path) {
+    case Path::kBlocking:
+      return "Blocking";
+    case Path::kAsync:
+      return "Async";
+    case Path::kCacheLookup:
+      return "CacheLookup";
+    case Path::kCacheAsyncLookup:
+      return "CacheAsyncLookup";
+  }
+  return "?";
+}
+
+const char* kPrompt = "hostile prompt";
+const char* kLlm = "hostile llm";
+
+// What the well-behaved server holds: "k" for the client paths, one entry for the cache.
+std::string stored_value(const std::string& key) {
+  return key == "k" ? "v:k" : encode_generations({Generation{"cached", {}}});
+}
+
+// Connection 0 runs the hostile script; later connections are well behaved.
+struct Fixture {
+  explicit Fixture(FakeServer::Script script)
+      : server(std::vector<FakeServer::Script>{std::move(script)}),
+        client(std::make_shared<Client>(server.address(), patient_options())),
+        cache(client) {
+    server.store("k", stored_value("k"));
+    const std::string cache_key = langchain_key(kPrompt, kLlm);
+    server.store(cache_key, stored_value(cache_key));
+  }
+  FakeServer server;
+  std::shared_ptr<Client> client;
+  MemcachedCache cache;
+};
+
+struct Outcome {
+  std::exception_ptr error;
+  bool got_a_value = false;
+  Clock::duration elapsed{};
+};
+
+// One request on `path`. Cache paths never throw: a miss there is reported as a null
+// error with no value, and the counters say why.
+Outcome request(Fixture& f, Path path) {
+  Outcome outcome;
+  const auto start = Clock::now();
+  try {
+    switch (path) {
+      case Path::kBlocking:
+        outcome.got_a_value = f.client->get("k").has_value();
+        break;
+      case Path::kAsync:
+        outcome.got_a_value = f.client->async_get("k", asio::use_future).get().has_value();
+        break;
+      case Path::kCacheLookup:
+        outcome.got_a_value = f.cache.lookup(kPrompt, kLlm).has_value();
+        break;
+      case Path::kCacheAsyncLookup:
+        outcome.got_a_value =
+            f.cache.async_lookup(kPrompt, kLlm, asio::use_future).get().has_value();
+        break;
+    }
+  } catch (...) {
+    outcome.error = std::current_exception();
+  }
+  outcome.elapsed = Clock::now() - start;
+  return outcome;
+}
+
+bool is_cache_path(Path path) {
+  return path == Path::kCacheLookup || path == Path::kCacheAsyncLookup;
+}
+
+class HostileReply : public ::testing::TestWithParam<std::tuple<Hostile, Path>> {};
+
+TEST_P(HostileReply, FailsThatRequestDropsTheConnectionAndCarriesOn) {
+  set_log_handler([](LogLevel, std::string_view) {});
+  const auto& [hostile, path] = GetParam();
+  std::promise<bool> client_closed;
+  Fixture f([&, hostile = hostile](FakePeer& peer) {
+    auto first = peer.read_request();
+    if (!first) return client_closed.set_value(true);
+    peer.send(hostile.reply(*first));
+    if (hostile.fake_closes) {
+      peer.close();
+      return client_closed.set_value(true);
+    }
+    client_closed.set_value(peer.wait_for_client_close(kCloseWait));
+  });
+
+  const Outcome outcome = request(f, path);
+  EXPECT_FALSE(outcome.got_a_value) << "a hostile reply was taken for a value";
+  if (is_cache_path(path)) {
+    EXPECT_FALSE(outcome.error) << "lookup must not throw: " << describe(outcome.error);
+    const CacheStats stats = f.cache.stats();
+    EXPECT_EQ(stats.misses, 1u);
+    EXPECT_EQ(stats.timeouts, 0u);
+    if (hostile.expect == Expect::kProtocolError) {
+      EXPECT_EQ(stats.protocol_errors, 1u);
+    } else {
+      EXPECT_EQ(stats.io_errors, 1u);
+    }
+  } else if (hostile.expect == Expect::kProtocolError) {
+    EXPECT_TRUE(holds<ProtocolError>(outcome.error)) << describe(outcome.error);
+  } else {
+    EXPECT_TRUE(holds<IoError>(outcome.error)) << describe(outcome.error);
+    EXPECT_FALSE(holds<TimeoutError>(outcome.error)) << describe(outcome.error);
+  }
+  // Decided by the fault itself, not by the deadline.
+  EXPECT_LT(outcome.elapsed, kRequestTimeout);
+
+  auto closed = client_closed.get_future();
+  ASSERT_EQ(closed.wait_for(kCloseWait + 2s), std::future_status::ready);
+  EXPECT_TRUE(closed.get()) << "the client kept a connection that sent garbage";
+
+  // The next request goes over a fresh, well-behaved connection and works.
+  const Outcome next = request(f, path);
+  EXPECT_FALSE(next.error) << describe(next.error);
+  EXPECT_TRUE(next.got_a_value);
+  EXPECT_EQ(f.server.accepted(), 2u);
+  if (is_cache_path(path)) {
+    EXPECT_EQ(f.cache.stats().hits, 1u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Replies, HostileReply,
+                         ::testing::Combine(::testing::ValuesIn(hostile_replies()),
+                                            ::testing::Values(Path::kBlocking, Path::kAsync,
+                                                              Path::kCacheLookup,
+                                                              Path::kCacheAsyncLookup)),
+                         [](const ::testing::TestParamInfo<HostileReply::ParamType>& info) {
+                           return std::string(std::get<0>(info.param).name) + "_" +
+                                  path_name(std::get<1>(info.param));
+                         });
+
+// ---------------------------------------------------------------- bounded memory
+
+class EndlessLine : public ::testing::TestWithParam<Path> {};
+
+// A peer that never ends its line must be cut off once the line passes the parser's limit,
+// not buffered until memory runs out: the fake sends at most twice the limit and then
+// waits; the client has to give up on those bytes alone, long before its deadline.
+TEST_P(EndlessLine, IsCutOffWithinTwiceTheLineLimit) {
+  set_log_handler([](LogLevel, std::string_view) {});
+  std::promise<bool> client_closed;
+  std::atomic<std::size_t> sent{0};
+  Fixture f([&](FakePeer& peer) {
+    auto first = peer.read_request();
+    if (!first) return client_closed.set_value(true);
+    std::string line = "EN" + opaque_of(*first) + " ";
+    const std::string chunk(512, 'x');
+    while (line.size() < 2 * kMaxLineBytes) line += chunk;
+    line.resize(2 * kMaxLineBytes);
+    for (std::size_t pos = 0; pos < line.size(); pos += chunk.size()) {
+      if (!peer.send(std::string_view(line).substr(pos, chunk.size()))) break;
+    }
+    sent = peer.bytes_sent();
+    client_closed.set_value(peer.wait_for_client_close(kCloseWait));
+  });
+  const Path path = GetParam();
+  const Outcome outcome = request(f, path);
+  EXPECT_FALSE(outcome.got_a_value);
+  if (is_cache_path(path)) {
+    EXPECT_FALSE(outcome.error) << describe(outcome.error);
+    EXPECT_EQ(f.cache.stats().protocol_errors, 1u);
+  } else {
+    EXPECT_TRUE(holds<ProtocolError>(outcome.error)) << describe(outcome.error);
+  }
+  EXPECT_LT(outcome.elapsed, kRequestTimeout);
+  auto closed = client_closed.get_future();
+  ASSERT_EQ(closed.wait_for(kCloseWait + 2s), std::future_status::ready);
+  EXPECT_TRUE(closed.get());
+  EXPECT_LE(sent.load(), 2 * kMaxLineBytes);
+  const Outcome next = request(f, path);
+  EXPECT_FALSE(next.error) << describe(next.error);
+  EXPECT_TRUE(next.got_a_value);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, EndlessLine,
+                         ::testing::Values(Path::kBlocking, Path::kAsync, Path::kCacheLookup,
+                                           Path::kCacheAsyncLookup),
+                         [](const ::testing::TestParamInfo<Path>& info) {
+                           return std::string(path_name(info.param));
+                         });
+
+// ---------------------------------------------------------------- unsolicited replies
+
+class UnsolicitedReply : public ::testing::TestWithParam<Path> {};
+
+// After a good reply the fake sends a reply to a request never made. The connection is
+// out of sync from then on: the client must hang up on it rather than hand that reply to
+// its next request, and the next request must still succeed (on a fresh connection).
+TEST_P(UnsolicitedReply, OnAnIdleConnectionIsNeverTakenForTheNextAnswer) {
+  set_log_handler([](LogLevel, std::string_view) {});
+  std::promise<void> unsolicited_sent;
+  std::promise<bool> client_closed;
+  Fixture f([&](FakePeer& peer) {
+    auto first = peer.read_request();
+    if (!first) return client_closed.set_value(true);
+    const std::string value = stored_value(first->key);
+    peer.send("VA " + std::to_string(value.size()) + " f0" + opaque_of(*first) + "\r\n" + value +
+              "\r\n");
+    // memcached would never send this: it answers requests, one reply each.
+    peer.send("VA 5 f0 O" + std::to_string(first->opaque.value_or(0) + 1) + "\r\nwrong\r\n");
+    unsolicited_sent.set_value();
+    client_closed.set_value(peer.wait_for_client_close(kCloseWait));
+  });
+  const Path path = GetParam();
+  const Outcome first = request(f, path);
+  EXPECT_FALSE(first.error) << describe(first.error);
+  EXPECT_TRUE(first.got_a_value);
+  unsolicited_sent.get_future().wait();
+  // The async path reads all the time and drops the connection by itself; the blocking
+  // one finds the bytes when it next takes the idle socket. Either way the next request
+  // is answered correctly, by a fresh connection.
+  if (path == Path::kAsync || path == Path::kCacheAsyncLookup) {
+    EXPECT_TRUE(f.server.wait_connection_ended(0, kCloseWait));
+  }
+  const Outcome second = request(f, path);
+  EXPECT_FALSE(second.error) << describe(second.error);
+  EXPECT_TRUE(second.got_a_value);
+  auto closed = client_closed.get_future();
+  ASSERT_EQ(closed.wait_for(kCloseWait + 2s), std::future_status::ready);
+  EXPECT_TRUE(closed.get());
+  EXPECT_EQ(f.server.accepted(), 2u);
+  if (is_cache_path(path)) {
+    EXPECT_EQ(f.cache.stats().hits, 2u);
+    EXPECT_EQ(f.cache.stats().misses, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, UnsolicitedReply,
+                         ::testing::Values(Path::kBlocking, Path::kAsync, Path::kCacheLookup,
+                                           Path::kCacheAsyncLookup),
+                         [](const ::testing::TestParamInfo<Path>& info) {
+                           return std::string(path_name(info.param));
+                         });
+
+// ---------------------------------------------------------------- fragmented replies
+
+// Values that look like replies, so a parser that lost its place would show it.
+std::string tricky_value(std::size_t i) {
+  return "value-" + std::to_string(i) + "\r\nVA 3 f0 O" + std::to_string(i) + "\r\nEN\r\n" +
+         std::string(i % 97, static_cast<char>('a' + i % 26));
+}
+
+TEST(HostileFragments, PipelinedRepliesSplitAcrossManyPacketsAllReachTheirOwnRequests) {
+  constexpr std::size_t kRequests = 200;
+  Fixture f([&](FakePeer& peer) {
+    std::string replies;
+    for (std::size_t n = 0; n < kRequests; ++n) {
+      auto request = peer.read_request();
+      if (!request) return;
+      const std::size_t i = std::stoul(request->key.substr(1));
+      const std::string value = tricky_value(i);
+      replies += "VA " + std::to_string(value.size()) + " f0" + opaque_of(*request) + "\r\n" +
+                 value + "\r\n";
+    }
+    // Every reply in pieces of 1..7 bytes: headers, values and terminators all split.
+    peer.send_in_pieces(replies, 7, 42);
+    peer.wait_for_client_close(kCloseWait);
+  });
+  std::vector<std::future<std::optional<Item>>> results;
+  for (std::size_t i = 0; i < kRequests; ++i) {
+    results.push_back(f.client->async_get("k" + std::to_string(i), asio::use_future));
+  }
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < kRequests; ++i) {
+    auto item = results[i].get();
+    if (item && item->value == tricky_value(i)) ++right;
+  }
+  EXPECT_EQ(right, kRequests);
+}
+
+TEST(HostileFragments, BlockingRepliesByteByByte) {
+  constexpr std::size_t kRequests = 20;
+  Fixture f([&](FakePeer& peer) {
+    while (auto request = peer.read_request()) {
+      const std::string value = tricky_value(std::stoul(request->key.substr(1)));
+      peer.send_in_pieces("VA " + std::to_string(value.size()) + " f0" + opaque_of(*request) +
+                              "\r\n" + value + "\r\n",
+                          1, 7);
+    }
+  });
+  for (std::size_t i = 0; i < kRequests; ++i) {
+    auto item = f.client->get("k" + std::to_string(i));
+    ASSERT_TRUE(item) << i;
+    EXPECT_EQ(item->value, tricky_value(i));
+  }
+  EXPECT_EQ(f.server.accepted(), 1u);  // one connection, in sync throughout
+}
+
+TEST(HostileFragments, RepliesInTheWrongOrderFailBothRequestsAndNeitherGetsTheOtherValue) {
+  set_log_handler([](LogLevel, std::string_view) {});
+  Fixture f([&](FakePeer& peer) {
+    auto a = peer.read_request();
+    auto b = peer.read_request();
+    if (!a || !b) return;
+    peer.send("VA 3 f0" + opaque_of(*b) + "\r\nv:b\r\nVA 3 f0" + opaque_of(*a) + "\r\nv:a\r\n");
+    peer.wait_for_client_close(kCloseWait);
+  });
+  auto a = f.client->async_get("a", asio::use_future);
+  auto b = f.client->async_get("b", asio::use_future);
+  for (auto* result : {&a, &b}) {
+    try {
+      auto item = result->get();
+      ADD_FAILURE() << "got " << (item ? item->value : "a miss") << " from out-of-order replies";
+    } catch (const ProtocolError&) {
+    }
+  }
+  EXPECT_TRUE(f.server.wait_connection_ended(0, kCloseWait));
+  EXPECT_EQ(f.client->get("k")->value, "v:k");
+}
+
+}  // namespace
+}  // namespace llmcache
