@@ -82,9 +82,13 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
     if (ready == 0) {
       const auto limit =
           std::string_view(what) == "request" ? options_.request_timeout : options_.connect_timeout;
+      // A plaintext server reads a ClientHello as the start of a command line and waits
+      // for the rest: a handshake that times out most often means that.
+      const char* hint =
+          std::string_view(what) == "TLS handshake" ? " (does the server speak TLS?)" : "";
       fail(std::make_exception_ptr(TimeoutError("memcached " + address_.name() + ": " + what +
                                                 " timed out after " +
-                                                std::to_string(limit.count()) + " ms")));
+                                                std::to_string(limit.count()) + " ms" + hint)));
     }
     if (errno != EINTR) {
       fail(std::make_exception_ptr(

@@ -108,7 +108,7 @@ asio::awaitable<void> Connection::connect(Session& session) {
     ec.clear();
     try {
       if (session.tls) {
-        step = " (during the TLS handshake)";
+        step = " (during the TLS handshake: does the server speak TLS?)";
         co_await handshake(session);
       }
       if (wants_auth(options_.credentials)) {
