@@ -74,14 +74,29 @@ def _from_pymemcache(client: Any) -> _ClientBase | None:
     return None
 
 
-def _to_client(client: Any) -> _ClientBase:
-    if isinstance(client, _ClientBase):
-        return client
+def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
     if isinstance(client, str):
         servers = [s for s in client.replace(",", " ").split() if s]
-        return Client(servers[0]) if len(servers) == 1 else HashClient(servers)
+        if len(servers) == 1:
+            return Client(servers[0], **options)
+        return HashClient(servers, **options)
     if isinstance(client, (list, tuple)) and all(isinstance(s, str) for s in client):
-        return HashClient(list(client))
+        return HashClient(list(client), **options)
+    if options:
+        # A client made elsewhere already has its options; silently ignoring these
+        # (say tls=True) would send traffic the caller meant to protect in the clear.
+        raise ValueError(
+            f"client options ({', '.join(sorted(options))}) apply only when MemcachedCache "
+            "builds the client from a server string or list"
+        )
+    if isinstance(client, _ClientBase):
+        return client
+    default_kwargs = getattr(client, "default_kwargs", None) or {}
+    if getattr(client, "tls_context", None) is not None or default_kwargs.get("tls_context"):
+        raise ValueError(
+            "this pymemcache client uses TLS (tls_context); pass the servers as a string "
+            "with tls=True, tls_ca_file=... instead"
+        )
     converted = _from_pymemcache(client)
     if converted is None:
         raise ValueError(
@@ -101,14 +116,23 @@ class MemcachedCache(BaseCache):
             list of servers.
         ttl: seconds entries live; None (the default, as LangChain) means forever.
         strict: raise update failures (e.g. ValueTooLargeError) instead of logging them.
+        **client_options: when ``client_`` is a server string or list, keywords of
+            ``llmcache.Client``/``HashClient`` for the client built from it: timeouts, and
+            TLS and auth (``tls=True``, ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
+            ``tls_server_name``, ``tls_verify``, ``username``, ``password``).
     """
 
     def __init__(
-        self, client_: Any = "127.0.0.1:11211", *, ttl: int | None = None, strict: bool = False
+        self,
+        client_: Any = "127.0.0.1:11211",
+        *,
+        ttl: int | None = None,
+        strict: bool = False,
+        **client_options: Any,
     ) -> None:
         if ttl is not None and ttl < 0:
             raise ValueError("ttl cannot be negative")
-        self.client = _to_client(client_)
+        self.client = _to_client(client_, client_options)
         self.ttl = ttl or 0
         self.strict = strict
         self._lock = threading.Lock()
