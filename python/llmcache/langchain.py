@@ -49,6 +49,16 @@ def _timeouts(connect_timeout: float | None, timeout: float | None) -> dict[str,
     }
 
 
+def _refuse_tls_context(tls_context: Any) -> None:
+    # An ssl.SSLContext cannot be read back into files and names; connecting without it
+    # would send what the caller meant to protect in the clear.
+    if tls_context is not None:
+        raise ValueError(
+            "this pymemcache client uses TLS (tls_context); pass the servers as a string "
+            "with tls=True, tls_ca_file=... instead"
+        )
+
+
 def _from_pymemcache(client: Any) -> _ClientBase | None:
     try:
         from pymemcache.client import Client as PyClient
@@ -59,11 +69,13 @@ def _from_pymemcache(client: Any) -> _ClientBase | None:
     if isinstance(client, RetryingClient):
         return _from_pymemcache(client._client)
     if isinstance(client, (PyClient, PooledClient)):
+        _refuse_tls_context(getattr(client, "tls_context", None))
         return Client(
             _server_name(client.server), **_timeouts(client.connect_timeout, client.timeout)
         )
     if isinstance(client, PyHashClient):
         kwargs = client.default_kwargs
+        _refuse_tls_context(kwargs.get("tls_context"))
         return HashClient(
             [_server_name(name) for name in client.clients],
             retry_attempts=client.retry_attempts,
@@ -91,12 +103,6 @@ def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
         )
     if isinstance(client, _ClientBase):
         return client
-    default_kwargs = getattr(client, "default_kwargs", None) or {}
-    if getattr(client, "tls_context", None) is not None or default_kwargs.get("tls_context"):
-        raise ValueError(
-            "this pymemcache client uses TLS (tls_context); pass the servers as a string "
-            "with tls=True, tls_ca_file=... instead"
-        )
     converted = _from_pymemcache(client)
     if converted is None:
         raise ValueError(

@@ -86,3 +86,13 @@ def test_auth_over_tls_with_hash_client(memcached_factory, certs: Path) -> None:
     wrong = llmcache.Client(servers[0].spec, password="nope", **options)
     with pytest.raises(llmcache.IoError, match="authentication failed"):
         wrong.get("k")
+
+
+def test_pymemcache_client_with_tls_context_is_refused_not_downgraded() -> None:
+    import ssl
+
+    from pymemcache.client.base import Client as PymemcacheClient
+
+    tls_client = PymemcacheClient(("127.0.0.1", 1), tls_context=ssl.create_default_context())
+    with pytest.raises(ValueError, match="tls=True"):
+        MemcachedCache(tls_client)
