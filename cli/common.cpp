@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -15,6 +17,21 @@ HashClientOptions GlobalOptions::client_options() const {
   HashClientOptions options;
   options.client.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   options.client.request_timeout = std::chrono::milliseconds(timeout_ms);
+  options.client.tls = tls;
+  if (!username.empty()) {
+    options.client.credentials.username = username;
+    if (!password_file.empty()) {
+      std::ifstream file(password_file);
+      if (!file || !std::getline(file, options.client.credentials.password)) {
+        throw Failure(kUsage, "cannot read a password from --password-file " + password_file);
+      }
+    } else if (const char* password = std::getenv("MEMCACHED_PASSWORD")) {
+      options.client.credentials.password = password;
+    } else {
+      throw Failure(kUsage,
+                    "--username needs a password: set MEMCACHED_PASSWORD or --password-file");
+    }
+  }
   return options;
 }
 
@@ -45,8 +62,20 @@ std::string explain(const std::exception& error) {
     } else if (message.find("all memcached servers are down") != std::string::npos) {
       message += "\nhint: check the server list (--servers or MEMCACHED_SERVERS)";
     }
+    if (message.find("certificate could not be verified") != std::string::npos) {
+      message +=
+          "\nhint: trust the server's CA with --tls-ca-file, name the host its certificate "
+          "carries with --tls-server-name, or (tests only) --tls-no-verify";
+    } else if (message.find("authentication failed") != std::string::npos) {
+      message += "\nhint: check --username and MEMCACHED_PASSWORD / --password-file";
+    }
   } else if (dynamic_cast<const ValueTooLargeError*>(&error)) {
     message += "\nhint: start memcached with a larger item size (-I 2m), or store less";
+  }
+  if (message.find("unauthenticated") != std::string::npos) {
+    message +=
+        "\nhint: the server requires authentication: --username, with MEMCACHED_PASSWORD "
+        "or --password-file";
   }
   return message;
 }

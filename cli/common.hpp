@@ -41,7 +41,15 @@ struct GlobalOptions {
   int timeout_ms = 1000;
   bool json = false;
   bool verbose = false;
+  // TLS: --tls and its --tls-* options map onto ClientOptions::tls one-to-one.
+  TlsOptions tls;
+  // ASCII auth: the user from --username (or MEMCACHED_USERNAME); the password never
+  // from the command line, where `ps` and shell history would show it, but from
+  // MEMCACHED_PASSWORD or the first line of --password-file.
+  std::string username;
+  std::string password_file;
 
+  /// Throws Failure(kUsage) for a username without a password, or an unreadable file.
   HashClientOptions client_options() const;
   /// A Client for one server, a HashClient for several (placement as pymemcache's).
   std::shared_ptr<ClientBase> make_pool() const;

@@ -29,6 +29,33 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", global.timeout_ms, "Per-request timeout, milliseconds")
       ->check(CLI::Range(1, 600000))
       ->capture_default_str();
+  auto* tls = app.add_flag("--tls", global.tls.enabled,
+                           "Speak TLS (memcached -Z); the server's certificate is verified");
+  app.add_option("--tls-ca-file", global.tls.ca_file,
+                 "PEM file of the CAs to trust (default: the system's store)")
+      ->check(CLI::ExistingFile)
+      ->needs(tls);
+  app.add_option("--tls-cert", global.tls.cert_file,
+                 "PEM client certificate, for servers that require one")
+      ->check(CLI::ExistingFile)
+      ->needs(tls);
+  app.add_option("--tls-key", global.tls.key_file, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile)
+      ->needs(tls);
+  app.add_option("--tls-server-name", global.tls.server_name,
+                 "Name the server's certificate must carry (default: the host in --servers)")
+      ->needs(tls);
+  app.add_flag(
+         "--tls-no-verify", [&global](std::int64_t) { global.tls.verify = false; },
+         "Accept any server certificate (tests only)")
+      ->needs(tls);
+  app.add_option("--username", global.username,
+                 "memcached ASCII-auth user (env MEMCACHED_USERNAME); the password comes from "
+                 "MEMCACHED_PASSWORD or --password-file")
+      ->envname("MEMCACHED_USERNAME");
+  app.add_option("--password-file", global.password_file,
+                 "File whose first line is the password for --username")
+      ->check(CLI::ExistingFile);
   app.add_flag("--json", global.json, "Machine-readable output (JSON)");
   app.add_flag("-v,--verbose", global.verbose, "Explain what is being done, on stderr");
   // Options given before or after the subcommand mean the same thing.

@@ -30,6 +30,44 @@ ServerAddress parse_server(std::string_view spec);
 /// on an empty list or a bad entry.
 std::vector<ServerAddress> parse_servers(std::string_view specs);
 
+/// TLS for every connection to the servers (memcached started with `-Z`). Off by
+/// default; when on, the server's certificate is verified unless `verify` is false.
+/// Files are read once, when the client is constructed: a missing or unreadable file, a
+/// key without a certificate, or a file set while TLS is off throws InvalidArgumentError
+/// there rather than at the first request.
+struct TlsOptions {
+  /// Speak TLS to every server. false: plaintext, and every other field must stay empty.
+  bool enabled = false;
+  /// Verify the server's certificate chain and name. false accepts any certificate
+  /// (encryption without authentication: for tests and self-signed setups only).
+  bool verify = true;
+  /// PEM file of the certificate authorities to trust. Empty: the system's default store
+  /// (Debian: /etc/ssl/certs).
+  std::string ca_file;
+  /// PEM file of the client's certificate chain, for servers that ask for one
+  /// (memcached's ssl_verify_mode). Empty: present none.
+  std::string cert_file;
+  /// PEM file of the private key of `cert_file`. Empty: the key is inside `cert_file`.
+  /// Setting it without `cert_file` is an error.
+  std::string key_file;
+  /// Name sent as SNI and checked against the certificate. Empty: the server's host as
+  /// given in its address. An IP address is checked against the certificate's IP SANs
+  /// (and not sent as SNI, which carries host names only).
+  std::string server_name;
+};
+
+/// memcached's ASCII authentication (a server started with `-Y <authfile>`): each new
+/// connection first sends `set` with "<username> <password>" as the value and must get
+/// STORED before any request is answered. Both empty: no authentication.
+struct Credentials {
+  /// A user of the server's authfile. No whitespace or control characters.
+  std::string username;
+  /// Its password. No whitespace or control characters. Sent in the clear unless TLS
+  /// is on. With a server not started with -Y the `set` is answered STORED as an item
+  /// that expires at once, so no credentials are left readable in the cache.
+  std::string password;
+};
+
 /// Options of one server's connections (Client, and each server of a HashClient).
 struct ClientOptions {
   /// How long a TCP connect may take. Must be > 0.
@@ -48,6 +86,11 @@ struct ClientOptions {
   /// Requests allowed in flight per connection; more fail at once with IoError
   /// rather than queue without bound.
   std::size_t max_in_flight = 65536;
+  /// TLS for every connection; off by default. See TlsOptions.
+  TlsOptions tls;
+  /// ASCII-auth credentials sent first on every connection; empty: none. The
+  /// authentication round trip counts against connect_timeout.
+  Credentials credentials;
 };
 
 /// Placement and failure rules of HashClient, with pymemcache HashClient's defaults.

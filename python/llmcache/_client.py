@@ -13,6 +13,30 @@ Value = str | bytes
 _DEFAULT_MAX_VALUE = 64 << 20
 
 
+def _security(
+    tls: bool,
+    tls_ca_file: str | None,
+    tls_cert_file: str | None,
+    tls_key_file: str | None,
+    tls_server_name: str | None,
+    tls_verify: bool,
+    username: str | None,
+    password: str | None,
+) -> tuple[_ext.TlsOptions, _ext.Credentials]:
+    """The TLS and auth keywords as the C++ option structs (validated there)."""
+    options = _ext.TlsOptions()
+    options.enabled = tls
+    options.verify = tls_verify
+    options.ca_file = str(tls_ca_file or "")
+    options.cert_file = str(tls_cert_file or "")
+    options.key_file = str(tls_key_file or "")
+    options.server_name = tls_server_name or ""
+    credentials = _ext.Credentials()
+    credentials.username = username or ""
+    credentials.password = password or ""
+    return options, credentials
+
+
 class _ClientBase:
     """Operations shared by Client and HashClient. Thread-safe; every call has a deadline."""
 
@@ -96,7 +120,16 @@ class _ClientBase:
 
 class Client(_ClientBase):
     """One memcached server ("host:port"), like pymemcache's Client, but with finite
-    timeouts by default (seconds) and requests pipelined on ``connections`` sockets."""
+    timeouts by default (seconds) and requests pipelined on ``connections`` sockets.
+
+    TLS (memcached -Z): ``tls=True`` verifies the server's certificate against
+    ``tls_ca_file`` (default: the system's trust store) and the name ``tls_server_name``
+    (default: the server's host; an IP is checked against IP SANs). ``tls_cert_file`` and
+    ``tls_key_file`` present a client certificate; ``tls_verify=False`` skips verification
+    (tests only). Files are read when the client is made: a bad one raises
+    InvalidArgumentError. ``username``/``password``: memcached's ASCII auth (-Y), sent
+    first on every connection; a refusal raises IoError naming authentication.
+    """
 
     def __init__(
         self,
@@ -106,15 +139,42 @@ class Client(_ClientBase):
         timeout: float = 1.0,
         connections: int = 1,
         max_value_bytes: int = _DEFAULT_MAX_VALUE,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_server_name: str | None = None,
+        tls_verify: bool = True,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self._core = _ext.ClientCore(
-            [server], False, connect_timeout, timeout, connections, max_value_bytes, 0, 0.0, 0.0
+            [server],
+            False,
+            connect_timeout,
+            timeout,
+            connections,
+            max_value_bytes,
+            0,
+            0.0,
+            0.0,
+            *_security(
+                tls,
+                tls_ca_file,
+                tls_cert_file,
+                tls_key_file,
+                tls_server_name,
+                tls_verify,
+                username,
+                password,
+            ),
         )
 
 
 class HashClient(_ClientBase):
     """Several servers, keys placed exactly as pymemcache's HashClient places them, with
-    its failure rules (``retry_attempts``, ``retry_timeout``, ``dead_timeout``)."""
+    its failure rules (``retry_attempts``, ``retry_timeout``, ``dead_timeout``). TLS and
+    auth keywords as for Client; every server gets the same ones."""
 
     def __init__(
         self,
@@ -127,6 +187,14 @@ class HashClient(_ClientBase):
         retry_attempts: int = 2,
         retry_timeout: float = 1.0,
         dead_timeout: float = 60.0,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_server_name: str | None = None,
+        tls_verify: bool = True,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         if isinstance(servers, str):
             servers = [s for s in servers.replace(",", " ").split() if s]
@@ -140,4 +208,14 @@ class HashClient(_ClientBase):
             retry_attempts,
             retry_timeout,
             dead_timeout,
+            *_security(
+                tls,
+                tls_ca_file,
+                tls_cert_file,
+                tls_key_file,
+                tls_server_name,
+                tls_verify,
+                username,
+                password,
+            ),
         )

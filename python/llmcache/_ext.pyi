@@ -55,8 +55,30 @@ class AsyncBridge:
 
     def drain(self) -> None: ...
 
+class TlsOptions:
+    def __init__(self) -> None: ...
+
+    enabled: bool
+
+    verify: bool
+
+    ca_file: str
+
+    cert_file: str
+
+    key_file: str
+
+    server_name: str
+
+class Credentials:
+    def __init__(self) -> None: ...
+
+    username: str
+
+    password: str
+
 class ClientCore:
-    def __init__(self, servers: Sequence[str], hashed: bool, connect_timeout: float, timeout: float, connections: int, max_value_bytes: int, retry_attempts: int, retry_timeout: float, dead_timeout: float) -> None: ...
+    def __init__(self, servers: Sequence[str], hashed: bool, connect_timeout: float, timeout: float, connections: int, max_value_bytes: int, retry_attempts: int, retry_timeout: float, dead_timeout: float, tls: TlsOptions = ..., credentials: Credentials = ...) -> None: ...
 
     def close(self) -> None: ...
 

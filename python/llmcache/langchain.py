@@ -52,6 +52,16 @@ def _timeouts(connect_timeout: float | None, timeout: float | None) -> dict[str,
     }
 
 
+def _refuse_tls_context(tls_context: Any) -> None:
+    # An ssl.SSLContext cannot be read back into files and names; connecting without it
+    # would send what the caller meant to protect in the clear.
+    if tls_context is not None:
+        raise ValueError(
+            "this pymemcache client uses TLS (tls_context); pass the servers as a string "
+            "with tls=True, tls_ca_file=... instead"
+        )
+
+
 def _from_pymemcache(client: Any) -> _ClientBase | None:
     try:
         from pymemcache.client import Client as PyClient
@@ -62,11 +72,13 @@ def _from_pymemcache(client: Any) -> _ClientBase | None:
     if isinstance(client, RetryingClient):
         return _from_pymemcache(client._client)
     if isinstance(client, (PyClient, PooledClient)):
+        _refuse_tls_context(getattr(client, "tls_context", None))
         return Client(
             _server_name(client.server), **_timeouts(client.connect_timeout, client.timeout)
         )
     if isinstance(client, PyHashClient):
         kwargs = client.default_kwargs
+        _refuse_tls_context(kwargs.get("tls_context"))
         return HashClient(
             [_server_name(name) for name in client.clients],
             retry_attempts=client.retry_attempts,
@@ -77,14 +89,23 @@ def _from_pymemcache(client: Any) -> _ClientBase | None:
     return None
 
 
-def _to_client(client: Any) -> _ClientBase:
-    if isinstance(client, _ClientBase):
-        return client
+def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
     if isinstance(client, str):
         servers = [s for s in client.replace(",", " ").split() if s]
-        return Client(servers[0]) if len(servers) == 1 else HashClient(servers)
+        if len(servers) == 1:
+            return Client(servers[0], **options)
+        return HashClient(servers, **options)
     if isinstance(client, (list, tuple)) and all(isinstance(s, str) for s in client):
-        return HashClient(list(client))
+        return HashClient(list(client), **options)
+    if options:
+        # A client made elsewhere already has its options; silently ignoring these
+        # (say tls=True) would send traffic the caller meant to protect in the clear.
+        raise ValueError(
+            f"client options ({', '.join(sorted(options))}) apply only when MemcachedCache "
+            "builds the client from a server string or list"
+        )
+    if isinstance(client, _ClientBase):
+        return client
     converted = _from_pymemcache(client)
     if converted is None:
         raise ValueError(
@@ -110,6 +131,10 @@ class MemcachedCache(BaseCache):
             ``signature_failures``. Off by default: signed values are not LangChain's
             bytes, so every process sharing the pool must use llmcache and this secret.
             An empty secret raises InvalidArgumentError.
+        **client_options: when ``client_`` is a server string or list, keywords of
+            ``llmcache.Client``/``HashClient`` for the client built from it: timeouts, and
+            TLS and auth (``tls=True``, ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
+            ``tls_server_name``, ``tls_verify``, ``username``, ``password``).
     """
 
     def __init__(
@@ -119,12 +144,13 @@ class MemcachedCache(BaseCache):
         ttl: int | None = None,
         strict: bool = False,
         signing_secret: str | bytes | None = None,
+        **client_options: Any,
     ) -> None:
         if ttl is not None and ttl < 0:
             raise ValueError("ttl cannot be negative")
         # The C++ Signer, so both languages seal and check entries with one implementation.
         self._signer = _ext.Signer(signing_secret) if signing_secret is not None else None
-        self.client = _to_client(client_)
+        self.client = _to_client(client_, client_options)
         self.ttl = ttl or 0
         self.strict = strict
         self._lock = threading.Lock()

@@ -254,8 +254,11 @@ class PyClient {
  public:
   PyClient(const std::vector<std::string>& servers, bool hashed, double connect_timeout,
            double timeout, std::size_t connections, std::size_t max_value_bytes, int retry_attempts,
-           double retry_timeout, double dead_timeout) {
+           double retry_timeout, double dead_timeout, llmcache::TlsOptions tls,
+           llmcache::Credentials credentials) {
     llmcache::HashClientOptions options;
+    options.client.tls = std::move(tls);
+    options.client.credentials = std::move(credentials);
     options.client.connect_timeout = millis(connect_timeout, "connect_timeout");
     options.client.request_timeout = millis(timeout, "timeout");
     options.client.connections = connections;
@@ -379,11 +382,26 @@ NB_MODULE(_ext, m) {
       .def("fileno", &AsyncBridge::fileno)
       .def("drain", &AsyncBridge::drain);
 
+  // The TLS and auth options as plain structs; llmcache._client fills them from keywords.
+  nb::class_<llmcache::TlsOptions>(m, "TlsOptions")
+      .def(nb::init<>())
+      .def_rw("enabled", &llmcache::TlsOptions::enabled)
+      .def_rw("verify", &llmcache::TlsOptions::verify)
+      .def_rw("ca_file", &llmcache::TlsOptions::ca_file)
+      .def_rw("cert_file", &llmcache::TlsOptions::cert_file)
+      .def_rw("key_file", &llmcache::TlsOptions::key_file)
+      .def_rw("server_name", &llmcache::TlsOptions::server_name);
+  nb::class_<llmcache::Credentials>(m, "Credentials")
+      .def(nb::init<>())
+      .def_rw("username", &llmcache::Credentials::username)
+      .def_rw("password", &llmcache::Credentials::password);
+
   nb::class_<PyClient>(m, "ClientCore")
       .def(nb::init<const std::vector<std::string>&, bool, double, double, std::size_t, std::size_t,
-                    int, double, double>(),
+                    int, double, double, llmcache::TlsOptions, llmcache::Credentials>(),
            "servers"_a, "hashed"_a, "connect_timeout"_a, "timeout"_a, "connections"_a,
-           "max_value_bytes"_a, "retry_attempts"_a, "retry_timeout"_a, "dead_timeout"_a)
+           "max_value_bytes"_a, "retry_attempts"_a, "retry_timeout"_a, "dead_timeout"_a,
+           "tls"_a = llmcache::TlsOptions{}, "credentials"_a = llmcache::Credentials{})
       .def("close", &PyClient::close)
       .def("servers", &PyClient::servers)
       .def("server_for",

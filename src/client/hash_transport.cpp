@@ -38,12 +38,14 @@ class HashTransport final : public Transport {
   HashTransport(std::vector<ServerAddress> servers, const HashClientOptions& options)
       : options_(options) {
     if (servers.empty()) throw InvalidArgumentError("HashClient needs at least one server");
+    // One TLS context (trust store, client certificate) for every server and both paths.
+    const auto tls = net::make_tls_context(options.client.tls);
     for (auto& address : servers) {
       const std::string name = address.name();
       if (index_of_.contains(name)) throw InvalidArgumentError("server listed twice: " + name);
       index_of_[name] = servers_.size();
       ring_.add_node(name);
-      servers_.push_back(std::make_unique<Server>(io_, std::move(address), options.client));
+      servers_.push_back(std::make_unique<Server>(io_, std::move(address), options.client, tls));
     }
   }
   ~HashTransport() override {
@@ -100,8 +102,9 @@ class HashTransport final : public Transport {
   enum class Health { kHealthy, kFailing, kDead };
 
   struct Server {
-    Server(asio::io_context& io, const ServerAddress& address, const ClientOptions& options)
-        : connections(io, address, options), blocking(address, options) {}
+    Server(asio::io_context& io, const ServerAddress& address, const ClientOptions& options,
+           const std::shared_ptr<const net::TlsContext>& tls)
+        : connections(io, address, options, tls), blocking(address, options, tls) {}
     ServerConnections connections;
     net::BlockingPool blocking;
     Health health = Health::kHealthy;

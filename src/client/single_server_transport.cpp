@@ -8,7 +8,9 @@ namespace {
 class SingleServerTransport final : public Transport {
  public:
   SingleServerTransport(ServerAddress server, const ClientOptions& options)
-      : server_(io_, server, options), blocking_(std::move(server), options) {}
+      : tls_(net::make_tls_context(options.tls)),
+        server_(io_, server, options, tls_),
+        blocking_(std::move(server), options, tls_) {}
   ~SingleServerTransport() override {
     shutdown([this] { server_.close(); });
   }
@@ -34,6 +36,8 @@ class SingleServerTransport final : public Transport {
   ServerAddress server_for(std::string_view) const override { return server_.address(); }
 
  private:
+  // One TLS context (trust store, client certificate) for both paths; null without TLS.
+  std::shared_ptr<const net::TlsContext> tls_;
   ServerConnections server_;
   net::BlockingPool blocking_;
 };

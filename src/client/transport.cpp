@@ -2,6 +2,8 @@
 
 #include <llmcache/errors.hpp>
 
+#include "net/auth.hpp"
+
 #include <asio/post.hpp>
 
 #include <algorithm>
@@ -15,15 +17,17 @@ void validate(const ClientOptions& options) {
     throw InvalidArgumentError("connect_timeout and request_timeout must be positive");
   }
   if (options.max_in_flight == 0) throw InvalidArgumentError("max_in_flight must be positive");
+  net::validate_credentials(options.credentials);
 }
 
 ServerConnections::ServerConnections(asio::io_context& io, ServerAddress address,
-                                     const ClientOptions& options)
+                                     const ClientOptions& options,
+                                     std::shared_ptr<const net::TlsContext> tls)
     : address_(std::move(address)) {
   validate(options);
   const std::size_t count = std::max<std::size_t>(options.connections, 1);
   for (std::size_t i = 0; i < count; ++i) {
-    connections_.push_back(std::make_shared<net::Connection>(io, address_, options));
+    connections_.push_back(std::make_shared<net::Connection>(io, address_, options, tls));
   }
 }
 

@@ -27,7 +27,9 @@ struct RoutedRequest {
 /// I/O thread only.
 class ServerConnections {
  public:
-  ServerConnections(asio::io_context& io, ServerAddress address, const ClientOptions& options);
+  /// `tls` is null for plaintext.
+  ServerConnections(asio::io_context& io, ServerAddress address, const ClientOptions& options,
+                    std::shared_ptr<const net::TlsContext> tls);
   void submit(net::PendingRequest request);
   void close();
   const ServerAddress& address() const { return address_; }

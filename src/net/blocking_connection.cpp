@@ -2,15 +2,21 @@
 
 #include <llmcache/errors.hpp>
 
+#include "net/auth.hpp"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 namespace llmcache::net {
 namespace {
@@ -44,10 +50,21 @@ struct AddrInfo {
   }
 };
 
+// What an SSL_* call that returned `result` failed with, for a message.
+std::string ssl_failure(int ssl_error, int saved_errno) {
+  if (ssl_error == SSL_ERROR_SYSCALL) {
+    const std::string queued = last_openssl_error("");
+    if (!queued.empty()) return queued;
+    return saved_errno ? std::strerror(saved_errno) : "the server closed the connection";
+  }
+  return last_openssl_error("TLS error " + std::to_string(ssl_error));
+}
+
 }  // namespace
 
-BlockingConnection::BlockingConnection(const ServerAddress& address, const ClientOptions& options)
-    : address_(address), options_(options), parser_(parser_limits()) {}
+BlockingConnection::BlockingConnection(const ServerAddress& address, const ClientOptions& options,
+                                       std::shared_ptr<const TlsContext> tls)
+    : address_(address), options_(options), tls_(std::move(tls)), parser_(parser_limits()) {}
 
 protocol::ParserLimits BlockingConnection::parser_limits() const {
   protocol::ParserLimits limits;
@@ -60,6 +77,8 @@ BlockingConnection::~BlockingConnection() {
 }
 
 void BlockingConnection::close() {
+  // No TLS close_notify: the socket may be broken, and memcached needs none.
+  ssl_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -76,10 +95,14 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
     if (ready > 0) return;
     if (ready == 0) {
       const auto limit =
-          std::string(what) == "connect" ? options_.connect_timeout : options_.request_timeout;
+          std::string_view(what) == "request" ? options_.request_timeout : options_.connect_timeout;
+      // A plaintext server reads a ClientHello as the start of a command line and waits
+      // for the rest: a handshake that times out most often means that.
+      const char* hint =
+          std::string_view(what) == "TLS handshake" ? " (does the server speak TLS?)" : "";
       fail(std::make_exception_ptr(TimeoutError("memcached " + address_.name() + ": " + what +
                                                 " timed out after " +
-                                                std::to_string(limit.count()) + " ms")));
+                                                std::to_string(limit.count()) + " ms" + hint)));
     }
     if (errno != EINTR) {
       fail(std::make_exception_ptr(
@@ -89,6 +112,17 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
 }
 
 void BlockingConnection::connect(Clock::time_point deadline) {
+  open_socket(deadline);
+  try {
+    if (tls_) handshake(deadline);
+    if (wants_auth(options_.credentials)) authenticate(deadline);
+  } catch (...) {
+    parser_ = protocol::MetaParser(parser_limits());
+    fail(std::current_exception());
+  }
+}
+
+void BlockingConnection::open_socket(Clock::time_point deadline) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -123,6 +157,134 @@ void BlockingConnection::connect(Clock::time_point deadline) {
                 (refused ? " (is memcached running there? check the server list)" : ""));
 }
 
+void BlockingConnection::handshake(Clock::time_point deadline) {
+  ssl_.reset(::SSL_new(tls_->context().native_handle()));
+  BIO* bio = ssl_ ? make_socket_bio(fd_) : nullptr;
+  if (!bio) {
+    throw IoError("memcached " + address_.name() +
+                  ": cannot start TLS: " + last_openssl_error("out of memory"));
+  }
+  ::SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO from here
+  tls_->prepare(ssl_.get(), address_);
+  for (;;) {
+    ::ERR_clear_error();
+    errno = 0;
+    const int rc = ::SSL_connect(ssl_.get());
+    if (rc == 1) return;
+    const int saved_errno = errno;
+    const int ssl_error = ::SSL_get_error(ssl_.get(), rc);
+    if (ssl_error == SSL_ERROR_WANT_READ) {
+      wait(POLLIN, deadline, "TLS handshake");
+    } else if (ssl_error == SSL_ERROR_WANT_WRITE) {
+      wait(POLLOUT, deadline, "TLS handshake");
+    } else {
+      throw IoError("memcached " + address_.name() + ": " +
+                    tls_->handshake_failure(ssl_.get(), ssl_failure(ssl_error, saved_errno)));
+    }
+  }
+}
+
+void BlockingConnection::authenticate(Clock::time_point deadline) {
+  send_all(auth_request(options_.credentials), deadline, "authentication");
+  // Nothing else is sent until the answer is in, so the first line is the answer.
+  std::string reply;
+  std::size_t end = std::string::npos;
+  while ((end = reply.find("\r\n")) == std::string::npos) {
+    if (reply.size() > kMaxAuthReplyBytes) {
+      throw IoError("memcached " + address_.name() +
+                    ": authentication failed: the reply is longer than a line");
+    }
+    reply.append(buffer_.data(), receive(deadline, "authentication", false));
+  }
+  check_auth_reply(std::string_view(reply).substr(0, end), address_);
+  if (end + 2 < reply.size()) parser_.feed(std::string_view(reply).substr(end + 2));
+}
+
+void BlockingConnection::send_all(std::string_view bytes, Clock::time_point deadline,
+                                  const char* what) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const char* data = bytes.data() + sent;
+    const std::size_t size = bytes.size() - sent;
+    if (ssl_) {
+      ::ERR_clear_error();
+      errno = 0;
+      // After WANT_* OpenSSL needs the same arguments again, which the loop passes.
+      const int n = ::SSL_write(
+          ssl_.get(), data,
+          static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      const int saved_errno = errno;
+      const int ssl_error = ::SSL_get_error(ssl_.get(), n);
+      if (ssl_error == SSL_ERROR_WANT_WRITE) {
+        wait(POLLOUT, deadline, what);
+      } else if (ssl_error == SSL_ERROR_WANT_READ) {
+        wait(POLLIN, deadline, what);
+      } else {
+        throw IoError("memcached " + address_.name() +
+                      ": write failed: " + ssl_failure(ssl_error, saved_errno));
+      }
+      continue;
+    }
+    const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      wait(POLLOUT, deadline, what);
+    } else if (n < 0 && errno != EINTR) {
+      throw IoError("memcached " + address_.name() + ": write failed: " + std::strerror(errno));
+    }
+  }
+}
+
+std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* what, bool spin) {
+  if (buffer_.empty()) buffer_.resize(kReadChunkBytes);
+  const std::string during =
+      std::string_view(what) == "request" ? std::string() : std::string(" during ") + what;
+  Clock::time_point spin_until{};
+  for (;;) {
+    short events = POLLIN;
+    if (ssl_) {
+      ::ERR_clear_error();
+      errno = 0;
+      const int n = ::SSL_read(ssl_.get(), buffer_.data(), static_cast<int>(buffer_.size()));
+      if (n > 0) return static_cast<std::size_t>(n);
+      const int saved_errno = errno;
+      const int ssl_error = ::SSL_get_error(ssl_.get(), n);
+      if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+        throw IoError("memcached " + address_.name() + ": connection closed by the server" +
+                      during);
+      }
+      if (ssl_error == SSL_ERROR_WANT_WRITE) {
+        events = POLLOUT;
+      } else if (ssl_error != SSL_ERROR_WANT_READ) {
+        throw IoError("memcached " + address_.name() +
+                      ": read failed: " + ssl_failure(ssl_error, saved_errno) + during);
+      }
+    } else {
+      const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n == 0) {
+        throw IoError("memcached " + address_.name() + ": connection closed by the server" +
+                      during);
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        throw IoError("memcached " + address_.name() + ": read failed: " + std::strerror(errno) +
+                      during);
+      }
+    }
+    if (spin && events == POLLIN) {
+      if (spin_until == Clock::time_point{}) spin_until = Clock::now() + options_.blocking_spin;
+      if (Clock::now() < spin_until) continue;
+    }
+    wait(events, deadline, what);
+  }
+}
+
 protocol::Reply BlockingConnection::round_trip(std::string_view request,
                                                std::optional<std::uint32_t> opaque) {
   const auto start = Clock::now();
@@ -135,19 +297,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
   if (fd_ < 0) connect(start + options_.connect_timeout);
   const auto deadline = Clock::now() + options_.request_timeout;
   try {
-    std::size_t sent = 0;
-    while (sent < request.size()) {
-      const ssize_t n = ::send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<std::size_t>(n);
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        wait(POLLOUT, deadline, "request");
-      } else if (n < 0 && errno != EINTR) {
-        throw IoError("memcached " + address_.name() + ": write failed: " + std::strerror(errno));
-      }
-    }
-    if (buffer_.empty()) buffer_.resize(kReadChunkBytes);
-    Clock::time_point spin_until{};
+    send_all(request, deadline, "request");
     for (;;) {
       if (auto reply = parser_.next()) {
         // A reply without our opaque is someone else's, unless it is an error reply.
@@ -156,18 +306,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
         }
         return std::move(*reply);
       }
-      const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
-      if (n > 0) {
-        parser_.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
-      } else if (n == 0) {
-        throw IoError("memcached " + address_.name() + ": connection closed by the server");
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (spin_until == Clock::time_point{}) spin_until = Clock::now() + options_.blocking_spin;
-        if (Clock::now() < spin_until) continue;
-        wait(POLLIN, deadline, "request");
-      } else if (errno != EINTR) {
-        throw IoError("memcached " + address_.name() + ": read failed: " + std::strerror(errno));
-      }
+      const std::size_t n = receive(deadline, "request", true);
+      parser_.feed(std::string_view(buffer_.data(), n));
     }
   } catch (const ProtocolError& e) {
     parser_ = protocol::MetaParser(parser_limits());
@@ -181,8 +321,9 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
   }
 }
 
-BlockingPool::BlockingPool(ServerAddress address, const ClientOptions& options)
-    : address_(std::move(address)), options_(options) {}
+BlockingPool::BlockingPool(ServerAddress address, const ClientOptions& options,
+                           std::shared_ptr<const TlsContext> tls)
+    : address_(std::move(address)), options_(options), tls_(std::move(tls)) {}
 
 protocol::Reply BlockingPool::round_trip(std::string_view request,
                                          std::optional<std::uint32_t> opaque) {
@@ -194,7 +335,7 @@ protocol::Reply BlockingPool::round_trip(std::string_view request,
       idle_.pop_back();
     }
   }
-  if (!connection) connection = std::make_unique<BlockingConnection>(address_, options_);
+  if (!connection) connection = std::make_unique<BlockingConnection>(address_, options_, tls_);
   // On a throw the connection is dropped with its socket: it may hold a late reply.
   protocol::Reply reply = connection->round_trip(request, opaque);
   std::lock_guard lock(mutex_);

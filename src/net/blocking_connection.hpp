@@ -6,8 +6,14 @@
 // check a socket out of a small per-server pool and do the round trip themselves, with
 // poll() enforcing the same deadlines (after a short spin, see ClientOptions::blocking_spin).
 // Async calls keep using the pipelined Connection.
+//
+// TLS is done here too, with OpenSSL driving the same non-blocking socket
+// (SSL_connect/SSL_read/SSL_write, and poll() on WANT_READ/WANT_WRITE) under the same
+// deadlines, rather than by handing TLS calls to the I/O thread: that hand-off is exactly
+// the cost this path exists to avoid, and TLS users pay it on every call otherwise.
 #include <llmcache/options.hpp>
 
+#include "net/tls.hpp"
 #include "protocol/meta_protocol.hpp"
 
 #include <chrono>
@@ -22,7 +28,9 @@ namespace llmcache::net {
 
 class BlockingConnection {
  public:
-  BlockingConnection(const ServerAddress& address, const ClientOptions& options);
+  /// `tls` is null for plaintext.
+  BlockingConnection(const ServerAddress& address, const ClientOptions& options,
+                     std::shared_ptr<const TlsContext> tls = nullptr);
   ~BlockingConnection();
   BlockingConnection(const BlockingConnection&) = delete;
   BlockingConnection& operator=(const BlockingConnection&) = delete;
@@ -34,7 +42,16 @@ class BlockingConnection {
 
  private:
   using Clock = std::chrono::steady_clock;
+  // Connects, then (when configured) the TLS handshake and authentication, all within
+  // `deadline`.
   void connect(Clock::time_point deadline);
+  void open_socket(Clock::time_point deadline);
+  void handshake(Clock::time_point deadline);
+  void authenticate(Clock::time_point deadline);
+  void send_all(std::string_view bytes, Clock::time_point deadline, const char* what);
+  // Reads what is there into buffer_ (waiting for it, after a spin when `spin`); returns
+  // the byte count, > 0. Throws on close, error or deadline.
+  std::size_t receive(Clock::time_point deadline, const char* what, bool spin);
   void wait(short events, Clock::time_point deadline, const char* what);
   void close();
   [[noreturn]] void fail(const std::exception_ptr& error);
@@ -42,6 +59,11 @@ class BlockingConnection {
 
   ServerAddress address_;
   ClientOptions options_;
+  std::shared_ptr<const TlsContext> tls_;
+  struct SslFree {
+    void operator()(SSL* ssl) const { ::SSL_free(ssl); }
+  };
+  std::unique_ptr<SSL, SslFree> ssl_;  // set while a TLS session is open on fd_
   int fd_ = -1;
   protocol::MetaParser parser_;
   std::vector<char> buffer_;
@@ -51,7 +73,8 @@ class BlockingConnection {
 /// alone and gives it back, so N concurrent callers use N sockets (as a pooled client).
 class BlockingPool {
  public:
-  BlockingPool(ServerAddress address, const ClientOptions& options);
+  BlockingPool(ServerAddress address, const ClientOptions& options,
+               std::shared_ptr<const TlsContext> tls = nullptr);
   protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque);
 
  private:
@@ -59,6 +82,7 @@ class BlockingPool {
   static constexpr std::size_t kMaxIdle = 8;
   ServerAddress address_;
   ClientOptions options_;
+  std::shared_ptr<const TlsContext> tls_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<BlockingConnection>> idle_;
 };

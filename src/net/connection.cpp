@@ -1,11 +1,14 @@
 #include "net/connection.hpp"
 
+#include "net/auth.hpp"
+
 #include <llmcache/errors.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -25,10 +28,22 @@ std::exception_ptr error(const ServerAddress& address, const std::string& what) 
   return std::make_exception_ptr(E("memcached " + address.name() + ": " + what));
 }
 
+// Runs `operation` on the TLS stream when there is one, else on the plain socket: the
+// same asio calls work on both.
+template <class Session, class Operation>
+decltype(auto) on_stream(Session& session, Operation&& operation) {
+  return session.tls ? operation(*session.tls) : operation(session.socket);
+}
+
 }  // namespace
 
-Connection::Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options)
-    : io_(io), address_(std::move(address)), options_(options), deadline_timer_(io) {}
+Connection::Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options,
+                       std::shared_ptr<const TlsContext> tls)
+    : io_(io),
+      address_(std::move(address)),
+      options_(options),
+      tls_(std::move(tls)),
+      deadline_timer_(io) {}
 
 void Connection::submit(PendingRequest request) {
   if (pending_.size() >= options_.max_in_flight) {
@@ -44,7 +59,7 @@ void Connection::submit(PendingRequest request) {
   if (!session_) {
     protocol::ParserLimits limits;
     limits.max_value_bytes = options_.max_value_bytes;
-    session_ = std::make_shared<Session>(io_, limits);
+    session_ = std::make_shared<Session>(io_, limits, tls_.get());
     asio::co_spawn(io_, run(session_), asio::detached);
   } else {
     flush();
@@ -73,7 +88,9 @@ asio::awaitable<void> Connection::connect(Session& session) {
                                                    asio::redirect_error(asio::use_awaitable, ec));
   if (ec) std::rethrow_exception(error<IoError>(address_, "cannot resolve host: " + ec.message()));
 
-  // The timer closes the socket, which aborts the connect; the flag tells the two apart.
+  // One deadline for the TCP connect, the TLS handshake and authentication: to the caller
+  // they are all "connecting". The timer closes the socket, which aborts whichever step
+  // is running; the flag tells that apart from a failure of the step itself.
   auto timed_out = std::make_shared<bool>(false);
   asio::steady_timer timer(io_, options_.connect_timeout);
   timer.async_wait([timed_out, &socket = session.socket](std::error_code timer_ec) {
@@ -82,37 +99,103 @@ asio::awaitable<void> Connection::connect(Session& session) {
     std::error_code ignored;
     socket.close(ignored);
   });
+  const char* step = "";
+  std::exception_ptr failure;
   co_await asio::async_connect(session.socket, endpoints,
                                asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec && !*timed_out) {
+    session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    ec.clear();
+    try {
+      if (session.tls) {
+        step = " (during the TLS handshake: does the server speak TLS?)";
+        co_await handshake(session);
+      }
+      if (wants_auth(options_.credentials)) {
+        step = " (during authentication)";
+        co_await authenticate(session);
+      }
+    } catch (const Error&) {
+      failure = std::current_exception();
+    }
+  }
   timer.cancel();
   if (*timed_out) {
     std::rethrow_exception(error<TimeoutError>(
-        address_,
-        "connect timed out after " + std::to_string(options_.connect_timeout.count()) + " ms"));
+        address_, "connect timed out after " + std::to_string(options_.connect_timeout.count()) +
+                      " ms" + step));
   }
+  if (failure) std::rethrow_exception(failure);
   if (ec) {
     std::string hint = ec == asio::error::connection_refused
                            ? " (is memcached running there? check the server list)"
                            : "";
     std::rethrow_exception(error<IoError>(address_, "cannot connect: " + ec.message() + hint));
   }
-  session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+asio::awaitable<void> Connection::handshake(Session& session) {
+  SSL* ssl = session.tls->native_handle();
+  tls_->prepare(ssl, address_);
+  std::error_code ec;
+  co_await session.tls->async_handshake(asio::ssl::stream_base::client,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+  if (ec)
+    std::rethrow_exception(error<IoError>(address_, tls_->handshake_failure(ssl, ec.message())));
+}
+
+asio::awaitable<void> Connection::authenticate(Session& session) {
+  const std::string request = auth_request(options_.credentials);
+  std::error_code ec;
+  co_await on_stream(session, [&](auto& stream) {
+    return asio::async_write(stream, asio::buffer(request),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  });
+  if (ec) {
+    std::rethrow_exception(error<IoError>(address_, "authentication failed: " + ec.message()));
+  }
+  // Nothing else is sent until the answer is in, so the first line is the answer.
+  std::string reply;
+  std::size_t end = std::string::npos;
+  while ((end = reply.find("\r\n")) == std::string::npos) {
+    if (reply.size() > kMaxAuthReplyBytes) {
+      std::rethrow_exception(
+          error<IoError>(address_, "authentication failed: the reply is longer than a line"));
+    }
+    const std::size_t n = co_await on_stream(session, [&](auto& stream) {
+      return stream.async_read_some(asio::buffer(session.read_buffer),
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    });
+    if (ec) {
+      std::rethrow_exception(error<IoError>(
+          address_, "authentication failed: " +
+                        (ec == asio::error::eof ? std::string("the server closed the connection")
+                                                : ec.message())));
+    }
+    reply.append(session.read_buffer.data(), n);
+  }
+  check_auth_reply(std::string_view(reply).substr(0, end), address_);
+  if (end + 2 < reply.size()) session.parser.feed(std::string_view(reply).substr(end + 2));
 }
 
 asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
   auto keep_alive = shared_from_this();
   try {
+    session->read_buffer.resize(kReadChunkBytes);
     co_await connect(*session);
     if (!current(session)) co_return;
     session->connected = true;
     flush();
-    session->read_buffer.resize(kReadChunkBytes);
     for (;;) {
       std::error_code ec;
-      std::size_t n = co_await session->socket.async_read_some(
-          asio::buffer(session->read_buffer), asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n = co_await on_stream(*session, [&](auto& stream) {
+        return stream.async_read_some(asio::buffer(session->read_buffer),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+      });
       if (!current(session)) co_return;
-      if (ec == asio::error::eof) {
+      // A TLS peer that closes without close_notify reports stream_truncated: to the
+      // user that is the same "closed by the server".
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
         std::rethrow_exception(error<IoError>(address_, "connection closed by the server"));
       }
       if (ec) std::rethrow_exception(error<IoError>(address_, "read failed: " + ec.message()));
@@ -136,18 +219,20 @@ void Connection::flush() {
   session->writing.swap(outbox_);
   outbox_.clear();
   session->writing_now = true;
-  asio::async_write(
-      session->socket, asio::buffer(session->writing),
-      [this, keep_alive = shared_from_this(), session](std::error_code ec, std::size_t) {
-        session->writing_now = false;
-        session->writing.clear();
-        if (!current(session)) return;
-        if (ec) {
-          fail_all(error<IoError>(address_, "write failed: " + ec.message()));
-          return;
-        }
-        flush();
-      });
+  on_stream(*session, [&](auto& stream) {
+    asio::async_write(
+        stream, asio::buffer(session->writing),
+        [this, keep_alive = shared_from_this(), session](std::error_code ec, std::size_t) {
+          session->writing_now = false;
+          session->writing.clear();
+          if (!current(session)) return;
+          if (ec) {
+            fail_all(error<IoError>(address_, "write failed: " + ec.message()));
+            return;
+          }
+          flush();
+        });
+  });
 }
 
 void Connection::on_reply(protocol::Reply reply) {

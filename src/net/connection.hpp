@@ -6,11 +6,13 @@
 #include <llmcache/detail/completion.hpp>
 #include <llmcache/options.hpp>
 
+#include "net/tls.hpp"
 #include "protocol/meta_protocol.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
@@ -34,7 +36,9 @@ struct PendingRequest {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options);
+  /// `tls` is null for plaintext; it is shared by every connection of the client.
+  Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options,
+             std::shared_ptr<const TlsContext> tls = nullptr);
 
   /// Queues the request, connecting first if needed. Fails it at once with IoError when
   /// max_in_flight requests are already waiting.
@@ -53,9 +57,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Everything tied to one TCP connection; a reconnect starts a new Session, and
   // handlers of an old one see that they are stale and return.
   struct Session {
-    explicit Session(asio::io_context& io, protocol::ParserLimits limits)
-        : socket(io), parser(limits) {}
+    Session(asio::io_context& io, protocol::ParserLimits limits, const TlsContext* tls_context)
+        : socket(io), parser(limits) {
+      if (tls_context) tls.emplace(socket, tls_context->context());
+    }
+    // Closing the socket aborts every operation on it, TLS ones included.
     asio::ip::tcp::socket socket;
+    // Set when TLS is on: reads and writes go through it, over `socket`.
+    std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
     protocol::MetaParser parser;
     std::string writing;
     std::vector<char> read_buffer;
@@ -71,6 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::awaitable<void> run(std::shared_ptr<Session> session);
   asio::awaitable<void> connect(Session& session);
+  asio::awaitable<void> handshake(Session& session);
+  asio::awaitable<void> authenticate(Session& session);
   void flush();
   void on_reply(protocol::Reply reply);
   void arm_deadline();
@@ -80,6 +91,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::io_context& io_;
   ServerAddress address_;
   ClientOptions options_;
+  std::shared_ptr<const TlsContext> tls_;
   asio::steady_timer deadline_timer_;
   bool deadline_armed_ = false;
   std::shared_ptr<Session> session_;  // null while disconnected

@@ -1,0 +1,46 @@
+#include "net/auth.hpp"
+
+#include <llmcache/errors.hpp>
+
+#include <algorithm>
+
+namespace llmcache::net {
+namespace {
+
+bool is_token(std::string_view text) {
+  return std::none_of(text.begin(), text.end(),
+                      [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == '\x7f'; });
+}
+
+}  // namespace
+
+void validate_credentials(const Credentials& credentials) {
+  if (credentials.username.empty() && credentials.password.empty()) return;
+  if (credentials.username.empty()) {
+    throw InvalidArgumentError("credentials: a password is set without a username");
+  }
+  // memcached splits the value at the first space and reads up to the line end.
+  if (!is_token(credentials.username) || !is_token(credentials.password)) {
+    throw InvalidArgumentError(
+        "credentials: username and password cannot hold spaces or control characters");
+  }
+}
+
+bool wants_auth(const Credentials& credentials) {
+  return !credentials.username.empty();
+}
+
+std::string auth_request(const Credentials& credentials) {
+  const std::string value = credentials.username + " " + credentials.password;
+  // exptime -1: a server without -Y stores this as an ordinary item; already expired,
+  // it can never be read back, so the password does not sit in the cache.
+  return "set llmcache-auth 0 -1 " + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+}
+
+void check_auth_reply(std::string_view line, const ServerAddress& address) {
+  if (line == "STORED") return;
+  throw IoError("memcached " + address.name() + ": authentication failed: the server answered '" +
+                std::string(line) + "' (check the username and password)");
+}
+
+}  // namespace llmcache::net

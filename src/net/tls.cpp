@@ -1,0 +1,189 @@
+#include "net/tls.hpp"
+
+#include <llmcache/errors.hpp>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+
+namespace llmcache::net {
+namespace {
+
+bool is_ip_address(const std::string& host) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
+
+// Checked before OpenSSL sees the file: its own errors ("system library") do not say
+// which option or which file was wrong.
+void require_readable(const std::string& path, const char* field) {
+  std::ifstream file(path);
+  if (!file) {
+    throw InvalidArgumentError("tls." + std::string(field) + ": cannot read '" + path +
+                               "': " + std::strerror(errno));
+  }
+}
+
+[[noreturn]] void bad_file(const std::string& path, const char* field, const char* expected) {
+  throw InvalidArgumentError("tls." + std::string(field) + ": '" + path + "' " + expected + ": " +
+                             last_openssl_error("unknown error"));
+}
+
+int socket_of(BIO* bio) {
+  return static_cast<int>(reinterpret_cast<std::intptr_t>(::BIO_get_data(bio)));
+}
+
+bool would_block(int error) {
+  return error == EAGAIN || error == EWOULDBLOCK || error == EINTR;
+}
+
+int bio_write(BIO* bio, const char* data, int size) {
+  ::BIO_clear_retry_flags(bio);
+  const ssize_t n = ::send(socket_of(bio), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+  if (n < 0 && would_block(errno)) ::BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+int bio_read(BIO* bio, char* data, int size) {
+  ::BIO_clear_retry_flags(bio);
+  const ssize_t n = ::recv(socket_of(bio), data, static_cast<std::size_t>(size), 0);
+  if (n < 0 && would_block(errno)) ::BIO_set_retry_read(bio);
+  return static_cast<int>(n);
+}
+
+long bio_ctrl(BIO*, int command, long, void*) {
+  return command == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is buffered here
+}
+
+BIO_METHOD* socket_bio_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = ::BIO_meth_new(BIO_TYPE_SOURCE_SINK | ::BIO_get_new_index(), "llmcache socket");
+    ::BIO_meth_set_write(m, bio_write);
+    ::BIO_meth_set_read(m, bio_read);
+    ::BIO_meth_set_ctrl(m, bio_ctrl);
+    return m;
+  }();
+  return method;
+}
+
+}  // namespace
+
+BIO* make_socket_bio(int fd) {
+  BIO* bio = ::BIO_new(socket_bio_method());
+  if (!bio) return nullptr;
+  ::BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
+  ::BIO_set_init(bio, 1);
+  return bio;
+}
+
+std::string last_openssl_error(std::string_view fallback) {
+  // The most recent error is the most specific one; older ones are context.
+  unsigned long code = 0;
+  unsigned long last = 0;
+  while ((code = ::ERR_get_error()) != 0) last = code;
+  if (last == 0) return std::string(fallback);
+  char text[256];
+  ::ERR_error_string_n(last, text, sizeof text);
+  // Drop OpenSSL's "error:0A000086:SSL routines::" prefix: users need the reason.
+  std::string message = text;
+  if (const char* reason = ::ERR_reason_error_string(last)) message = reason;
+  return message;
+}
+
+TlsContext::TlsContext(const TlsOptions& options)
+    : context_(asio::ssl::context::tls_client), options_(options) {
+  SSL_CTX* ctx = context_.native_handle();
+  ::ERR_clear_error();
+  // memcached supports TLS 1.2 and 1.3; older versions have known weaknesses.
+  ::SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // A server that closes without close_notify is an ordinary close to us: memcached's
+  // replies carry their own lengths, so a truncated one is caught by the parser anyway.
+  ::SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (!options.cert_file.empty()) {
+    require_readable(options.cert_file, "cert_file");
+    if (::SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
+      bad_file(options.cert_file, "cert_file", "holds no usable PEM certificate");
+    }
+    const std::string& key = options.key_file.empty() ? options.cert_file : options.key_file;
+    const char* key_field = options.key_file.empty() ? "cert_file" : "key_file";
+    require_readable(key, key_field);
+    if (::SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      const bool mismatch = ERR_GET_REASON(::ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+      bad_file(key, key_field,
+               mismatch ? "does not match the certificate of tls.cert_file"
+                        : "holds no usable PEM private key");
+    }
+    if (::SSL_CTX_check_private_key(ctx) != 1) {
+      bad_file(key, key_field, "does not match the certificate of tls.cert_file");
+    }
+  }
+  if (options.verify) {
+    if (options.ca_file.empty()) {
+      if (::SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        throw InvalidArgumentError("tls: cannot load the system's trusted certificates: " +
+                                   last_openssl_error("unknown error"));
+      }
+    } else {
+      require_readable(options.ca_file, "ca_file");
+      if (::SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
+        bad_file(options.ca_file, "ca_file", "holds no usable PEM certificate");
+      }
+    }
+  }
+  ::SSL_CTX_set_verify(ctx, options.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+}
+
+void TlsContext::prepare(SSL* ssl, const ServerAddress& address) const {
+  const std::string& name = options_.server_name.empty() ? address.host : options_.server_name;
+  const bool ip = is_ip_address(name);
+  if (!ip) ::SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (!options_.verify) return;
+  // Without this OpenSSL checks the chain only, and any certificate the CA ever signed
+  // (for any host) would be accepted.
+  X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl);
+  if (ip) {
+    ::X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+  } else {
+    ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    ::X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+  }
+}
+
+std::string TlsContext::handshake_failure(SSL* ssl, const std::string& reason) const {
+  const long verdict = ::SSL_get_verify_result(ssl);
+  if (options_.verify && verdict != X509_V_OK) {
+    return std::string("TLS handshake failed: the server's certificate could not be verified: ") +
+           ::X509_verify_cert_error_string(verdict) +
+           " (check tls.ca_file and tls.server_name, or set tls.verify = false)";
+  }
+  return "TLS handshake failed: " + reason + " (is the server started with TLS, memcached -Z?)";
+}
+
+std::shared_ptr<const TlsContext> make_tls_context(const TlsOptions& options) {
+  if (!options.enabled) {
+    const char* set = !options.ca_file.empty()       ? "ca_file"
+                      : !options.cert_file.empty()   ? "cert_file"
+                      : !options.key_file.empty()    ? "key_file"
+                      : !options.server_name.empty() ? "server_name"
+                                                     : nullptr;
+    if (set) {
+      throw InvalidArgumentError("tls." + std::string(set) +
+                                 " is set but TLS is off (set tls.enabled = true)");
+    }
+    return nullptr;
+  }
+  if (!options.key_file.empty() && options.cert_file.empty()) {
+    throw InvalidArgumentError("tls.key_file is set without tls.cert_file");
+  }
+  return std::make_shared<const TlsContext>(options);
+}
+
+}  // namespace llmcache::net
