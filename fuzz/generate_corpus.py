@@ -91,10 +91,15 @@ def codec_corpus():
             check=True,
         )
         vectors = json.loads(out.read_text())
-    for case in vectors["encode_cases"]:
-        write("codec_decode", case["expected"].encode())
-    for case in vectors["decode_cases"]:
-        write("codec_decode", case["input"].encode())
+    values = [case["expected"] for case in vectors["encode_cases"]]
+    values += [case["input"] for case in vectors["decode_cases"]]
+    for value in values:
+        write("codec_decode", value.encode())
+        # The fuzzer also quotes its input into a stored value, so each serialized
+        # generation on its own is a seed too.
+        for item in json.loads(value):
+            if isinstance(item, str):
+                write("codec_decode", item.encode())
 
 
 SERVER_LISTS = [
