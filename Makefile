@@ -44,7 +44,7 @@ demo: build python
 SANITIZE_PRESETS ?= asan tsan
 ASAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1
 UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
-TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/sanitizers/tsan.supp
 sanitize: deps python
 	@for preset in $(SANITIZE_PRESETS); do \
 	  echo "sanitize: $$preset"; \
