@@ -4,7 +4,8 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build python test test-cpp test-python demo bench soak sanitize install-check format clean
+.PHONY: all deps build python test test-cpp test-python demo bench soak sanitize fuzz fuzz-smoke \
+        install-check format clean
 
 all: build
 
@@ -31,18 +32,36 @@ install-check: build
 	@scripts/check-install.sh $(BUILD)
 
 # Everything, the demo included, so the README's first command stays true.
-test: test-cpp install-check demo test-python
+test: test-cpp install-check demo test-python sanitize fuzz-smoke
 
 demo: build python
 	@scripts/demo.sh $(BUILD)
 
-# The C++ suites under ASan+UBSan and under TSan (separate build trees).
-sanitize: deps
-	@for preset in asan tsan; do \
+# The C++ suites (unit, integration, CLI) under ASan+UBSan and under TSan, in separate
+# build trees without benchmarks or examples. Any report fails the run: halt on the first
+# error, with stack traces; leaks count as errors. The codec vectors and the CLI tests
+# need the venv's Python and the installed package (llmcache.testing).
+SANITIZE_PRESETS ?= asan tsan
+ASAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1
+UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
+TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/sanitizers/tsan.supp
+sanitize: deps python
+	@for preset in $(SANITIZE_PRESETS); do \
+	  echo "sanitize: $$preset"; \
 	  cmake --preset $$preset -DLLMCACHE_PYTHON=$(CURDIR)/.venv/bin/python >/dev/null && \
 	  cmake --build build/$$preset -j $(JOBS) && \
-	  TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/$$preset --output-on-failure -j $(JOBS) || exit 1; \
+	  ASAN_OPTIONS=$(ASAN_OPTIONS) UBSAN_OPTIONS=$(UBSAN_OPTIONS) TSAN_OPTIONS=$(TSAN_OPTIONS) \
+	    ctest --test-dir build/$$preset --output-on-failure -j $(JOBS) || exit 1; \
 	done
+
+# libFuzzer targets (clang): FUZZ_SECONDS per target; make test runs a short smoke pass.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+fuzz: deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: deps
+	@scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 # Side-by-side benchmarks on a private memcached; writes BENCHMARKS.md and bench/results.json.
 bench: build python

@@ -30,6 +30,16 @@ ServerAddress parse_server(std::string_view spec) {
     port = spec.substr(colon + 1);
   }
   if (host.empty()) throw InvalidArgumentError("bad server address " + quoted + ": empty host");
+  // No host name or address holds these, and name() must parse back to this address,
+  // alone and in a list: separators and brackets inside the host would split or
+  // re-bracket it ("[[h]" would name itself "[h:11211").
+  for (const char c : host) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f || c == ',' || c == '[' || c == ']') {
+      throw InvalidArgumentError("bad server address " + quoted +
+                                 ": the host holds a space, comma, bracket or control byte");
+    }
+  }
   address.host = std::string(host);
   if (!port.empty() || spec.back() == ':') {
     unsigned value = 0;

@@ -126,9 +126,11 @@ struct Parsers {
 dom::element parse_padded(dom::parser& parser, std::string& buffer, std::string_view json,
                           const char* what) {
   // The depth limit is what keeps hostile nesting from exhausting memory or stack;
-  // simdjson keeps it when it later grows the parser.
-  if (parser.capacity() == 0 &&
-      parser.allocate(std::max<std::size_t>(json.size(), 4096), kMaxNesting) != simdjson::SUCCESS) {
+  // simdjson keeps it when it later grows the parser. simdjson counts a scalar as one
+  // level below its container, the encoder does not: with kMaxNesting itself a
+  // generation the encoder wrote 128 levels deep would never read back.
+  if (parser.capacity() == 0 && parser.allocate(std::max<std::size_t>(json.size(), 4096),
+                                                kMaxNesting + 1) != simdjson::SUCCESS) {
     throw std::bad_alloc();
   }
   buffer.resize(json.size() + simdjson::SIMDJSON_PADDING);
@@ -140,11 +142,17 @@ dom::element parse_padded(dom::parser& parser, std::string& buffer, std::string_
   return root;
 }
 
-Json to_json(dom::element element, bool unescape);
+// Set when a value reaches the encoder's nesting limit: whether it can be written back
+// is then checked by writing it (require_writable).
+thread_local bool reached_nesting_limit = false;
+
+// `depth` is the nesting level of `element` in its document.
+Json to_json(dom::element element, bool unescape, int depth);
 
 // Python keeps the last value of a duplicated key at its first position. Fills the
 // ordered_map's vector directly: its own insertion default-constructs and copies.
-Json object_to_json(dom::object source, bool unescape) {
+Json object_to_json(dom::object source, bool unescape, int depth) {
+  if (depth >= kMaxNesting) reached_nesting_limit = true;
   Json object = Json::object();
   auto& fields = static_cast<Json::object_t::Container&>(object.get_ref<Json::object_t&>());
   fields.reserve(source.size());
@@ -167,9 +175,9 @@ Json object_to_json(dom::object source, bool unescape) {
       }
     }
     if (position == fields.size()) {
-      fields.emplace_back(std::string(field.key), to_json(field.value, unescape));
+      fields.emplace_back(std::string(field.key), to_json(field.value, unescape, depth + 1));
     } else {
-      fields[position].second = to_json(field.value, unescape);
+      fields[position].second = to_json(field.value, unescape, depth + 1);
     }
   }
   return object;
@@ -178,23 +186,24 @@ Json object_to_json(dom::object source, bool unescape) {
 // Converts a parsed value. With `unescape`, an object that is exactly
 // {"__lc_escaped__": x} becomes x, taken as is: LangChain's loader does the same
 // (langchain_core.load._validation._unescape_value).
-Json to_json(dom::element element, bool unescape) {
+Json to_json(dom::element element, bool unescape, int depth) {
   switch (element.type()) {
     case dom::element_type::ARRAY: {
+      if (depth >= kMaxNesting) reached_nesting_limit = true;
       Json array = Json::array();
       auto& items = array.get_ref<Json::array_t&>();
       const dom::array source = element.get_array().value_unsafe();
       items.reserve(source.size());
-      for (dom::element item : source) items.push_back(to_json(item, unescape));
+      for (dom::element item : source) items.push_back(to_json(item, unescape, depth + 1));
       return array;
     }
     case dom::element_type::OBJECT: {
       const dom::object source = element.get_object().value_unsafe();
       if (unescape && source.size() == 1) {
         const dom::key_value_pair only = *source.begin();
-        if (only.key == kLcEscapedKey) return to_json(only.value, false);
+        if (only.key == kLcEscapedKey) return to_json(only.value, false, depth + 1);
       }
-      return object_to_json(source, unescape);
+      return object_to_json(source, unescape, depth);
     }
     case dom::element_type::INT64:
       return element.get_int64().value_unsafe();
@@ -221,9 +230,26 @@ std::string_view require_string(dom::element element, const char* reason) {
 // None (null) means "not set"; anything but an object is not a generation_info.
 std::optional<Json> generation_info_of(const std::optional<dom::element>& element, bool unescape) {
   if (!element || element->is_null()) return std::nullopt;
-  Json info = to_json(*element, unescape);
+  Json info = to_json(*element, unescape, kKwargValueDepth);
   if (!info.is_object()) fail("generation_info is not an object");
   return info;
+}
+
+// The encoder wraps user dicts holding "lc" that were stored unwrapped (by LangChain
+// before 1.2.5, or in the legacy format) one level deeper than they were read, and
+// rejects empty containers simdjson accepts one level below the limit. A value near the
+// limit is therefore written once here: what could not be written back is a miss now,
+// not an exception when the caller stores what it read.
+void require_writable(const std::optional<Json>& info, const Json* message) {
+  if (!reached_nesting_limit) return;
+  reached_nesting_limit = false;
+  std::string scratch;
+  try {
+    append_generation_info(scratch, info);
+    if (message != nullptr) append_message(scratch, *message);
+  } catch (const InvalidArgumentError&) {
+    fail("generation nests too deeply to be written back");
+  }
 }
 
 enum class Kind { kGeneration, kChatGeneration };
@@ -295,7 +321,7 @@ bool is_message_id(const Json& id) {
 Json message_of(dom::element element) {
   dom::object source;
   if (element.get_object().get(source)) fail("message is not an object");
-  Json message = object_to_json(source, true);
+  Json message = object_to_json(source, true, kKwargValueDepth);
   const auto lc = message.find("lc");
   const auto type = message.find("type");
   const auto id = message.find("id");
@@ -353,8 +379,10 @@ AnyGeneration decode_constructor(dom::element root) {
       fail("Generation with a different type");
     }
     if (!text) fail("Generation without text");
-    return Generation{std::string(require_string(*text, "text is not a string")),
-                      generation_info_of(info, true)};
+    Generation generation{std::string(require_string(*text, "text is not a string")),
+                          generation_info_of(info, true)};
+    require_writable(generation.generation_info, nullptr);
+    return generation;
   }
   if (declared_type && require_string(*declared_type, "type is not a string") != "ChatGeneration") {
     fail("ChatGeneration with a different type");
@@ -364,6 +392,7 @@ AnyGeneration decode_constructor(dom::element root) {
   generation.message = message_of(*message);
   if (text) generation.text = require_string(*text, "text is not a string");
   generation.generation_info = generation_info_of(info, true);
+  require_writable(generation.generation_info, &generation.message);
   return generation;
 }
 
@@ -382,8 +411,10 @@ Generation decode_legacy(dom::object object) {
     }
   }
   if (!text) fail("legacy item without text");
-  return Generation{std::string(require_string(*text, "text is not a string")),
-                    generation_info_of(info, false)};
+  Generation generation{std::string(require_string(*text, "text is not a string")),
+                        generation_info_of(info, false)};
+  require_writable(generation.generation_info, nullptr);
+  return generation;
 }
 
 }  // namespace
@@ -416,6 +447,7 @@ Generations decode_generations(std::string_view value) {
     ~Trim() { parsers.trim(); }
   } trim{parsers};
 
+  reached_nesting_limit = false;
   const dom::element root =
       parse_padded(parsers.outer, parsers.outer_buffer, value, "invalid JSON");
   dom::array items;

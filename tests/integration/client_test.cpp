@@ -150,11 +150,14 @@ TEST(Client, ManyThreadsShareOneClient) {
 
 TEST(Client, AwaitableAndFutureForms) {
   MemcachedServer server;
+  // Declared before the client so it is destroyed after it: the client's I/O thread posts
+  // completions into `io`, and may still be inside that post (signalling io's condition
+  // variable) when io.run() has already returned. TSan caught the test destroying it then.
+  asio::io_context io;
   Client client(server.address(), fast_options());
   client.set("a", "1");
   EXPECT_EQ(client.async_get("a", asio::use_future).get()->value, "1");
 
-  asio::io_context io;
   std::optional<Item> seen;
   bool threw = false;
   asio::co_spawn(

@@ -285,6 +285,57 @@ TEST(Codec, DeepestAllowedNestingRoundTrips) {
   EXPECT_THROW(decode_generations(stored_with_depth(codec_detail::kMaxNesting + 1)), DecodeError);
 }
 
+// Found with the round-trip check of fuzz/codec_decode_fuzzer.cpp: simdjson counts a scalar as a
+// level of its own, so a generation the encoder wrote with a non-empty container at the deepest
+// allowed level was refused by the decoder: stored, then a miss on every lookup.
+TEST(Codec, DeepestAllowedNestingWithContentRoundTrips) {
+  Json value = Json::array({1});
+  for (int depth = codec_detail::kMaxNesting; depth > 4; --depth) {
+    value = Json::array({std::move(value)});
+  }
+  const Generations deepest{Generation{"t", Json{{"deep", std::move(value)}}}};
+  EXPECT_EQ(decode_generations(encode_generations(deepest)), deepest);
+}
+
+// Found the same way: the encoder wraps dicts holding "lc" that were stored
+// unwrapped (legacy format, LangChain before 1.2.5), one level deeper than they were
+// read. At the nesting limit a value then decoded but could not be written back (or was
+// written and never read back). Whatever decodes must survive encode + decode.
+TEST(Decode, WhatDecodesCanBeWrittenBack) {
+  const auto chain = [](int objects) {
+    std::string json = R"({"lc": 1})";
+    for (int i = 1; i < objects; ++i) json = R"({"a": )" + json + "}";
+    return json;
+  };
+  std::vector<std::string> values;
+  // generation_info is the third level in both formats, so its last object sits at
+  // level 2 + objects.
+  for (int objects = codec_detail::kMaxNesting - 4; objects <= codec_detail::kMaxNesting;
+       ++objects) {
+    values.push_back(R"([{"text": "t", "generation_info": )" + chain(objects) + "}]");
+    const std::string inner =
+        R"({"lc": 1, "type": "constructor", "id": ["langchain", "schema", "output", )"
+        R"("Generation"], "kwargs": {"text": "t", "generation_info": )" +
+        chain(objects) + "}}";
+    values.push_back(python_json_dumps(Json::array({inner})));
+  }
+  int decoded = 0;
+  for (const std::string& value : values) {
+    Generations generations;
+    try {
+      generations = decode_generations(value);
+    } catch (const DecodeError&) {
+      continue;
+    }
+    ++decoded;
+    std::string encoded;
+    ASSERT_NO_THROW(encoded = encode_generations(generations)) << value.substr(0, 80);
+    EXPECT_EQ(decode_generations(encoded), generations) << value.substr(0, 80);
+  }
+  // The shallower ones are ordinary values and must decode.
+  EXPECT_GE(decoded, 4);
+}
+
 // ---------------------------------------------------------------- decode
 
 TEST(Decode, GenerationInfoNullOrMissingIsUnset) {

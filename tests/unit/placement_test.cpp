@@ -3,6 +3,9 @@
 #include <llmcache/key.hpp>
 #include <llmcache/options.hpp>
 
+#include <string>
+#include <string_view>
+
 #include "client/rendezvous_hash.hpp"
 
 #include <gtest/gtest.h>
@@ -73,6 +76,18 @@ TEST(ParseServer, RejectsBadSpecsWithAClearMessage) {
   } catch (const InvalidArgumentError& e) {
     EXPECT_NE(std::string(e.what()).find("host:99999"), std::string::npos);
   }
+}
+
+// Found by fuzz/server_address_fuzzer.cpp: such hosts were accepted, and their name()
+// did not parse back to the same address (or did not parse at all).
+TEST(ParseServer, RejectsHostsWhoseNameWouldNotParseBack) {
+  for (const std::string_view spec :
+       {"\n", "a b:1", "[a,b]:1", "[a b]", "[[::1]:1", "a]b:1", "[a\x7f]", "h\t:1"}) {
+    EXPECT_THROW(parse_server(spec), InvalidArgumentError) << spec;
+  }
+  const ServerAddress v6 = parse_server("[fe80::1%eth0]:11212");
+  EXPECT_EQ(parse_server(v6.name()), v6);
+  EXPECT_EQ(parse_servers(v6.name() + ",h:1").front(), v6);
 }
 
 TEST(ParseServers, SplitsOnCommasAndSpaces) {
