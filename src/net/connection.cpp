@@ -81,7 +81,8 @@ void Connection::fail_all(std::exception_ptr reason) {
   }
 }
 
-asio::awaitable<void> Connection::connect(Session& session) {
+asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
+  Session& session = *owner;
   std::error_code ec;
   asio::ip::tcp::resolver resolver(io_);
   auto endpoints = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
@@ -93,11 +94,15 @@ asio::awaitable<void> Connection::connect(Session& session) {
   // is running; the flag tells that apart from a failure of the step itself.
   auto timed_out = std::make_shared<bool>(false);
   asio::steady_timer timer(io_, options_.connect_timeout);
-  timer.async_wait([timed_out, &socket = session.socket](std::error_code timer_ec) {
+  // The expiry may already be queued when the connect fails at the same moment; by the
+  // time it runs, the failed session can be gone, hence a weak reference.
+  timer.async_wait([timed_out, weak = std::weak_ptr<Session>(owner)](std::error_code timer_ec) {
     if (timer_ec) return;  // cancelled: the connect finished first
     *timed_out = true;
-    std::error_code ignored;
-    socket.close(ignored);
+    if (auto session = weak.lock()) {
+      std::error_code ignored;
+      session->socket.close(ignored);
+    }
   });
   const char* step = "";
   std::exception_ptr failure;
@@ -182,7 +187,7 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
   auto keep_alive = shared_from_this();
   try {
     session->read_buffer.resize(kReadChunkBytes);
-    co_await connect(*session);
+    co_await connect(session);
     if (!current(session)) co_return;
     session->connected = true;
     flush();

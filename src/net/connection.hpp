@@ -79,7 +79,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   asio::awaitable<void> run(std::shared_ptr<Session> session);
-  asio::awaitable<void> connect(Session& session);
+  asio::awaitable<void> connect(std::shared_ptr<Session> owner);
   asio::awaitable<void> handshake(Session& session);
   asio::awaitable<void> authenticate(Session& session);
   void flush();
