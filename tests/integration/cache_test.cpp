@@ -5,6 +5,7 @@
 #include <llmcache/key.hpp>
 #include <llmcache/log.hpp>
 
+#include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -19,6 +20,8 @@
 
 namespace llmcache {
 namespace {
+
+using testing::CapturedLog;
 
 using namespace std::chrono_literals;
 using testing::MemcachedServer;
@@ -36,25 +39,6 @@ std::shared_ptr<ClientBase> client_for(const MemcachedServer& server) {
   options.connect_timeout = 300ms;
   return std::make_shared<Client>(server.address(), options);
 }
-
-/// Captures llmcache's log for a test, and restores the default after it.
-struct CapturedLog {
-  CapturedLog() {
-    set_log_handler([this](LogLevel, std::string_view message) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(message);
-    });
-  }
-  ~CapturedLog() {
-    set_log_handler([](LogLevel, std::string_view) {});
-  }
-  std::size_t size() {
-    std::lock_guard lock(mutex);
-    return lines.size();
-  }
-  std::mutex mutex;
-  std::vector<std::string> lines;
-};
 
 TEST(MemcachedCache, MissUpdateHitClear) {
   MemcachedServer server;

@@ -13,6 +13,7 @@
 
 #include "client/rendezvous_hash.hpp"
 #include "support/fake_server.hpp"
+#include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
 #include "support/netns.hpp"
 
@@ -34,6 +35,10 @@
 namespace llmcache {
 namespace {
 
+using testing::describe;
+using testing::holds;
+using testing::QuietLog;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::FakePeer;
@@ -43,33 +48,6 @@ using testing::MemcachedServer;
 // Added to every deadline before a call counts as having outlived it. Generous because
 // the machine is shared and loaded; a hang would exceed any margin.
 constexpr auto kMargin = 2s;
-
-struct QuietLog {
-  QuietLog() {
-    set_log_handler([](LogLevel, std::string_view) {});
-  }
-};
-
-template <class E>
-bool holds(const std::exception_ptr& error) {
-  if (!error) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-std::string describe(const std::exception_ptr& error) {
-  if (!error) return "no error";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
 
 /// Runs `f`, returning the exception it threw (if any) and how long it took.
 template <class F>

@@ -12,6 +12,7 @@
 #include <llmcache/log.hpp>
 
 #include "support/fake_server.hpp"
+#include "support/log_and_errors.hpp"
 
 #include <gtest/gtest.h>
 #include <asio/use_future.hpp>
@@ -23,6 +24,9 @@
 
 namespace llmcache {
 namespace {
+
+using testing::describe;
+using testing::holds;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -48,27 +52,6 @@ ClientOptions patient_options() {
 
 std::string opaque_of(const FakeRequest& request) {
   return request.opaque ? " O" + std::to_string(*request.opaque) : "";
-}
-
-template <class E>
-bool holds(const std::exception_ptr& error) {
-  if (!error) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-std::string describe(const std::exception_ptr& error) {
-  if (!error) return "no error";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
 }
 
 // ---------------------------------------------------------------- the faults

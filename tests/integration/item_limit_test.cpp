@@ -6,6 +6,7 @@
 #include <llmcache/key.hpp>
 #include <llmcache/log.hpp>
 
+#include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 
 namespace llmcache {
 namespace {
+
+using testing::CapturedLog;
 
 using namespace std::chrono_literals;
 using testing::MemcachedServer;
@@ -32,24 +35,6 @@ ClientOptions quick() {
   options.connect_timeout = 500ms;
   return options;
 }
-
-struct CapturedLog {
-  CapturedLog() {
-    set_log_handler([this](LogLevel, std::string_view message) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(message);
-    });
-  }
-  ~CapturedLog() {
-    set_log_handler([](LogLevel, std::string_view) {});
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mutex);
-    return lines;
-  }
-  std::mutex mutex;
-  std::vector<std::string> lines;
-};
 
 TEST(ItemLimit, TooLargeUpdateKeepsTheOldValueAndSaysSo) {
   MemcachedServer server({"-I", "1m"});

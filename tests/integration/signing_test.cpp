@@ -5,6 +5,7 @@
 #include <llmcache/key.hpp>
 #include <llmcache/log.hpp>
 
+#include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,8 @@
 
 namespace llmcache {
 namespace {
+
+using testing::CapturedLog;
 
 using namespace std::chrono_literals;
 using testing::MemcachedServer;
@@ -37,24 +40,6 @@ MemcachedCacheOptions signed_with(std::string secret) {
   options.signing_secret = std::move(secret);
   return options;
 }
-
-struct CapturedLog {
-  CapturedLog() {
-    set_log_handler([this](LogLevel, std::string_view message) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(message);
-    });
-  }
-  ~CapturedLog() {
-    set_log_handler([](LogLevel, std::string_view) {});
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mutex);
-    return lines;
-  }
-  std::mutex mutex;
-  std::vector<std::string> lines;
-};
 
 TEST(SignedCache, RoundTripStoresAnEnvelopeAroundLangchainBytes) {
   MemcachedServer server;
