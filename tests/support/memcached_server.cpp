@@ -72,7 +72,10 @@ bool MemcachedServer::launch() {
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test process
+    // Never outlive the test process. The signal is tied to the *thread* that forked, so
+    // a server (re)started from a short-lived helper thread dies when that thread ends:
+    // start servers from the test's main thread or from a thread that outlives them.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);

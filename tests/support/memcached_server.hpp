@@ -28,7 +28,8 @@ class MemcachedServer {
   void kill();
   /// SIGTERM, then wait for the process.
   void stop();
-  /// Starts again on the same port (after kill or stop).
+  /// Starts again on the same port (after kill or stop). The server dies with the thread
+  /// that calls this (PR_SET_PDEATHSIG): call it from a thread that outlives the server.
   void start();
   /// SIGSTOP: the server keeps its connections but answers nothing.
   void pause();
