@@ -35,6 +35,43 @@ HashClientOptions GlobalOptions::client_options() const {
   return options;
 }
 
+std::shared_ptr<const Signer> GlobalOptions::signer() const {
+  std::string secret;
+  if (!signing_secret_file.empty()) {
+    // The whole file is the secret (it may be binary), less one trailing newline that
+    // editors and `echo` add.
+    std::ifstream file(signing_secret_file, std::ios::binary);
+    secret.assign(std::istreambuf_iterator<char>(file), {});
+    if (!file.good() && !file.eof()) {
+      throw Failure(kUsage, "cannot read --signing-secret-file " + signing_secret_file);
+    }
+    if (secret.ends_with('\n')) secret.pop_back();
+    if (secret.empty())
+      throw Failure(kUsage, "--signing-secret-file " + signing_secret_file + " is empty");
+  } else if (const char* env = std::getenv("LLMCACHE_SIGNING_SECRET"); env && *env) {
+    secret = env;
+  } else {
+    return nullptr;
+  }
+  return std::make_shared<const Signer>(secret);
+}
+
+std::string GlobalOptions::stored_value(const Signer* signer, std::string_view key,
+                                        std::string value) const {
+  return signer ? signer->seal(key, value) : std::move(value);
+}
+
+std::string_view GlobalOptions::opened_value(const Signer* signer, std::string_view key,
+                                             std::string_view stored) const {
+  if (!signer) return stored;
+  const auto opened = signer->open(key, stored);
+  if (!opened) {
+    throw DecodeError(std::string("its signature does not check out with this secret (") +
+                      to_string(opened.failure) + ")");
+  }
+  return *opened.value;
+}
+
 std::vector<ServerAddress> GlobalOptions::server_list() const {
   try {
     return parse_servers(servers);

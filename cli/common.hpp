@@ -48,12 +48,25 @@ struct GlobalOptions {
   // MEMCACHED_PASSWORD or the first line of --password-file.
   std::string username;
   std::string password_file;
+  // Signed entries (MemcachedCacheOptions::signing_secret): the secret never on the
+  // command line either, but from LLMCACHE_SIGNING_SECRET or --signing-secret-file.
+  std::string signing_secret_file;
 
   /// Throws Failure(kUsage) for a username without a password, or an unreadable file.
   HashClientOptions client_options() const;
   /// A Client for one server, a HashClient for several (placement as pymemcache's).
   std::shared_ptr<ClientBase> make_pool() const;
   std::vector<ServerAddress> server_list() const;
+  /// The signer for a signed pool, or null when no secret was given. Throws
+  /// Failure(kUsage) for an unreadable or empty secret file.
+  std::shared_ptr<const Signer> signer() const;
+  /// What to store for `value` under `key`: the value itself, or sealed when signing.
+  std::string stored_value(const Signer* signer, std::string_view key, std::string value) const;
+  /// The LangChain bytes inside `stored`: itself, or what its envelope holds when
+  /// signing. Throws DecodeError saying why an entry does not open (a signed cache reads
+  /// it as a miss).
+  std::string_view opened_value(const Signer* signer, std::string_view key,
+                                std::string_view stored) const;
 };
 
 /// A registered subcommand and what runs it once the command line has been parsed.

@@ -43,6 +43,7 @@ void print_text(const Generations& generations) {
 }
 
 int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
+  const auto signer = global.signer();  // a bad secret file is a usage error, even on a miss
   const std::string key = langchain_key(args.prompt, args.llm_string);
   auto pool = global.make_pool();
   const std::string server = holder(*pool, key);
@@ -63,12 +64,15 @@ int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
   }
   Generations generations;
   try {
-    generations = decode_generations(item->value);
+    generations = decode_generations(global.opened_value(signer.get(), key, item->value));
   } catch (const DecodeError& e) {
+    const bool sealed = item->value.starts_with(Signer::kPrefix);
     throw Failure(kData, "the value under key " + key + " on " + server +
-                             " is not a LangChain generation list (LangChain reads it as a "
-                             "miss): " +
-                             e.what() + "\nhint: `llmcache get --raw` shows it");
+                             " does not read back (a cache reading it misses): " + e.what() +
+                             (sealed && !signer ? "\nhint: it is a signed entry: give its secret "
+                                                  "with --signing-secret-file or "
+                                                  "LLMCACHE_SIGNING_SECRET"
+                                                : "\nhint: `llmcache get --raw` shows it"));
   }
   if (global.json) {
     std::cout << Json{{"key", key},
@@ -118,8 +122,9 @@ int run_put(const GlobalOptions& global, const EntryArgs& args, const PutArgs& p
       }
     }
   }
-  const std::string value = encode_generations(generations);
   const std::string key = langchain_key(args.prompt, args.llm_string);
+  const auto signer = global.signer();
+  const std::string value = global.stored_value(signer.get(), key, encode_generations(generations));
   auto pool = global.make_pool();
   const std::string server = holder(*pool, key);
   SetOptions options;

@@ -98,6 +98,7 @@ int run_import(const GlobalOptions& global, const ImportArgs& args) {
   Statement rows(db, "SELECT prompt, llm, response FROM full_llm_cache ORDER BY prompt, llm, idx",
                  args.file);
 
+  const auto signer = global.signer();
   Progress progress("import", total, "entries");
   Pipeline pipeline(256);
   SetOptions options;
@@ -116,7 +117,8 @@ int run_import(const GlobalOptions& global, const ImportArgs& args) {
     }
     std::string value;
     try {
-      value = encode_generations(generations);
+      value = global.stored_value(signer.get(), langchain_key(prompt, llm),
+                                  encode_generations(generations));
     } catch (const InvalidArgumentError& e) {
       ++unusable;  // e.g. invalid UTF-8 in a row: Python could not have read it either
       note(global, "skipped an entry: " + std::string(e.what()));

@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   app.add_option("--password-file", global.password_file,
                  "File whose first line is the password for --username")
       ->check(CLI::ExistingFile);
+  app.add_option("--signing-secret-file", global.signing_secret_file,
+                 "File holding the secret of a signed pool (or env LLMCACHE_SIGNING_SECRET): "
+                 "get/dump check entries with it, put/import-sqlite sign them")
+      ->check(CLI::ExistingFile);
   app.add_flag("--json", global.json, "Machine-readable output (JSON)");
   app.add_flag("-v,--verbose", global.verbose, "Explain what is being done, on stderr");
   // Options given before or after the subcommand mean the same thing.
