@@ -7,6 +7,7 @@
 
 #include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
+#include "support/sample_entry.hpp"
 
 #include <gtest/gtest.h>
 #include <asio/use_future.hpp>
@@ -21,19 +22,10 @@ using testing::CapturedLog;
 using namespace std::chrono_literals;
 using testing::MemcachedServer;
 
-const char* kPrompt = "Sample prompt for testing.";
-const char* kLlm = "Sample LLM string configuration.";
-
-Generations sample() {
-  return {Generation{"Sample generated text.", Json{{"reason", "test"}}}};
-}
-
-std::shared_ptr<ClientBase> client_for(const MemcachedServer& server) {
-  ClientOptions options;
-  options.request_timeout = 300ms;
-  options.connect_timeout = 300ms;
-  return std::make_shared<Client>(server.address(), options);
-}
+using testing::client_for;
+using testing::kLlm;
+using testing::kPrompt;
+using testing::sample;
 
 MemcachedCacheOptions signed_with(std::string secret) {
   MemcachedCacheOptions options;
