@@ -16,7 +16,7 @@ build: deps
 	@cmake --preset $(PRESET) -DLLMCACHE_PYTHON=$(CURDIR)/.venv/bin/python >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The CLI tests drive the command with pytest and share llmcache.testing, so the
+# The CLI tests drive the command with pytest and share langchain_memcached.testing, so the
 # Python package is installed first.
 test-cpp: build python
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -40,7 +40,7 @@ demo: build python
 # The C++ suites (unit, integration, CLI) under ASan+UBSan and under TSan, in separate
 # build trees without benchmarks or examples. Any report fails the run: halt on the first
 # error, with stack traces; leaks count as errors. The codec vectors and the CLI tests
-# need the venv's Python and the installed package (llmcache.testing).
+# need the venv's Python and the installed package (langchain_memcached.testing).
 SANITIZE_PRESETS ?= asan tsan
 ASAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1
 UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1

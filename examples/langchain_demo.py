@@ -13,7 +13,7 @@ import time
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import FakeListLLM
 
-from llmcache.langchain import MemcachedCache  # was: langchain_community.cache
+from langchain_memcached import MemcachedCache  # was: langchain_community.cache
 
 DELAY = float(os.environ.get("FAKE_MODEL_DELAY", "1.5"))
 
@@ -33,7 +33,7 @@ def main() -> None:
     llm = SlowFakeLLM(responses=["New York City, with about 8.3 million people."])
     question = "Which city is the most crowded city in the USA?"
     print(f"model: LangChain's FakeListLLM with a {DELAY:.1f} s delay (no real model here)")
-    print(f"cache: llmcache.langchain.MemcachedCache on {servers}")
+    print(f"cache: langchain_memcached.MemcachedCache on {servers}")
     for label in ("first call (asks the model)", "second call (from memcached)"):
         start = time.perf_counter()
         answer = llm.invoke(question)

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/default}
 run() {
-  echo "== Python: LangChain with llmcache.langchain.MemcachedCache"
+  echo "== Python: LangChain with langchain_memcached.MemcachedCache"
   .venv/bin/python examples/langchain_demo.py
   echo
   echo "== C++: llmcache::MemcachedCache (the model is a stand-in that sleeps 500 ms)"

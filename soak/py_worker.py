@@ -1,6 +1,6 @@
 """Soak worker for the Python package (`make soak`, soak/run.py).
 
-Mixed load on ``llmcache.langchain.MemcachedCache`` until stdin closes or ``--seconds``
+Mixed load on ``langchain_memcached.MemcachedCache`` until stdin closes or ``--seconds``
 pass: blocking ``lookup`` and ``update``, bursts of ``alookup`` (and some ``aupdate``)
 under ``asyncio.gather``, and deletes, all on one event loop as an application would run
 them. Every hit is checked against its key: a value may be stale but must name the
@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 
 from langchain_core.outputs import Generation
 
-import llmcache
-from llmcache.langchain import MemcachedCache
+import langchain_memcached
+from langchain_memcached import MemcachedCache
 
 LLM_STRING = "soak-model temperature=0"  # the C++ worker's kLlmString
 CACHE_ERRORS = ("io_errors", "timeouts", "server_errors", "protocol_errors", "decode_errors")
@@ -138,8 +138,8 @@ class Load:
             # Deletes, never clear(): flush_all would wipe what the other worker checks.
             c.deletes += 1
             try:
-                self.cache.client.delete(llmcache.langchain_key(prompt, LLM_STRING))
-            except llmcache.Error:
+                self.cache.client.delete(langchain_memcached.langchain_key(prompt, LLM_STRING))
+            except langchain_memcached.Error:
                 c.errors += 1
 
     def snapshot(self, elapsed: float, final: bool) -> dict:
@@ -158,7 +158,7 @@ def watch_stdin(stop: threading.Event) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    client = llmcache.HashClient(
+    client = langchain_memcached.HashClient(
         args.servers.split(","),
         # Short, so killed servers come back into the ring many times per run (see the
         # C++ worker): the revival and reconnect paths are soaked too.

@@ -1,7 +1,7 @@
 """`make soak`: mixed load with faults for a while; memory and file descriptors must stay flat.
 
 Starts three private memcached servers, the C++ soak worker (HashClient + MemcachedCache)
-and the Python one (llmcache.langchain.MemcachedCache), then until time is up:
+and the Python one (langchain_memcached.MemcachedCache), then until time is up:
 - injects a fault every few seconds (seeded): kill -9 and restart on the same port,
   SIGSTOP for a couple of seconds then SIGCONT, a graceful restart (comes back empty), or
   flush_all; one server at a time, so at least two always serve;
@@ -35,7 +35,7 @@ sys.path.insert(0, str(SOAK_DIR))
 from verdict import (  # noqa: E402
     TABLE_HEADER, Fault, Run, Sample, run_ok, table_row, verdict_lines, write)
 
-from llmcache.testing import MemcachedProcess  # noqa: E402
+from langchain_memcached.testing import MemcachedProcess  # noqa: E402
 
 SERVERS = 3
 # glibc raises its mmap threshold each time a large block is freed, after which the ~100 KB

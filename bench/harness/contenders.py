@@ -115,7 +115,7 @@ def family(name: str, server: str, manifest: dict) -> dict[str, dict[str, Driver
     if name == "pylibmc":
         return {"pylibmc": _sync_drivers(PylibmcCache(server), manifest)}
     if name == "ours":
-        from llmcache.langchain import MemcachedCache
+        from langchain_memcached import MemcachedCache
 
         cache = MemcachedCache(server)
         return {

@@ -47,6 +47,6 @@ def describe(build: Path) -> dict:
             "compiler": _compiler(build),
             "python": platform.python_version(),
             **{name: _package(name) for name in (
-                "llmcache", "langchain-core", "langchain-community", "pymemcache", "pylibmc")},
+                "langchain-memcached", "langchain-core", "langchain-community", "pymemcache", "pylibmc")},
         },
     }

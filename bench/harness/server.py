@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from llmcache.testing import MemcachedProcess
+from langchain_memcached.testing import MemcachedProcess
 
 # Fixed so that every run measures the same server: memory for every data set without
 # eviction, one worker thread per core of the 2-core reference machine, default item size.

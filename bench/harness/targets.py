@@ -39,7 +39,7 @@ def evaluate(results: dict) -> list[dict]:
         _ratio_entry(
             "Python lookup >= 2x LangChain MemcachedCache hits/s",
             w["lookup_hit"]["contenders"]["py_ours"].get("throughput_ratio_vs_anchor"), 2.0, True,
-            "llmcache.langchain.MemcachedCache.lookup vs LangChain over pymemcache Client"),
+            "langchain_memcached.MemcachedCache.lookup vs LangChain over pymemcache Client"),
         _ratio_entry(
             "Python alookup, 100 in flight >= 10x LangChain's async path",
             w["inflight_100"]["contenders"]["py_ours_async"].get("throughput_ratio_vs_anchor"),

@@ -1,8 +1,8 @@
-// llmcache._ext: the C++ clients for Python.
+// langchain_memcached._ext: the C++ clients for Python.
 //
 // Blocking calls release the GIL. Async calls never take the GIL on the client's I/O
 // thread: completions are queued on an AsyncBridge and an eventfd wakes the asyncio loop,
-// which resolves the futures on its own thread (see llmcache/_aio.py).
+// which resolves the futures on its own thread (see langchain_memcached/_aio.py).
 #include <llmcache/codec.hpp>
 #include <llmcache/llmcache.hpp>
 
@@ -301,7 +301,7 @@ class PyClient {
 }  // namespace
 
 NB_MODULE(_ext, m) {
-  m.doc() = "llmcache's compiled core (private: use the llmcache package)";
+  m.doc() = "llmcache's compiled core (private: use the langchain_memcached package)";
 
   // Base classes first: nanobind tries the most recently registered translator first.
   auto error = nb::exception<llmcache::Error>(m, "Error");
@@ -382,7 +382,7 @@ NB_MODULE(_ext, m) {
       .def("fileno", &AsyncBridge::fileno)
       .def("drain", &AsyncBridge::drain);
 
-  // The TLS and auth options as plain structs; llmcache._client fills them from keywords.
+  // The TLS and auth options as plain structs; langchain_memcached._client fills them from keywords.
   nb::class_<llmcache::TlsOptions>(m, "TlsOptions")
       .def(nb::init<>())
       .def_rw("enabled", &llmcache::TlsOptions::enabled)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcache.testing import MemcachedProcess
+from langchain_memcached.testing import MemcachedProcess
 
 # langchain-community announces its own sunset on import; that is not our warning to fix.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="langchain_community")

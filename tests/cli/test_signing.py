@@ -8,7 +8,7 @@ from conftest import KEY, LLM, PROMPT, run
 
 
 def test_put_signs_and_get_checks_with_the_same_secret(server, tmp_path):
-    from llmcache.langchain import MemcachedCache
+    from langchain_memcached import MemcachedCache
 
     secret = tmp_path / "secret"
     secret.write_text("s3cret shared by every writer\n")  # the trailing newline is dropped

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from llmcache.testing import MemcachedProcess
+from langchain_memcached.testing import MemcachedProcess
 
 
 @pytest.fixture

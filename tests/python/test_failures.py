@@ -15,8 +15,8 @@ from pymemcache.client.base import PooledClient
 from pymemcache.client.hash import HashClient as PymemcacheHashClient
 from pymemcache.client.retrying import RetryingClient
 
-import llmcache
-from llmcache.langchain import MemcachedCache
+import langchain_memcached
+from langchain_memcached import MemcachedCache
 
 GENS = [Generation(text="answer")]
 
@@ -30,7 +30,7 @@ def os_threads() -> int:
 
 
 def fast_cache(server) -> MemcachedCache:
-    return MemcachedCache(llmcache.Client(server.spec, timeout=0.3, connect_timeout=0.3))
+    return MemcachedCache(langchain_memcached.Client(server.spec, timeout=0.3, connect_timeout=0.3))
 
 
 def test_killed_server_lookups_are_misses_within_the_deadline(memcached):
@@ -61,25 +61,25 @@ def test_hung_server_lookup_is_a_miss_within_the_deadline(memcached):
 def test_oversized_value_is_reported_not_dropped_silently(memcached, caplog):
     huge = [Generation(text="x" * (2 << 20))]
     cache = MemcachedCache(memcached.spec)
-    with caplog.at_level(logging.WARNING, logger="llmcache"):
+    with caplog.at_level(logging.WARNING, logger="langchain_memcached"):
         cache.update("p", "l", huge)
     assert cache.stats()["too_large"] == 1
     assert "too large" in caplog.text
-    with pytest.raises(llmcache.ValueTooLargeError):
+    with pytest.raises(langchain_memcached.ValueTooLargeError):
         MemcachedCache(memcached.spec, strict=True).update("p", "l", huge)
 
 
 def test_corrupt_entry_is_a_miss_logged_once(memcached, caplog):
     raw = PymemcacheClient(memcached.address, default_noreply=False)
     cache = MemcachedCache(memcached.spec)
-    raw.set(llmcache.langchain_key("a", "l"), b"{not json")
-    raw.set(llmcache.langchain_key("b", "l"), b'["{\\"lc\\": 1}"]')
-    raw.set(llmcache.langchain_key("c", "l"), b"\xff\xfe")
-    with caplog.at_level(logging.WARNING, logger="llmcache"):
+    raw.set(langchain_memcached.langchain_key("a", "l"), b"{not json")
+    raw.set(langchain_memcached.langchain_key("b", "l"), b'["{\\"lc\\": 1}"]')
+    raw.set(langchain_memcached.langchain_key("c", "l"), b"\xff\xfe")
+    with caplog.at_level(logging.WARNING, logger="langchain_memcached"):
         for prompt in ("a", "b", "c", "a"):
             assert cache.lookup(prompt, "l") is None
     assert cache.stats()["decode_errors"] == 4
-    assert len([r for r in caplog.records if r.name == "llmcache"]) == 1
+    assert len([r for r in caplog.records if r.name == "langchain_memcached"]) == 1
 
 
 def test_entries_naming_other_classes_are_not_built(memcached):
@@ -91,7 +91,7 @@ def test_entries_naming_other_classes_are_not_built(memcached):
     )
     import json
 
-    raw.set(llmcache.langchain_key("p", "l"), json.dumps([planted]))
+    raw.set(langchain_memcached.langchain_key("p", "l"), json.dumps([planted]))
     cache = MemcachedCache(memcached.spec)
     assert cache.lookup("p", "l") is None
     assert cache.stats()["decode_errors"] == 1
@@ -106,10 +106,10 @@ def test_update_rejects_non_generations_like_langchain(memcached):
 def test_bad_client_is_a_clear_error():
     with pytest.raises(ValueError, match="valid pymemcached client"):
         MemcachedCache(42)
-    with pytest.raises(llmcache.InvalidArgumentError, match="port"):
+    with pytest.raises(langchain_memcached.InvalidArgumentError, match="port"):
         MemcachedCache("127.0.0.1:notaport")
     with pytest.raises(TypeError):
-        llmcache.Client("127.0.0.1:1").get(3.5)  # type: ignore[arg-type]
+        langchain_memcached.Client("127.0.0.1:1").get(3.5)  # type: ignore[arg-type]
 
 
 def test_cache_is_truthy_even_when_empty(memcached):
@@ -125,7 +125,7 @@ def test_cache_is_truthy_even_when_empty(memcached):
         lambda s: PymemcacheHashClient([s.address]),
         lambda s: RetryingClient(PymemcacheClient(s.address)),
         lambda s: [s.spec],
-        lambda s: llmcache.HashClient([s.spec]),
+        lambda s: langchain_memcached.HashClient([s.spec]),
     ],
     ids=["Client", "Client-str", "PooledClient", "HashClient", "RetryingClient", "list", "ours"],
 )
@@ -133,7 +133,7 @@ def test_accepts_every_client_langchain_accepts(memcached, make):
     cache = MemcachedCache(make(memcached))
     cache.update("p", "l", GENS)
     assert cache.lookup("p", "l") == GENS
-    assert PymemcacheClient(memcached.address).get(llmcache.langchain_key("p", "l"))
+    assert PymemcacheClient(memcached.address).get(langchain_memcached.langchain_key("p", "l"))
 
 
 async def test_thousand_concurrent_alookups_use_no_thread_per_call(memcached):
@@ -175,14 +175,14 @@ async def test_cancelling_awaiting_tasks_is_safe(memcached):
 
 
 def test_clients_raise_typed_errors(memcached):
-    client = llmcache.Client(memcached.spec, timeout=0.3)
+    client = langchain_memcached.Client(memcached.spec, timeout=0.3)
     assert client.get("missing") is None
     assert client.set("k", "v") and client.get("k") == b"v"
-    with pytest.raises(llmcache.InvalidArgumentError):
+    with pytest.raises(langchain_memcached.InvalidArgumentError):
         client.get("has space")
     memcached.kill()
-    with pytest.raises(llmcache.IoError) as info:
+    with pytest.raises(langchain_memcached.IoError) as info:
         client.get("k")
     assert memcached.spec in str(info.value)
-    assert issubclass(llmcache.TimeoutError, llmcache.IoError)
-    assert issubclass(llmcache.IoError, llmcache.Error)
+    assert issubclass(langchain_memcached.TimeoutError, langchain_memcached.IoError)
+    assert issubclass(langchain_memcached.IoError, langchain_memcached.Error)

@@ -9,8 +9,8 @@ import time
 
 from langchain_core.outputs import Generation
 
-import llmcache
-from llmcache.langchain import MemcachedCache
+import langchain_memcached
+from langchain_memcached import MemcachedCache
 
 GENS = [Generation(text="answer")]
 DEADLINE = 0.3  # seconds, for connect and for each request
@@ -22,9 +22,9 @@ MARGIN = 2.0
 def cache_for(*servers) -> MemcachedCache:
     specs = [server.spec for server in servers]
     if len(specs) == 1:
-        client = llmcache.Client(specs[0], timeout=DEADLINE, connect_timeout=DEADLINE)
+        client = langchain_memcached.Client(specs[0], timeout=DEADLINE, connect_timeout=DEADLINE)
     else:
-        client = llmcache.HashClient(specs, timeout=DEADLINE, connect_timeout=DEADLINE,
+        client = langchain_memcached.HashClient(specs, timeout=DEADLINE, connect_timeout=DEADLINE,
                                      retry_timeout=0.2, dead_timeout=1.0)
     return MemcachedCache(client)
 
@@ -112,7 +112,7 @@ def test_hash_client_keeps_serving_the_live_servers(three_memcached):
         cache.update(prompt, "l", [Generation(text=prompt)])
     victim = three_memcached[0]
     on_victim = {p for p in prompts
-                 if cache.client.server_for(llmcache.langchain_key(p, "l")) == victim.spec}
+                 if cache.client.server_for(langchain_memcached.langchain_key(p, "l")) == victim.spec}
     assert on_victim and len(on_victim) < len(prompts)
     victim.kill()
     for prompt in prompts:

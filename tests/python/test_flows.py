@@ -6,7 +6,7 @@ import pytest
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import FakeListChatModel, FakeListLLM
 
-from llmcache.langchain import MemcachedCache
+from langchain_memcached import MemcachedCache
 
 
 @pytest.fixture

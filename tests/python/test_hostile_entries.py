@@ -11,8 +11,8 @@ import pytest
 from langchain_core.prompts import PromptTemplate
 from pymemcache.client.base import Client as PymemcacheClient
 
-import llmcache
-from llmcache.langchain import MemcachedCache
+import langchain_memcached
+from langchain_memcached import MemcachedCache
 
 SECRET_ENV = "LLMCACHE_TEST_PLANTED_SECRET"
 SECRET_VALUE = "sk-must-never-leak"
@@ -60,7 +60,7 @@ def planted(memcached, monkeypatch):
     raw = PymemcacheClient(memcached.address, default_noreply=False)
 
     def plant(prompt: str, value: str | bytes) -> None:
-        raw.set(llmcache.langchain_key(prompt, "l"), value)
+        raw.set(langchain_memcached.langchain_key(prompt, "l"), value)
 
     return plant
 
@@ -115,11 +115,11 @@ def test_huge_nesting_and_numbers_are_misses_not_crashes(memcached, planted, cap
     planted("huge outer", "[" + "9" * 100_000 + "]")
     cache = MemcachedCache(memcached.spec)
     prompts = ["deep outer", "deep inner", "deep message", "huge int", "huge outer"]
-    with caplog.at_level(logging.WARNING, logger="llmcache"):
+    with caplog.at_level(logging.WARNING, logger="langchain_memcached"):
         for prompt in prompts:
             assert cache.lookup(prompt, "l") is None, prompt
     assert cache.stats()["decode_errors"] == len(prompts)
-    assert len([r for r in caplog.records if r.name == "llmcache"]) == 1  # once per cause
+    assert len([r for r in caplog.records if r.name == "langchain_memcached"]) == 1  # once per cause
 
 
 def test_escaped_user_data_that_looks_like_a_secret_is_kept_as_data(memcached):

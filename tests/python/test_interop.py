@@ -12,8 +12,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from pymemcache.client.base import Client as PymemcacheClient
 
-import llmcache
-from llmcache.langchain import MemcachedCache
+import langchain_memcached
+from langchain_memcached import MemcachedCache
 
 CONTROL = "".join(chr(c) for c in range(0x20)) + "\x7f"
 
@@ -74,8 +74,8 @@ def test_stored_bytes_are_identical(both, name):
     gens = CASES[name]
     ours.update("prompt ours", "llm", gens)
     theirs.update("prompt theirs", "llm", gens)
-    ours_bytes = raw.get(llmcache.langchain_key("prompt ours", "llm"))
-    theirs_bytes = raw.get(llmcache.langchain_key("prompt theirs", "llm"))
+    ours_bytes = raw.get(langchain_memcached.langchain_key("prompt ours", "llm"))
+    theirs_bytes = raw.get(langchain_memcached.langchain_key("prompt theirs", "llm"))
     assert ours_bytes == theirs_bytes
     # and both are what LangChain's serializer produces with the installed langchain-core
     assert ours_bytes == json.dumps([dumps(g) for g in gens]).encode()
@@ -93,7 +93,7 @@ def test_each_reads_the_other(both, name):
 
 def test_key_matches_langchain(memcached):
     assert (
-        llmcache.langchain_key("Sample prompt for testing.", "Sample LLM string configuration.")
+        langchain_memcached.langchain_key("Sample prompt for testing.", "Sample LLM string configuration.")
         == "e9d5056781cb5de7386f768fd2eaa106"
     )
 
@@ -101,7 +101,7 @@ def test_key_matches_langchain(memcached):
 def test_reads_the_legacy_format(memcached):
     raw = PymemcacheClient(memcached.address, default_noreply=False)
     raw.set(
-        llmcache.langchain_key("old", "llm"),
+        langchain_memcached.langchain_key("old", "llm"),
         json.dumps([{"text": "legacy", "generation_info": {"a": 1}}]),
     )
     assert MemcachedCache(memcached.spec).lookup("old", "llm") == [

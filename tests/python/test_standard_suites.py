@@ -6,7 +6,7 @@ import pytest
 from langchain_core.caches import BaseCache
 from langchain_tests.integration_tests import AsyncCacheTestSuite, SyncCacheTestSuite
 
-from llmcache.langchain import MemcachedCache
+from langchain_memcached import MemcachedCache
 
 
 class TestMemcachedCacheSync(SyncCacheTestSuite):

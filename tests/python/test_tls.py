@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from langchain_core.outputs import Generation
 
-import llmcache
-from llmcache.langchain import MemcachedCache
+import langchain_memcached
+from langchain_memcached import MemcachedCache
 
 _EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
@@ -59,18 +59,18 @@ def test_untrusted_server_is_a_miss_and_the_client_says_why(tls_memcached) -> No
     cache = MemcachedCache(tls_memcached.spec, tls=True)
     assert cache.lookup("prompt", "llm") is None
     assert cache.stats()["io_errors"] == 1
-    client = llmcache.Client(tls_memcached.spec, tls=True)
-    with pytest.raises(llmcache.IoError, match="certificate could not be verified"):
+    client = langchain_memcached.Client(tls_memcached.spec, tls=True)
+    with pytest.raises(langchain_memcached.IoError, match="certificate could not be verified"):
         client.get("k")
 
 
 def test_tls_options_need_tls_and_readable_files(tls_memcached, certs: Path) -> None:
-    with pytest.raises(llmcache.InvalidArgumentError, match="TLS is off"):
-        llmcache.Client(tls_memcached.spec, tls_ca_file=str(certs / "ca.pem"))
-    with pytest.raises(llmcache.InvalidArgumentError, match="cannot read"):
-        llmcache.Client(tls_memcached.spec, tls=True, tls_ca_file=str(certs / "missing.pem"))
+    with pytest.raises(langchain_memcached.InvalidArgumentError, match="TLS is off"):
+        langchain_memcached.Client(tls_memcached.spec, tls_ca_file=str(certs / "ca.pem"))
+    with pytest.raises(langchain_memcached.InvalidArgumentError, match="cannot read"):
+        langchain_memcached.Client(tls_memcached.spec, tls=True, tls_ca_file=str(certs / "missing.pem"))
     with pytest.raises(ValueError, match="client options"):
-        MemcachedCache(llmcache.Client(tls_memcached.spec, tls=True, tls_verify=False), tls=True)
+        MemcachedCache(langchain_memcached.Client(tls_memcached.spec, tls=True, tls_verify=False), tls=True)
 
 
 def test_auth_over_tls_with_hash_client(memcached_factory, certs: Path) -> None:
@@ -80,11 +80,11 @@ def test_auth_over_tls_with_hash_client(memcached_factory, certs: Path) -> None:
     tls_args = ("-Z", "-o", f"ssl_chain_cert={pem},ssl_key={key}")
     servers = [memcached_factory(*tls_args, "-Y", str(authfile)) for _ in range(2)]
     options = {"tls": True, "tls_ca_file": str(certs / "ca.pem"), "username": "alice"}
-    client = llmcache.HashClient([s.spec for s in servers], password="secret", **options)
+    client = langchain_memcached.HashClient([s.spec for s in servers], password="secret", **options)
     assert client.set("k", b"v")
     assert client.get("k") == b"v"
-    wrong = llmcache.Client(servers[0].spec, password="nope", **options)
-    with pytest.raises(llmcache.IoError, match="authentication failed"):
+    wrong = langchain_memcached.Client(servers[0].spec, password="nope", **options)
+    with pytest.raises(langchain_memcached.IoError, match="authentication failed"):
         wrong.get("k")
 
 

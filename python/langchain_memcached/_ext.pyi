@@ -1,4 +1,4 @@
-"""llmcache's compiled core (private: use the llmcache package)"""
+"""llmcache's compiled core (private: use the langchain_memcached package)"""
 
 from collections.abc import Iterable, Sequence
 

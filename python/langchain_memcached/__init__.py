@@ -1,9 +1,10 @@
-"""llmcache: a LangChain-compatible LLM response cache on memcached.
+"""langchain-memcached: a LangChain-compatible LLM response cache on memcached (llmcache's
+Python package).
 
 Drop-in for LangChain::
 
     from langchain_core.globals import set_llm_cache
-    from llmcache.langchain import MemcachedCache
+    from langchain_memcached import MemcachedCache
     set_llm_cache(MemcachedCache("127.0.0.1:11211"))
 
 The clients (:class:`Client`, :class:`HashClient`) talk to memcached through the C++ core:
@@ -13,17 +14,17 @@ blocking methods release the GIL, ``a``-prefixed methods are real asyncio corout
 from __future__ import annotations
 
 try:
-    from llmcache import _ext
+    from langchain_memcached import _ext
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
     raise ImportError(
-        "llmcache's compiled extension (llmcache._ext) is missing or does not load. "
+        "langchain_memcached's compiled extension (_ext) is missing or does not load. "
         "Install the package with `pip install .` from the repository (the build needs "
         "the Debian packages from `make deps`), rather than importing the source tree. "
         f"Cause: {exc}"
     ) from exc
 
-from llmcache._client import Client, HashClient
-from llmcache._ext import (
+from langchain_memcached._client import Client, HashClient
+from langchain_memcached._ext import (
     ClosedError,
     DecodeError,
     Error,
@@ -35,6 +36,7 @@ from llmcache._ext import (
     ValueTooLargeError,
     langchain_key,
 )
+from langchain_memcached._cache import MemcachedCache
 
 __version__ = "0.1.0"
 
@@ -46,6 +48,7 @@ __all__ = [
     "HashClient",
     "InvalidArgumentError",
     "IoError",
+    "MemcachedCache",
     "ProtocolError",
     "ServerError",
     "TimeoutError",

@@ -2,7 +2,7 @@
 
 Change one import and nothing else::
 
-    from llmcache.langchain import MemcachedCache   # was: langchain_community.cache
+    from langchain_memcached import MemcachedCache   # was: langchain_community.cache
     set_llm_cache(MemcachedCache(Client("localhost")))  # pymemcache clients still work
 
 Keys, values and server placement are LangChain's and pymemcache's, so both can share a
@@ -24,12 +24,12 @@ from typing import Any
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.outputs import Generation
 
-from llmcache import _codec, _ext
-from llmcache._client import Client, HashClient, _ClientBase
+from langchain_memcached import _codec, _ext
+from langchain_memcached._client import Client, HashClient, _ClientBase
 
 __all__ = ["MemcachedCache"]
 
-logger = logging.getLogger("llmcache")
+logger = logging.getLogger("langchain_memcached")
 
 _DEFAULT_TIMEOUT = 1.0
 
@@ -132,7 +132,7 @@ class MemcachedCache(BaseCache):
             bytes, so every process sharing the pool must use llmcache and this secret.
             An empty secret raises InvalidArgumentError.
         **client_options: when ``client_`` is a server string or list, keywords of
-            ``llmcache.Client``/``HashClient`` for the client built from it: timeouts, and
+            ``langchain_memcached.Client``/``HashClient`` for the client built from it: timeouts, and
             TLS and auth (``tls=True``, ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
             ``tls_server_name``, ``tls_verify``, ``username``, ``password``).
     """

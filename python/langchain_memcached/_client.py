@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
-from llmcache import _aio, _ext
+from langchain_memcached import _aio, _ext
 
 Key = str | bytes
 Value = str | bytes
@@ -44,7 +44,7 @@ class _ClientBase:
 
     # ------------------------------------------------------------------ blocking
     def get(self, key: Key) -> bytes | None:
-        """The value under ``key``, or None on a miss. Raises llmcache.Error subclasses."""
+        """The value under ``key``, or None on a miss. Raises langchain_memcached.Error subclasses."""
         return self._core.get(key)
 
     def get_many(self, keys: Iterable[Key]) -> list[bytes | None]:

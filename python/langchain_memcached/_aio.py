@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from llmcache import _ext
+from langchain_memcached import _ext
 
 _bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ext.AsyncBridge] = (
     weakref.WeakKeyDictionary()

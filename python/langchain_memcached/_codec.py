@@ -24,7 +24,7 @@ from langchain_core.outputs import (
     GenerationChunk,
 )
 
-from llmcache import _ext
+from langchain_memcached import _ext
 
 _GENERATION_ID = ["langchain", "schema", "output", "Generation"]
 _LC_ESCAPED = "__lc_escaped__"
