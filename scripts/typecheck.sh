@@ -12,5 +12,5 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-$PWD/.venv/bin/python}
 # Outside the repository, so that `import langchain_memcached` is the installed package.
 (cd / && "$python" "$OLDPWD/tests/typing/check_stub.py" "$@")
-"$python" -m mypy
+"$python" -m mypy --strict  # files and settings: [tool.mypy] in pyproject.toml
 echo "typecheck: stub current, mypy --strict clean: ok"
