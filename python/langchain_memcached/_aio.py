@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import Any
 
 from langchain_memcached import _ext
 
@@ -25,6 +26,6 @@ def bridge_for(loop: asyncio.AbstractEventLoop) -> _ext.AsyncBridge:
     return bridge
 
 
-def new_future() -> tuple[asyncio.Future, _ext.AsyncBridge]:
+def new_future() -> tuple[asyncio.Future[Any], _ext.AsyncBridge]:
     loop = asyncio.get_running_loop()
     return loop.create_future(), bridge_for(loop)

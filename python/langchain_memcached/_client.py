@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
@@ -65,26 +66,31 @@ class _ClientBase:
 
     # ------------------------------------------------------------------ asyncio
     async def aget(self, key: Key) -> bytes | None:
+        future: asyncio.Future[bytes | None]
         future, bridge = _aio.new_future()
         self._core.start_get(key, bridge, future)
         return await future
 
     async def aget_many(self, keys: Iterable[Key]) -> list[bytes | None]:
+        future: asyncio.Future[list[bytes | None]]
         future, bridge = _aio.new_future()
         self._core.start_get_many(keys, bridge, future)
         return await future
 
     async def aset(self, key: Key, value: Value, *, ttl: int = 0, flags: int = 0) -> bool:
+        future: asyncio.Future[bool]
         future, bridge = _aio.new_future()
         self._core.start_set(key, value, ttl, flags, bridge, future)
         return await future
 
     async def adelete(self, key: Key) -> bool:
+        future: asyncio.Future[bool]
         future, bridge = _aio.new_future()
         self._core.start_delete(key, bridge, future)
         return await future
 
     async def aflush_all(self, delay: int = 0, noreply: bool = False) -> int:
+        future: asyncio.Future[int]
         future, bridge = _aio.new_future()
         self._core.start_flush_all(delay, noreply, bridge, future)
         return await future

@@ -407,7 +407,7 @@ NB_MODULE(_ext, m) {
       .def("server_for",
            [](PyClient& self, nb::handle key) {
              return self.client().server_for(to_bytes(key, "key")).name();
-           })
+           }, "key"_a)
       .def("get",
            [](PyClient& self, nb::handle key) {
              std::string k = to_bytes(key, "key");
@@ -418,7 +418,7 @@ NB_MODULE(_ext, m) {
              }
              return item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
                          : nb::none();
-           })
+           }, "key"_a)
       .def("get_many",
            [](PyClient& self, nb::iterable keys) {
              std::vector<std::string> k;
@@ -434,7 +434,7 @@ NB_MODULE(_ext, m) {
                                   : nb::none());
              }
              return result;
-           })
+           }, "keys"_a)
       .def(
           "set",
           [](PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
@@ -451,7 +451,7 @@ NB_MODULE(_ext, m) {
              std::string k = to_bytes(key, "key");
              nb::gil_scoped_release release;
              return self.client().del(k);
-           })
+           }, "key"_a)
       .def(
           "flush_all",
           [](PyClient& self, std::int64_t delay, bool noreply) {
@@ -470,7 +470,7 @@ NB_MODULE(_ext, m) {
                                                         std::optional<llmcache::Item> item) {
                    done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
                  });
-           })
+           }, "key"_a, "bridge"_a, "future"_a)
       .def("start_get_many",
            [](PyClient& self, nb::iterable keys, AsyncBridge& bridge, nb::handle future) {
              std::vector<std::string> k;
@@ -488,7 +488,7 @@ NB_MODULE(_ext, m) {
                    }
                    done(e, std::move(values));
                  });
-           })
+           }, "keys"_a, "bridge"_a, "future"_a)
       .def("start_set",
            [](PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
               std::uint32_t flags, AsyncBridge& bridge, nb::handle future) {
@@ -501,17 +501,17 @@ NB_MODULE(_ext, m) {
                  [done = std::move(done)](std::exception_ptr e, llmcache::StoreResult r) {
                    done(e, r == llmcache::StoreResult::kStored);
                  });
-           })
+           }, "key"_a, "value"_a, "ttl"_a, "flags"_a, "bridge"_a, "future"_a)
       .def("start_delete",
            [](PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
              std::string k = to_bytes(key, "key");
              auto& client = self.client();
              client.start_del(std::move(k), false, bridge.callback<bool>(future));
-           })
+           }, "key"_a, "bridge"_a, "future"_a)
       .def("start_flush_all", [](PyClient& self, std::int64_t delay, bool noreply,
                                  AsyncBridge& bridge, nb::handle future) {
         auto& client = self.client();
         client.start_flush_all(std::chrono::seconds(delay), noreply,
                                bridge.callback<std::size_t>(future));
-      });
+      }, "delay"_a, "noreply"_a, "bridge"_a, "future"_a);
 }
