@@ -45,3 +45,28 @@ def test_usage_errors_without_json_stay_text():
     result = run("frobnicate")
     assert result.returncode == 2
     assert not result.stderr.startswith("{")
+
+
+def dump_line(key: str, value: str = '["x"]') -> str:
+    return json.dumps({"key": key, "value": value, "flags": 0, "exptime": 0})
+
+
+@pytest.mark.parametrize("bad_key", ["has space", "k" * 251, "tab\there"])
+def test_restore_of_a_key_memcached_cannot_store_is_a_data_error(server, tmp_path, bad_key):
+    dump = tmp_path / "dump.jsonl"
+    stored = run("put", PROMPT, LLM, "kept", servers=[server])
+    assert stored.returncode == 0
+    good = json.loads(run("dump", servers=[server]).stdout.splitlines()[0])
+    assert run("delete", PROMPT, LLM, servers=[server]).returncode == 0
+    dump.write_text(json.dumps(good) + "\n" + dump_line(bad_key) + "\n")
+
+    result = run("restore", str(dump), servers=[server])
+    assert result.returncode == 4  # data error (docs/cli.md), not 3: the server is fine
+    assert "line 2" in result.stderr
+    assert result.stderr.startswith("llmcache: ")
+    # The line before the bad one was restored.
+    assert run("get", PROMPT, LLM, servers=[server]).stdout == "kept\n"
+
+    as_json = run("--json", "restore", str(dump), servers=[server])
+    assert as_json.returncode == 4
+    assert "line 2" in json_error(as_json)["error"]
