@@ -70,3 +70,17 @@ def test_restore_of_a_key_memcached_cannot_store_is_a_data_error(server, tmp_pat
     as_json = run("--json", "restore", str(dump), servers=[server])
     assert as_json.returncode == 4
     assert "line 2" in json_error(as_json)["error"]
+
+
+@pytest.mark.parametrize("single", [
+    {"text": "looks like a generation"},
+    {"key": KEY, "server": "127.0.0.1:11211", "hit": False},  # what `get --json` prints on a miss
+])
+def test_put_refuses_a_json_object_that_is_not_a_list(server, single):
+    result = run("put", PROMPT, LLM, input=json.dumps(single), servers=[server])
+    assert result.returncode == 4
+    assert "list" in result.stderr
+    assert run("get", PROMPT, LLM, servers=[server]).returncode == 1  # nothing stored
+    # The same generation in a list is what the docs ask for, and it is stored.
+    assert run("put", PROMPT, LLM, input=json.dumps([{"text": "in a list"}]),
+               servers=[server]).returncode == 0
