@@ -84,3 +84,13 @@ def test_put_refuses_a_json_object_that_is_not_a_list(server, single):
     # The same generation in a list is what the docs ask for, and it is stored.
     assert run("put", PROMPT, LLM, input=json.dumps([{"text": "in a list"}]),
                servers=[server]).returncode == 0
+
+
+def test_stats_count_without_watch_is_a_usage_error(server):
+    result = run("stats", "--count", "3", servers=[server])
+    assert result.returncode == 2
+    assert "--watch" in result.stderr
+    assert result.stdout == ""
+    as_json = run("--json", "stats", "--count", "3", servers=[server])
+    assert as_json.returncode == 2
+    assert "--watch" in json_error(as_json)["error"]
