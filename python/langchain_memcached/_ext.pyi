@@ -1,5 +1,6 @@
 """llmcache's compiled core (private: use the langchain_memcached package)"""
 
+import builtins
 from collections.abc import Iterable, Sequence
 
 
@@ -9,7 +10,7 @@ class Error(Exception):
 class IoError(Error):
     pass
 
-class TimeoutError(IoError):
+class TimeoutError(IoError, builtins.TimeoutError):
     pass
 
 class ClosedError(IoError):

@@ -306,7 +306,10 @@ NB_MODULE(_ext, m) {
   // Base classes first: nanobind tries the most recently registered translator first.
   auto error = nb::exception<llmcache::Error>(m, "Error");
   auto io_error = nb::exception<llmcache::IoError>(m, "IoError", error);
-  auto timeout_error = nb::exception<llmcache::TimeoutError>(m, "TimeoutError", io_error);
+  // Also the builtin TimeoutError (PyErr_NewException takes a tuple of bases), so that
+  // `except TimeoutError` and asyncio's timeout handling catch ours as they catch others'.
+  auto timeout_error = nb::exception<llmcache::TimeoutError>(
+      m, "TimeoutError", nb::make_tuple(io_error, nb::handle(PyExc_TimeoutError)));
   auto closed_error = nb::exception<llmcache::ClosedError>(m, "ClosedError", io_error);
   auto protocol_error = nb::exception<llmcache::ProtocolError>(m, "ProtocolError", error);
   auto server_error = nb::exception<llmcache::ServerError>(m, "ServerError", error);

@@ -48,3 +48,39 @@ def test_chat_lookups_raise_no_warning_of_ours(memcached, langchain_exempts_us):
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+# ---------------------------------------------------------------- exceptions
+
+def test_import_star_does_not_shadow_builtin_timeout_error():
+    namespace: dict = {}
+    exec("from langchain_memcached import *", namespace)
+    assert "TimeoutError" not in namespace
+    assert "MemcachedCache" in namespace and "IoError" in namespace
+    assert issubclass(langchain_memcached.TimeoutError, langchain_memcached.IoError)
+    assert issubclass(langchain_memcached.TimeoutError, builtins.TimeoutError)
+
+
+def test_a_timeout_is_caught_as_the_builtin_timeout_error(memcached):
+    client = Client(memcached.spec, timeout=0.2, connect_timeout=0.2)
+    client.set("k", "v")
+    memcached.pause()  # up, but not answering
+    try:
+        with pytest.raises(builtins.TimeoutError) as caught:
+            client.get("k")
+    finally:
+        memcached.resume()
+    assert isinstance(caught.value, langchain_memcached.TimeoutError)
+    assert str(caught.value)  # the library's message, as before
+
+
+async def test_an_async_timeout_is_caught_as_the_builtin_timeout_error(memcached):
+    client = Client(memcached.spec, timeout=0.2, connect_timeout=0.2)
+    await client.aset("k", "v")
+    memcached.pause()
+    try:
+        with pytest.raises(builtins.TimeoutError) as caught:
+            await client.aget("k")
+    finally:
+        memcached.resume()
+    assert isinstance(caught.value, langchain_memcached.TimeoutError)
