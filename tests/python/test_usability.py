@@ -84,3 +84,76 @@ async def test_an_async_timeout_is_caught_as_the_builtin_timeout_error(memcached
     finally:
         memcached.resume()
     assert isinstance(caught.value, langchain_memcached.TimeoutError)
+
+
+# ---------------------------------------------------------------- wrong types
+
+@pytest.mark.parametrize(("prompt", "llm_string", "named"), [
+    (None, "l", "prompt"), ("p", None, "llm_string"), (1, "l", "prompt"), ("p", 2.5, "llm_string"),
+])
+async def test_wrong_prompt_types_are_a_clear_type_error(memcached, prompt, llm_string, named):
+    cache = MemcachedCache(memcached.spec)
+    calls = [
+        lambda: cache.lookup(prompt, llm_string),
+        lambda: cache.update(prompt, llm_string, [Generation(text="x")]),
+        lambda: langchain_memcached.langchain_key(prompt, llm_string),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match=f"^{named} must be str or bytes, not "):
+            call()
+    with pytest.raises(TypeError, match=f"^{named} must be str or bytes"):
+        await cache.alookup(prompt, llm_string)
+    with pytest.raises(TypeError, match=f"^{named} must be str or bytes"):
+        await cache.aupdate(prompt, llm_string, [Generation(text="x")])
+
+
+@pytest.mark.parametrize(("call", "named"), [
+    (lambda c: c.get(None), "key"),
+    (lambda c: c.set(None, "v"), "key"),
+    (lambda c: c.set("k", None), "value"),
+    (lambda c: c.delete(None), "key"),
+    (lambda c: c.get_many(["k", None]), "key"),
+])
+def test_wrong_key_and_value_types_are_a_clear_type_error(memcached, call, named):
+    with pytest.raises(TypeError, match=f"^{named} must be str or bytes, not NoneType"):
+        call(Client(memcached.spec))
+
+
+@pytest.mark.parametrize(("keywords", "named"), [
+    ({"tls": 1}, "tls"),
+    ({"tls": "yes"}, "tls"),
+    ({"tls": True, "tls_verify": 0}, "tls_verify"),
+    ({"tls": True, "tls_ca_file": 5}, "tls_ca_file"),
+    ({"tls": True, "tls_cert_file": b"/cert.pem"}, "tls_cert_file"),
+    ({"tls": True, "tls_cert_file": "/c.pem", "tls_key_file": 5}, "tls_key_file"),
+    ({"tls": True, "tls_server_name": 5}, "tls_server_name"),
+    ({"username": 5, "password": "p"}, "username"),
+    ({"username": "u", "password": b"p"}, "password"),
+    ({"timeout": None}, "timeout"),
+    ({"connect_timeout": "1"}, "connect_timeout"),
+    ({"connections": 1.5}, "connections"),
+    ({"max_value_bytes": True}, "max_value_bytes"),
+])
+def test_wrongly_typed_keywords_are_a_type_error_naming_the_keyword(memcached, keywords, named):
+    for make in (lambda: Client(memcached.spec, **keywords),
+                 lambda: HashClient([memcached.spec], **keywords),
+                 lambda: MemcachedCache(memcached.spec, **keywords)):
+        with pytest.raises(TypeError, match=f"^{named} must be "):
+            make()
+
+
+def test_wrongly_typed_servers_are_a_type_error(memcached):
+    with pytest.raises(TypeError, match="^server must be"):
+        Client(None)
+    with pytest.raises(TypeError, match=r"^servers\[1\] must be"):
+        HashClient([memcached.spec, 11211])
+    with pytest.raises(TypeError, match="^retry_attempts must be an int"):
+        HashClient([memcached.spec], retry_attempts=None)
+    with pytest.raises(TypeError, match="^dead_timeout must be a number"):
+        HashClient([memcached.spec], dead_timeout="60")
+
+
+def test_a_path_object_is_a_file_keyword(memcached, tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    with pytest.raises(langchain_memcached.InvalidArgumentError, match=str(missing)):
+        Client(memcached.spec, tls=True, tls_ca_file=Path(missing))
