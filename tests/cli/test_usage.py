@@ -94,3 +94,12 @@ def test_stats_count_without_watch_is_a_usage_error(server):
     as_json = run("--json", "stats", "--count", "3", servers=[server])
     assert as_json.returncode == 2
     assert "--watch" in json_error(as_json)["error"]
+
+
+def test_tls_file_errors_name_the_command_line_option(tmp_path):
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    result = run("--servers", "127.0.0.1:1", "--tls", "--tls-ca-file", str(not_pem), "get", PROMPT,
+                 LLM)
+    assert result.returncode == 4
+    assert "--tls-ca-file" in result.stderr and str(not_pem) in result.stderr

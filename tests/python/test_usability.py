@@ -157,3 +157,18 @@ def test_a_path_object_is_a_file_keyword(memcached, tmp_path):
     missing = tmp_path / "no-such-ca.pem"
     with pytest.raises(langchain_memcached.InvalidArgumentError, match=str(missing)):
         Client(memcached.spec, tls=True, tls_ca_file=Path(missing))
+
+
+# ---------------------------------------------------------------- TLS messages name keywords
+
+def test_tls_errors_name_the_python_keywords(memcached, tmp_path):
+    missing = str(tmp_path / "no-such-ca.pem")
+    with pytest.raises(langchain_memcached.InvalidArgumentError, match="tls_ca_file") as e:
+        Client(memcached.spec, tls=True, tls_ca_file=missing)
+    assert "cannot read" in str(e.value)
+    with pytest.raises(langchain_memcached.InvalidArgumentError, match="TLS is off") as e:
+        Client(memcached.spec, tls_server_name="cache.example.com")
+    assert "tls_server_name" in str(e.value) and "tls=True" in str(e.value)
+    with pytest.raises(langchain_memcached.InvalidArgumentError, match="tls_key_file") as e:
+        Client(memcached.spec, tls=True, tls_key_file=missing)
+    assert "tls_cert_file" in str(e.value)
