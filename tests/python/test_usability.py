@@ -172,3 +172,20 @@ def test_tls_errors_name_the_python_keywords(memcached, tmp_path):
     with pytest.raises(langchain_memcached.InvalidArgumentError, match="tls_key_file") as e:
         Client(memcached.spec, tls=True, tls_key_file=missing)
     assert "tls_cert_file" in str(e.value)
+
+
+# ---------------------------------------------------------------- logging once per cause
+
+def test_a_failing_update_is_logged_even_after_a_failing_lookup(memcached, caplog):
+    cache = MemcachedCache(memcached.spec)
+    cache.update("p", "l", [Generation(text="x")])
+    memcached.kill()
+    with caplog.at_level(logging.WARNING, logger="langchain_memcached"):
+        for _ in range(3):
+            assert cache.lookup("p", "l") is None
+            cache.update("p", "l", [Generation(text="y")])  # not stored: the user must hear it
+    messages = [r.getMessage() for r in caplog.records if r.name == "langchain_memcached"]
+    assert len(messages) == 2  # once per operation and cause, not once per call
+    assert messages[0].startswith("llmcache lookup failed")
+    assert messages[1].startswith("llmcache update failed")
+    assert cache.stats()["update_failures"] == 3
