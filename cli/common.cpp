@@ -141,7 +141,11 @@ int report_current_exception(const GlobalOptions& global) {
     code = kData;
     message = e.what();
   }
-  if (global.json) {
+  return print_error(global.json, message, code);
+}
+
+int print_error(bool json, const std::string& message, int code) {
+  if (json) {
     std::cerr << Json{{"error", message}, {"exit_code", code}}.dump() << '\n';
   } else {
     std::cerr << "llmcache: " << message << '\n';

@@ -86,6 +86,10 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, std::vector<C
 /// do about it. Call from a catch block.
 int report_current_exception(const GlobalOptions& global);
 
+/// The one way an error reaches the user: `llmcache: message` on stderr, or with --json
+/// `{"error", "exit_code"}` on stderr. Returns `code`.
+int print_error(bool json, const std::string& message, int code);
+
 /// An llmcache error as an operator should read it: the library's message plus a hint.
 std::string explain(const std::exception& error);
 

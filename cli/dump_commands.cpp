@@ -5,11 +5,13 @@
 #include "progress.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 namespace llmcache::cli {
@@ -163,6 +165,35 @@ std::uint64_t count_lines(const std::string& path) {
   return lines;
 }
 
+/// The first line (by number) whose entry the client refused as unusable, e.g. a key
+/// memcached cannot store. Completions record it from the I/O thread.
+class RefusedLine {
+ public:
+  void record(std::uint64_t line, const std::string& why) {
+    std::lock_guard lock(mutex_);
+    if (line_ == 0 || line < line_) {
+      line_ = line;
+      why_ = why;
+    }
+    seen_ = true;
+  }
+  bool seen() const { return seen_; }
+  std::uint64_t line() const {
+    std::lock_guard lock(mutex_);
+    return line_;
+  }
+  std::string why() const {
+    std::lock_guard lock(mutex_);
+    return why_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::atomic<bool> seen_{false};
+  std::uint64_t line_ = 0;
+  std::string why_;
+};
+
 int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
   std::ifstream file;
   std::optional<std::uint64_t> total;
@@ -177,6 +208,7 @@ int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
 
   Progress progress("restore", total, "entries");
   Pipeline pipeline(kWindow);
+  RefusedLine refused;
   std::uint64_t line_number = 0, started = 0, expired = 0;
   std::string line;
   bool interrupted = false;
@@ -187,6 +219,7 @@ int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
       interrupted = true;
       break;
     }
+    if (refused.seen()) break;  // a malformed entry stops the restore, as a malformed line does
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string key, value;
     std::uint32_t flags = 0;
@@ -217,12 +250,30 @@ int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
     options.ttl = std::chrono::seconds(exptime);
     pipeline.acquire();
     ++started;
-    pool->start_set(
-        std::move(key), std::move(value), options,
-        [&pipeline](std::exception_ptr error, StoreResult) { pipeline.release(error); });
+    // The client is the one judge of what memcached can store (key length, spaces, control
+    // bytes); what it refuses as an invalid argument is bad data in the dump (exit 4), not
+    // a server failure (exit 3).
+    pool->start_set(std::move(key), std::move(value), options,
+                    [&pipeline, &refused, line_number](std::exception_ptr error, StoreResult) {
+                      if (error) {
+                        try {
+                          std::rethrow_exception(error);
+                        } catch (const InvalidArgumentError& e) {
+                          refused.record(line_number, e.what());
+                        } catch (...) {
+                        }
+                      }
+                      pipeline.release(error);
+                    });
     progress.update(line_number);
   }
   pipeline.drain();
+  if (refused.seen()) {
+    throw Failure(kData, source + " line " + std::to_string(refused.line()) +
+                             " is not a dump entry memcached can store: " + refused.why() + "\n" +
+                             std::to_string(pipeline.completed() - pipeline.failed()) +
+                             " entries were restored");
+  }
   progress.update(line_number);
   progress.finish();
   const std::uint64_t failed = pipeline.failed();

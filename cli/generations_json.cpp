@@ -84,10 +84,15 @@ Generations parse_generations_input(std::string_view text) {
     throw DecodeError(std::string("input is not JSON: ") + e.what());
   }
   // `get --json` output carries the list under "generations".
-  if (input.is_object() && input.contains("generations"))
+  if (input.is_object() && input.contains("generations")) {
     input = input["generations"];
-  else if (input.is_object())
-    input = Json::array({std::move(input)});
+  } else if (input.is_object()) {
+    // Guessing that a bare object is one generation would also store a `get --json` miss
+    // or any other object as if it were an answer: the documented input is a list.
+    throw DecodeError(
+        "input is a JSON object, not a list of generations; to store one generation, wrap "
+        "it in a list: [{\"text\": \"...\"}]");
+  }
   if (!input.is_array()) throw DecodeError("input is not a JSON list of generations");
   if (input.empty()) throw DecodeError("input is an empty list: nothing to store");
   if (input.front().is_string()) return decode_generations(input.dump());  // stored format

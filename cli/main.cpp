@@ -3,10 +3,27 @@
 #include "common.hpp"
 
 #include <iostream>
+#include <string_view>
 
 #ifndef LLMCACHE_VERSION
 #define LLMCACHE_VERSION "unknown"
 #endif
+
+namespace {
+
+// Whether --json was asked for, read from the raw arguments: a command line CLI11 refuses
+// may stop parsing before the flag is ever stored, yet a script that asked for JSON must
+// get its usage error as JSON too. Arguments after "--" are data, not options.
+bool json_requested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--json") return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace llmcache::cli;
@@ -81,6 +98,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (global.json || json_requested(argc, argv)) return print_error(true, e.what(), kUsage);
     app.exit(e);
     return kUsage;
   }

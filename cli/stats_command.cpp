@@ -216,12 +216,15 @@ void add_stats_command(CLI::App& app, const GlobalOptions& global, std::vector<C
   auto args = std::make_shared<Args>();
   auto* command = app.add_subcommand(
       "stats", "Per-server health, round-trip time, items, memory, evictions and hit ratio");
-  command
-      ->add_option("-w,--watch", args->watch,
-                   "Refresh every N seconds (1-3600) until Ctrl-C or --count")
-      ->check(CLI::Range(1, 3600));
+  auto* watch = command
+                    ->add_option("-w,--watch", args->watch,
+                                 "Refresh every N seconds (1-3600) until Ctrl-C or --count")
+                    ->check(CLI::Range(1, 3600));
+  // A count without a refresh interval would be silently ignored (one snapshot either way):
+  // a usage error says the command line does not mean what its author thought.
   command->add_option("--count", args->count, "With --watch, stop after this many refreshes")
-      ->check(CLI::Range(1, 1000000));
+      ->check(CLI::Range(1, 1000000))
+      ->needs(watch);
   out.push_back({command, [&global, args] {
                    auto pool = global.make_pool();
                    int code = kOk;

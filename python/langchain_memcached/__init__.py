@@ -51,7 +51,8 @@ __all__ = [
     "MemcachedCache",
     "ProtocolError",
     "ServerError",
-    "TimeoutError",
+    # Not TimeoutError: `import *` would shadow the builtin. langchain_memcached.TimeoutError
+    # subclasses the builtin, so `except TimeoutError` catches it anyway.
     "ValueTooLargeError",
     "__version__",
     "langchain_key",

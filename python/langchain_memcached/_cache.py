@@ -195,14 +195,17 @@ class MemcachedCache(BaseCache):
             # Refused by the server, which then removed the old value, rather than before
             # sending (the old value kept): different news, so each is logged once.
             log_as = "too_large_at_server"
+        # One line per operation and cause, so a dead server cannot flood the log, yet a
+        # user who saw lookups fail also learns that writes fail (and are not stored).
+        logged_as = f"{operation}: {log_as}"
         with self._lock:
             self._stats[cause] += 1
-            first = log_as not in self._logged
-            self._logged.add(log_as)
-        if first:  # one line per cause, so a dead server cannot flood the log
+            first = logged_as not in self._logged
+            self._logged.add(logged_as)
+        if first:
             logger.warning(
-                "llmcache %s failed (%s: %s); further %s are only counted",
-                operation, type(error).__name__, error, log_as.replace("_", " "),
+                "llmcache %s failed (%s: %s); further %s during %s are only counted",
+                operation, type(error).__name__, error, log_as.replace("_", " "), operation,
             )
 
     def _open(self, key: str, value: bytes) -> bytes | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import Any
 
 from langchain_memcached import _aio, _ext
 
@@ -14,27 +16,70 @@ Value = str | bytes
 _DEFAULT_MAX_VALUE = 64 << 20
 
 
+# Keyword types are checked here, before the C++ option structs see them: the binding's
+# own refusal names C++ signatures, not the keyword the caller got wrong.
+def _type_error(name: str, expected: str, value: Any) -> TypeError:
+    return TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def _flag(name: str, value: Any) -> bool:
+    # Strictly bool: tls="no" or tls=0 would otherwise read as a setting the caller did
+    # not mean, in the one place where a wrong guess sends data in the clear.
+    if not isinstance(value, bool):
+        raise _type_error(name, "True or False", value)
+    return value
+
+
+def _path(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fsdecode(value)
+    raise _type_error(name, "a file path (str or os.PathLike) or None", value)
+
+
+def _text(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise _type_error(name, "a str or None", value)
+
+
+def _number(name: str, value: Any, *, integer: bool = False) -> None:
+    # bool is an int to Python, never a timeout or a count to a caller.
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise _type_error(name, "an int" if integer else "a number (seconds)", value)
+
+
+def _check_numbers(**keywords: Any) -> None:
+    """TypeError naming the keyword, for the numeric keywords of Client and HashClient."""
+    for name, value in keywords.items():
+        _number(name, value, integer=name in ("connections", "max_value_bytes", "retry_attempts"))
+
+
 def _security(
     tls: bool,
-    tls_ca_file: str | None,
-    tls_cert_file: str | None,
-    tls_key_file: str | None,
+    tls_ca_file: str | os.PathLike[str] | None,
+    tls_cert_file: str | os.PathLike[str] | None,
+    tls_key_file: str | os.PathLike[str] | None,
     tls_server_name: str | None,
     tls_verify: bool,
     username: str | None,
     password: str | None,
 ) -> tuple[_ext.TlsOptions, _ext.Credentials]:
-    """The TLS and auth keywords as the C++ option structs (validated there)."""
+    """The TLS and auth keywords as the C++ option structs. Types are checked here
+    (TypeError naming the keyword); values (files, combinations) in C++."""
     options = _ext.TlsOptions()
-    options.enabled = tls
-    options.verify = tls_verify
-    options.ca_file = str(tls_ca_file or "")
-    options.cert_file = str(tls_cert_file or "")
-    options.key_file = str(tls_key_file or "")
-    options.server_name = tls_server_name or ""
+    options.enabled = _flag("tls", tls)
+    options.verify = _flag("tls_verify", tls_verify)
+    options.ca_file = _path("tls_ca_file", tls_ca_file)
+    options.cert_file = _path("tls_cert_file", tls_cert_file)
+    options.key_file = _path("tls_key_file", tls_key_file)
+    options.server_name = _text("tls_server_name", tls_server_name)
     credentials = _ext.Credentials()
-    credentials.username = username or ""
-    credentials.password = password or ""
+    credentials.username = _text("username", username)
+    credentials.password = _text("password", password)
     return options, credentials
 
 
@@ -154,6 +199,10 @@ class Client(_ClientBase):
         username: str | None = None,
         password: str | None = None,
     ) -> None:
+        if not isinstance(server, str):
+            raise _type_error("server", 'a "host:port" str', server)
+        _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
+                       connections=connections, max_value_bytes=max_value_bytes)
         self._core = _ext.ClientCore(
             [server],
             False,
@@ -204,6 +253,17 @@ class HashClient(_ClientBase):
     ) -> None:
         if isinstance(servers, str):
             servers = [s for s in servers.replace(",", " ").split() if s]
+        elif isinstance(servers, Iterable):
+            servers = list(servers)
+        else:
+            raise _type_error("servers", 'a "h1:p1,h2:p2" str or a list of them', servers)
+        for i, server in enumerate(servers):
+            if not isinstance(server, str):
+                raise _type_error(f"servers[{i}]", 'a "host:port" str', server)
+        _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
+                       connections=connections, max_value_bytes=max_value_bytes,
+                       retry_attempts=retry_attempts, retry_timeout=retry_timeout,
+                       dead_timeout=dead_timeout)
         self._core = _ext.ClientCore(
             list(servers),
             True,

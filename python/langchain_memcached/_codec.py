@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core import messages
+from langchain_core._api import suppress_langchain_beta_warning
 from langchain_core.load import dumps as lc_dumps
 from langchain_core.load import loads as lc_loads
 from langchain_core.load.serializable import Serializable
@@ -119,8 +120,13 @@ def _load_one(item: str) -> Any:
     _refuse_special_nodes(json.loads(item))
     # secrets_from_env=False and an empty secrets map: even if a secret node slipped by,
     # no environment variable or secret would ever be read into a cached value.
-    return lc_loads(item, allowed_objects=_ALLOWED_OBJECTS, secrets_map={},
-                    secrets_from_env=False)
+    # LangChain marks loads() as beta and warns on behalf of its caller: that would point
+    # users' warning filters at this line on a chat lookup, about a choice that is ours.
+    # LangChain's own switch silences only this call (per thread and task in current
+    # langchain-core; warnings.catch_warnings, process-wide and racy, is not used here).
+    with suppress_langchain_beta_warning():
+        return lc_loads(item, allowed_objects=_ALLOWED_OBJECTS, secrets_map={},
+                        secrets_from_env=False)
 
 
 def loads_generations(value: bytes) -> list[Generation]:

@@ -306,7 +306,10 @@ NB_MODULE(_ext, m) {
   // Base classes first: nanobind tries the most recently registered translator first.
   auto error = nb::exception<llmcache::Error>(m, "Error");
   auto io_error = nb::exception<llmcache::IoError>(m, "IoError", error);
-  auto timeout_error = nb::exception<llmcache::TimeoutError>(m, "TimeoutError", io_error);
+  // Also the builtin TimeoutError (PyErr_NewException takes a tuple of bases), so that
+  // `except TimeoutError` and asyncio's timeout handling catch ours as they catch others'.
+  auto timeout_error = nb::exception<llmcache::TimeoutError>(
+      m, "TimeoutError", nb::make_tuple(io_error, nb::handle(PyExc_TimeoutError)));
   auto closed_error = nb::exception<llmcache::ClosedError>(m, "ClosedError", io_error);
   auto protocol_error = nb::exception<llmcache::ProtocolError>(m, "ProtocolError", error);
   auto server_error = nb::exception<llmcache::ServerError>(m, "ServerError", error);
@@ -324,7 +327,10 @@ NB_MODULE(_ext, m) {
         return llmcache::langchain_key(to_bytes(prompt, "prompt"),
                                        to_bytes(llm_string, "llm_string"));
       },
-      "prompt"_a, "llm_string"_a, "LangChain's cache key: hex MD5 of prompt + llm_string.");
+      // .none(): None reaches to_bytes, whose TypeError names the argument, as for an int
+      // (nanobind's own refusal of None lists C++ signatures instead).
+      "prompt"_a.none(), "llm_string"_a.none(),
+      "LangChain's cache key: hex MD5 of prompt + llm_string.");
 
   m.def(
       "decode_plain_generations",
@@ -404,21 +410,27 @@ NB_MODULE(_ext, m) {
            "tls"_a = llmcache::TlsOptions{}, "credentials"_a = llmcache::Credentials{})
       .def("close", &PyClient::close)
       .def("servers", &PyClient::servers)
-      .def("server_for",
-           [](PyClient& self, nb::handle key) {
-             return self.client().server_for(to_bytes(key, "key")).name();
-           }, "key"_a)
-      .def("get",
-           [](PyClient& self, nb::handle key) {
-             std::string k = to_bytes(key, "key");
-             std::optional<llmcache::Item> item;
-             {
-               nb::gil_scoped_release release;
-               item = self.client().get(k);
-             }
-             return item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
-                         : nb::none();
-           }, "key"_a)
+      // Keys and values are nb::handle with .none() so to_bytes names a wrong type, None
+      // included, in a clear TypeError.
+      .def(
+          "server_for",
+          [](PyClient& self, nb::handle key) {
+            return self.client().server_for(to_bytes(key, "key")).name();
+          },
+          "key"_a.none())
+      .def(
+          "get",
+          [](PyClient& self, nb::handle key) {
+            std::string k = to_bytes(key, "key");
+            std::optional<llmcache::Item> item;
+            {
+              nb::gil_scoped_release release;
+              item = self.client().get(k);
+            }
+            return item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
+                        : nb::none();
+          },
+          "key"_a.none())
       .def("get_many",
            [](PyClient& self, nb::iterable keys) {
              std::vector<std::string> k;
@@ -445,13 +457,15 @@ NB_MODULE(_ext, m) {
             nb::gil_scoped_release release;
             return self.client().set(k, v, options) == llmcache::StoreResult::kStored;
           },
-          "key"_a, "value"_a, "ttl"_a = 0, "flags"_a = 0)
-      .def("delete",
-           [](PyClient& self, nb::handle key) {
-             std::string k = to_bytes(key, "key");
-             nb::gil_scoped_release release;
-             return self.client().del(k);
-           }, "key"_a)
+          "key"_a.none(), "value"_a.none(), "ttl"_a = 0, "flags"_a = 0)
+      .def(
+          "delete",
+          [](PyClient& self, nb::handle key) {
+            std::string k = to_bytes(key, "key");
+            nb::gil_scoped_release release;
+            return self.client().del(k);
+          },
+          "key"_a.none())
       .def(
           "flush_all",
           [](PyClient& self, std::int64_t delay, bool noreply) {
@@ -460,17 +474,19 @@ NB_MODULE(_ext, m) {
           },
           "delay"_a = 0, "noreply"_a = false)
       // The start_* methods return at once; the future is resolved through the bridge.
-      .def("start_get",
-           [](PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
-             std::string k = to_bytes(key, "key");
-             auto& client = self.client();
-             auto done = bridge.callback<OptionalBytes>(future);
-             client.start_get(
-                 std::move(k), [done = std::move(done)](std::exception_ptr e,
-                                                        std::optional<llmcache::Item> item) {
-                   done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
-                 });
-           }, "key"_a, "bridge"_a, "future"_a)
+      .def(
+          "start_get",
+          [](PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
+            std::string k = to_bytes(key, "key");
+            auto& client = self.client();
+            auto done = bridge.callback<OptionalBytes>(future);
+            client.start_get(
+                std::move(k),
+                [done = std::move(done)](std::exception_ptr e, std::optional<llmcache::Item> item) {
+                  done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
+                });
+          },
+          "key"_a.none(), "bridge"_a, "future"_a)
       .def("start_get_many",
            [](PyClient& self, nb::iterable keys, AsyncBridge& bridge, nb::handle future) {
              std::vector<std::string> k;
@@ -489,25 +505,29 @@ NB_MODULE(_ext, m) {
                    done(e, std::move(values));
                  });
            }, "keys"_a, "bridge"_a, "future"_a)
-      .def("start_set",
-           [](PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
-              std::uint32_t flags, AsyncBridge& bridge, nb::handle future) {
-             std::string k = to_bytes(key, "key");
-             std::string v = to_bytes(value, "value");
-             auto& client = self.client();
-             auto done = bridge.callback<bool>(future);
-             client.start_set(
-                 std::move(k), std::move(v), {flags, std::chrono::seconds(ttl), std::nullopt},
-                 [done = std::move(done)](std::exception_ptr e, llmcache::StoreResult r) {
-                   done(e, r == llmcache::StoreResult::kStored);
-                 });
-           }, "key"_a, "value"_a, "ttl"_a, "flags"_a, "bridge"_a, "future"_a)
-      .def("start_delete",
-           [](PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
-             std::string k = to_bytes(key, "key");
-             auto& client = self.client();
-             client.start_del(std::move(k), false, bridge.callback<bool>(future));
-           }, "key"_a, "bridge"_a, "future"_a)
+      .def(
+          "start_set",
+          [](PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
+             std::uint32_t flags, AsyncBridge& bridge, nb::handle future) {
+            std::string k = to_bytes(key, "key");
+            std::string v = to_bytes(value, "value");
+            auto& client = self.client();
+            auto done = bridge.callback<bool>(future);
+            client.start_set(
+                std::move(k), std::move(v), {flags, std::chrono::seconds(ttl), std::nullopt},
+                [done = std::move(done)](std::exception_ptr e, llmcache::StoreResult r) {
+                  done(e, r == llmcache::StoreResult::kStored);
+                });
+          },
+          "key"_a.none(), "value"_a.none(), "ttl"_a, "flags"_a, "bridge"_a, "future"_a)
+      .def(
+          "start_delete",
+          [](PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
+            std::string k = to_bytes(key, "key");
+            auto& client = self.client();
+            client.start_del(std::move(k), false, bridge.callback<bool>(future));
+          },
+          "key"_a.none(), "bridge"_a, "future"_a)
       .def("start_flush_all", [](PyClient& self, std::int64_t delay, bool noreply,
                                  AsyncBridge& bridge, nb::handle future) {
         auto& client = self.client();

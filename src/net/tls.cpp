@@ -22,18 +22,39 @@ bool is_ip_address(const std::string& host) {
          ::inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
+// An option as each face spells it: the C++ field, the Python keyword, the command-line
+// option. Messages name all three, so the Python package and the CLI pass them on as they
+// are and each user finds the name they typed, with no face rewriting (or matching) text.
+struct OptionName {
+  const char* cxx;
+  const char* python;
+  const char* cli;
+};
+constexpr OptionName kCaFile{"tls.ca_file", "tls_ca_file", "--tls-ca-file"};
+constexpr OptionName kCertFile{"tls.cert_file", "tls_cert_file", "--tls-cert"};
+constexpr OptionName kKeyFile{"tls.key_file", "tls_key_file", "--tls-key"};
+constexpr OptionName kServerName{"tls.server_name", "tls_server_name", "--tls-server-name"};
+constexpr OptionName kTlsOn{"tls.enabled = true", "tls=True", "--tls"};
+constexpr OptionName kVerifyOff{"tls.verify = false", "tls_verify=False", "--tls-no-verify"};
+
+std::string named(const OptionName& option) {
+  return std::string(option.cxx) + " (Python " + option.python + ", command line " + option.cli +
+         ")";
+}
+
 // Checked before OpenSSL sees the file: its own errors ("system library") do not say
 // which option or which file was wrong.
-void require_readable(const std::string& path, const char* field) {
+void require_readable(const std::string& path, const OptionName& option) {
   std::ifstream file(path);
   if (!file) {
-    throw InvalidArgumentError("tls." + std::string(field) + ": cannot read '" + path +
+    throw InvalidArgumentError(named(option) + ": cannot read '" + path +
                                "': " + std::strerror(errno));
   }
 }
 
-[[noreturn]] void bad_file(const std::string& path, const char* field, const char* expected) {
-  throw InvalidArgumentError("tls." + std::string(field) + ": '" + path + "' " + expected + ": " +
+[[noreturn]] void bad_file(const std::string& path, const OptionName& option,
+                           const std::string& expected) {
+  throw InvalidArgumentError(named(option) + ": '" + path + "' " + expected + ": " +
                              last_openssl_error("unknown error"));
 }
 
@@ -108,22 +129,19 @@ TlsContext::TlsContext(const TlsOptions& options)
   // replies carry their own lengths, so a truncated one is caught by the parser anyway.
   ::SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   if (!options.cert_file.empty()) {
-    require_readable(options.cert_file, "cert_file");
+    require_readable(options.cert_file, kCertFile);
     if (::SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
-      bad_file(options.cert_file, "cert_file", "holds no usable PEM certificate");
+      bad_file(options.cert_file, kCertFile, "holds no usable PEM certificate");
     }
     const std::string& key = options.key_file.empty() ? options.cert_file : options.key_file;
-    const char* key_field = options.key_file.empty() ? "cert_file" : "key_file";
-    require_readable(key, key_field);
+    const OptionName& key_option = options.key_file.empty() ? kCertFile : kKeyFile;
+    const std::string mismatch_text = "does not match the certificate of " + named(kCertFile);
+    require_readable(key, key_option);
     if (::SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
       const bool mismatch = ERR_GET_REASON(::ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-      bad_file(key, key_field,
-               mismatch ? "does not match the certificate of tls.cert_file"
-                        : "holds no usable PEM private key");
+      bad_file(key, key_option, mismatch ? mismatch_text : "holds no usable PEM private key");
     }
-    if (::SSL_CTX_check_private_key(ctx) != 1) {
-      bad_file(key, key_field, "does not match the certificate of tls.cert_file");
-    }
+    if (::SSL_CTX_check_private_key(ctx) != 1) bad_file(key, key_option, mismatch_text);
   }
   if (options.verify) {
     if (options.ca_file.empty()) {
@@ -132,9 +150,9 @@ TlsContext::TlsContext(const TlsOptions& options)
                                    last_openssl_error("unknown error"));
       }
     } else {
-      require_readable(options.ca_file, "ca_file");
+      require_readable(options.ca_file, kCaFile);
       if (::SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
-        bad_file(options.ca_file, "ca_file", "holds no usable PEM certificate");
+        bad_file(options.ca_file, kCaFile, "holds no usable PEM certificate");
       }
     }
   }
@@ -161,27 +179,28 @@ std::string TlsContext::handshake_failure(SSL* ssl, const std::string& reason) c
   const long verdict = ::SSL_get_verify_result(ssl);
   if (options_.verify && verdict != X509_V_OK) {
     return std::string("TLS handshake failed: the server's certificate could not be verified: ") +
-           ::X509_verify_cert_error_string(verdict) +
-           " (check tls.ca_file and tls.server_name, or set tls.verify = false)";
+           ::X509_verify_cert_error_string(verdict) + " (check the CA file, " + named(kCaFile) +
+           ", and the name the certificate must carry, " + named(kServerName) +
+           "; or, for tests only, " + named(kVerifyOff) + ")";
   }
   return "TLS handshake failed: " + reason + " (is the server started with TLS, memcached -Z?)";
 }
 
 std::shared_ptr<const TlsContext> make_tls_context(const TlsOptions& options) {
   if (!options.enabled) {
-    const char* set = !options.ca_file.empty()       ? "ca_file"
-                      : !options.cert_file.empty()   ? "cert_file"
-                      : !options.key_file.empty()    ? "key_file"
-                      : !options.server_name.empty() ? "server_name"
-                                                     : nullptr;
+    const OptionName* set = !options.ca_file.empty()       ? &kCaFile
+                            : !options.cert_file.empty()   ? &kCertFile
+                            : !options.key_file.empty()    ? &kKeyFile
+                            : !options.server_name.empty() ? &kServerName
+                                                           : nullptr;
     if (set) {
-      throw InvalidArgumentError("tls." + std::string(set) +
-                                 " is set but TLS is off (set tls.enabled = true)");
+      throw InvalidArgumentError(named(*set) +
+                                 " is set but TLS is off (turn it on: " + named(kTlsOn) + ")");
     }
     return nullptr;
   }
   if (!options.key_file.empty() && options.cert_file.empty()) {
-    throw InvalidArgumentError("tls.key_file is set without tls.cert_file");
+    throw InvalidArgumentError(named(kKeyFile) + " is set without " + named(kCertFile));
   }
   return std::make_shared<const TlsContext>(options);
 }
