@@ -32,7 +32,7 @@ from langchain_memcached._ext import (
     IoError,
     ProtocolError,
     ServerError,
-    TimeoutError,
+    TimeoutError as TimeoutError,  # public, but not in __all__ (see below)
     ValueTooLargeError,
     langchain_key,
 )

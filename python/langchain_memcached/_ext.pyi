@@ -3,6 +3,7 @@ llmcache's compiled core (private: use the langchain_memcached package)
 """
 
 import asyncio
+import builtins
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ class Error(Exception):
 class IoError(Error):
     pass
 
-class TimeoutError(IoError):
+class TimeoutError(IoError, builtins.TimeoutError):
     pass
 
 class ClosedError(IoError):
