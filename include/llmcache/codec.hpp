@@ -17,8 +17,9 @@ namespace llmcache {
 /// Dicts holding an "lc" key in generation_info and in the message's kwargs are wrapped
 /// as {"__lc_escaped__": {...}}, as langchain-core >= 1.2.5 does.
 /// Throws InvalidArgumentError if a string is not valid UTF-8 (Python could not hold it),
-/// generation_info is not an object, a message has no kwargs object, or JSON nests
-/// deeper than 128 levels in one generation.
+/// generation_info is not an object, a message has no kwargs object, a message holds a
+/// `secret` or `not_implemented` node outside its kwargs (it would never read back; see
+/// find_refused_node()), or JSON nests deeper than 128 levels in one generation.
 std::string encode_generations(const Generations& generations);
 
 /// Parses a stored value: the current LangChain format and the legacy one

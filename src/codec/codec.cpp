@@ -491,6 +491,43 @@ Generation decode_legacy(dom::object object) {
   return generation;
 }
 
+// The encoder escapes user data (generation_info, a message's kwargs), so the only place
+// a node can reach its bytes is a message's own fields besides kwargs, which it writes as
+// the caller built them. True when those fields hold anything but a constructor's usual
+// scalars and string id, so that the written generation is worth checking.
+bool message_fields_need_check(const AnyGeneration& generation) {
+  const auto* chat = std::get_if<ChatGeneration>(&generation);
+  if (chat == nullptr || !chat->message.is_object()) return false;
+  for (const auto& [key, value] : chat->message.items()) {
+    if (key == "kwargs") continue;
+    if (key == "type" && value != "constructor") return true;
+    if (value.is_object()) return true;
+    if (value.is_array() && std::any_of(value.begin(), value.end(),
+                                        [](const Json& part) { return part.is_structured(); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A value holding a node never reads back (decode_generations refuses it): refuse to
+// write it rather than plant a miss.
+void refuse_nodes_written(std::string_view inner) {
+  Parsers& parsers = thread_parsers();
+  const TrimOnExit trim{parsers};
+  dom::element root;
+  try {
+    root = parse_padded(parsers.inner, parsers.inner_buffer, inner, "encoded generation");
+  } catch (const DecodeError&) {
+    return;  // NaN or Infinity in generation_info: the reader refuses it for that already
+  }
+  if (const auto found = first_refused_node(root, true)) {
+    throw InvalidArgumentError("ChatGeneration::message holds a LangChain \"" +
+                               std::string(*found) +
+                               "\" node outside its kwargs, which would never read back");
+  }
+}
+
 }  // namespace
 
 std::string encode_generations(const Generations& generations) {
@@ -508,6 +545,7 @@ std::string encode_generations(const Generations& generations) {
     first = false;
     inner.clear();
     std::visit([&inner](const auto& g) { append_inner(inner, g); }, generation);
+    if (message_fields_need_check(generation)) refuse_nodes_written(inner);
     codec_detail::append_quoted_ascii_json(out, inner);
   }
   out.push_back(']');

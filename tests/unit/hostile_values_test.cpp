@@ -179,6 +179,26 @@ TEST(HostileValues, EscapedUserDataThatLooksLikeANodeStaysData) {
   EXPECT_EQ(decode_generations(encode_generations(written)), written);
 }
 
+// The encoder escapes generation_info and a message's kwargs; a message's other fields
+// are written as built, so a node there is refused before it could plant a miss.
+TEST(HostileValues, EncoderRefusesANodeItWouldWriteUnescaped) {
+  Json extra_field = ai_message("hi");
+  extra_field["extra"] = Json{{"a", Json::parse(kNotImplementedNode)}};
+  Json node_id = ai_message("hi");
+  node_id["id"] = Json::array({Json::parse(kSecretNode)});
+  Json node_message = Json::parse(kSecretNode);
+  node_message["kwargs"] = Json::object();
+  for (const auto& message : {extra_field, node_id, node_message}) {
+    SCOPED_TRACE(message.dump());
+    EXPECT_THROW(encode_generations({ChatGeneration{message, "hi", std::nullopt}}),
+                 InvalidArgumentError);
+  }
+  Json in_kwargs = ai_message("hi");
+  in_kwargs["kwargs"]["additional_kwargs"] = Json{{"d", Json::parse(kNotImplementedNode)}};
+  const Generations escaped = {ChatGeneration{in_kwargs, "hi", std::nullopt}};
+  EXPECT_EQ(decode_generations(encode_generations(escaped)), escaped);
+}
+
 TEST(HostileValues, FindRefusedNodeNeedsJsonSimdjsonReads) {
   EXPECT_FALSE(find_refused_node("[]").has_value());
   EXPECT_THROW(find_refused_node("not json"), DecodeError);
