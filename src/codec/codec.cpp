@@ -212,7 +212,8 @@ std::optional<std::string_view> first_refused_node(dom::element element, bool un
 void refuse_special_nodes(dom::element element, bool unescape) {
   if (const auto found = first_refused_node(element, unescape)) {
     throw DecodeError("the value holds a LangChain \"" + std::string(*found) +
-                      "\" node, which LangChain's reader would not return as data");
+                      "\" node, which is not generation data (LangChain's reader resolves a "
+                      "secret and raises on not_implemented)");
   }
 }
 
@@ -519,7 +520,7 @@ void refuse_nodes_written(std::string_view inner) {
   try {
     root = parse_padded(parsers.inner, parsers.inner_buffer, inner, "encoded generation");
   } catch (const DecodeError&) {
-    return;  // NaN or Infinity in generation_info: the reader refuses it for that already
+    return;  // NaN or Infinity, which simdjson does not read: this reader refuses it anyway
   }
   if (const auto found = first_refused_node(root, true)) {
     throw InvalidArgumentError("ChatGeneration::message holds a LangChain \"" +
