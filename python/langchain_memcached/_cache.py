@@ -162,7 +162,7 @@ class MemcachedCache(BaseCache):
         self._stats = dict.fromkeys(
             ("hits", "misses", "updates", "update_failures", "io_errors", "timeouts",
              "server_errors", "protocol_errors", "decode_errors", "too_large",
-             "signature_failures"),
+             "signature_failures", "unserializable_values"),
             0,
         )
         self._logged: set[str] = set()
@@ -178,7 +178,9 @@ class MemcachedCache(BaseCache):
             self._stats[name] += 1
 
     def _failed(self, error: BaseException, operation: str) -> None:
-        if isinstance(error, _ext.TimeoutError):
+        if isinstance(error, _codec.UnwritableValueError):
+            cause = "unserializable_values"
+        elif isinstance(error, _ext.TimeoutError):
             cause = "timeouts"
         elif isinstance(error, _ext.IoError):
             cause = "io_errors"
@@ -277,7 +279,11 @@ class MemcachedCache(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Update cache based on prompt and llm_string."""
-        key, value = self._stored_value(prompt, llm_string, return_val)
+        try:
+            key, value = self._stored_value(prompt, llm_string, return_val)
+        except _codec.UnwritableValueError as error:  # nothing sent: the old entry stays
+            self._stored(error)
+            return
         try:
             self.client.set(key, value, ttl=self.ttl)
         except _ext.Error as error:
@@ -304,7 +310,11 @@ class MemcachedCache(BaseCache):
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> None:
         """Async update cache based on prompt and llm_string."""
-        key, value = self._stored_value(prompt, llm_string, return_val)
+        try:
+            key, value = self._stored_value(prompt, llm_string, return_val)
+        except _codec.UnwritableValueError as error:  # nothing sent: the old entry stays
+            self._stored(error)
+            return
         try:
             await self.client.aset(key, value, ttl=self.ttl)
         except _ext.Error as error:

@@ -46,6 +46,11 @@ def decode_plain_generations(value: bytes) -> list[tuple[str, dict[str, Any] | N
     Decodes a stored value made only of plain Generations into (text, generation_info) pairs; None if it holds anything else. Raises DecodeError if it does not parse.
     """
 
+def find_refused_node(value: bytes) -> str | None:
+    """
+    The type ('secret' or 'not_implemented') of the first LangChain node in a stored value that the decoder refuses, or None. Raises DecodeError if it does not parse.
+    """
+
 class Signer:
     def __init__(self, secret: str | bytes) -> None:
         """HMAC-SHA256 signing with `secret` (str or bytes, not empty)."""

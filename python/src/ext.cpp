@@ -354,6 +354,18 @@ NB_MODULE(_ext, m) {
       "Decodes a stored value made only of plain Generations into (text, generation_info) "
       "pairs; None if it holds anything else. Raises DecodeError if it does not parse.");
 
+  // The C++ codec's rule on LangChain nodes, for the Python writer: what goes through
+  // LangChain's dumps is checked here rather than by a second copy of the rule.
+  m.def(
+      "find_refused_node",
+      [](nb::bytes value) -> std::optional<std::string> {
+        nb::gil_scoped_release release;
+        return llmcache::find_refused_node(std::string_view(value.c_str(), value.size()));
+      },
+      "value"_a,
+      "The type ('secret' or 'not_implemented') of the first LangChain node in a stored "
+      "value that the decoder refuses, or None. Raises DecodeError if it does not parse.");
+
   // The C++ Signer itself, so that Python and C++ caches seal and open entries with the
   // same code (and read each other's signed entries).
   nb::class_<llmcache::Signer>(m, "Signer")

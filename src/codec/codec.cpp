@@ -23,6 +23,9 @@ using codec_detail::kMaxNesting;
 using codec_detail::LcEscape;
 namespace dom = simdjson::dom;
 
+constexpr std::string_view kSecretNode = "secret";
+constexpr std::string_view kNotImplementedNode = "not_implemented";
+
 // ---------------------------------------------------------------- encode
 
 // Nesting levels inside one serialized generation: the constructor object is 1, its
@@ -123,6 +126,16 @@ struct Parsers {
   }
 };
 
+Parsers& thread_parsers() {
+  thread_local Parsers parsers;
+  return parsers;
+}
+
+struct TrimOnExit {
+  Parsers& parsers;
+  ~TrimOnExit() { parsers.trim(); }
+};
+
 dom::element parse_padded(dom::parser& parser, std::string& buffer, std::string_view json,
                           const char* what) {
   // The depth limit is what keeps hostile nesting from exhausting memory or stack;
@@ -140,6 +153,68 @@ dom::element parse_padded(dom::parser& parser, std::string& buffer, std::string_
     throw DecodeError(std::string(what) + ": " + simdjson::error_message(error));
   }
   return root;
+}
+
+// LangChain's loader acts on two node types other than by building a class: it resolves
+// a `secret` node from a secrets map or the environment, and raises on `not_implemented`,
+// the placeholder its dumps() writes for an object it cannot serialize (a datetime, a
+// set, bytes...). A cached value holding either is not a generation LangChain could
+// return, so it is refused wherever it sits. The test is the Reviver's (`lc == 1`, with
+// Python's equality: 1, 1.0 and true) on the last of duplicated keys, as json.loads keeps;
+// it does not ask for an `id`, so a node trimmed of one is refused too.
+std::optional<std::string_view> refused_node_type(dom::object object) {
+  std::optional<dom::element> lc, type;
+  for (const dom::key_value_pair field : object) {
+    if (field.key == "lc") {
+      lc = field.value;
+    } else if (field.key == "type") {
+      type = field.value;
+    }
+  }
+  if (!lc || !type) return std::nullopt;
+  std::string_view name;
+  if (type->get_string().get(name)) return std::nullopt;
+  if (name != kSecretNode && name != kNotImplementedNode) return std::nullopt;
+  double number;  // simdjson converts either integer kind to double
+  bool boolean;
+  const bool is_one =
+      (!lc->get_double().get(number) && number == 1.0) || (!lc->get_bool().get(boolean) && boolean);
+  if (!is_one) return std::nullopt;
+  return name == kSecretNode ? kSecretNode : kNotImplementedNode;
+}
+
+// The first refused node in `element`, at any depth. With `unescape` (the current
+// format), the content of a {"__lc_escaped__": x} wrapper is user data that LangChain
+// returns as is, never revived, so it is not searched; the legacy format is never
+// escaped, so there everything is. Recursion is bounded by the parser's depth limit.
+std::optional<std::string_view> first_refused_node(dom::element element, bool unescape) {
+  if (element.type() == dom::element_type::ARRAY) {
+    const dom::array items = element.get_array().value_unsafe();
+    for (const dom::element item : items) {
+      if (const auto found = first_refused_node(item, unescape)) return found;
+    }
+    return std::nullopt;
+  }
+  if (element.type() != dom::element_type::OBJECT) return std::nullopt;
+  const dom::object object = element.get_object().value_unsafe();
+  // The same test to_json() unwraps by, so what is skipped here is exactly what is
+  // returned as data.
+  if (unescape && object.size() == 1 && (*object.begin()).key == kLcEscapedKey) {
+    return std::nullopt;
+  }
+  if (const auto found = refused_node_type(object)) return found;
+  for (const dom::key_value_pair field : object) {
+    if (const auto found = first_refused_node(field.value, unescape)) return found;
+  }
+  return std::nullopt;
+}
+
+void refuse_special_nodes(dom::element element, bool unescape) {
+  if (const auto found = first_refused_node(element, unescape)) {
+    throw DecodeError("the value holds a LangChain \"" + std::string(*found) +
+                      "\" node, which is not generation data (LangChain's reader resolves a "
+                      "secret and raises on not_implemented)");
+  }
 }
 
 // Set when a value reaches the encoder's nesting limit: whether it can be written back
@@ -417,6 +492,43 @@ Generation decode_legacy(dom::object object) {
   return generation;
 }
 
+// The encoder escapes user data (generation_info, a message's kwargs), so the only place
+// a node can reach its bytes is a message's own fields besides kwargs, which it writes as
+// the caller built them. True when those fields hold anything but a constructor's usual
+// scalars and string id, so that the written generation is worth checking.
+bool message_fields_need_check(const AnyGeneration& generation) {
+  const auto* chat = std::get_if<ChatGeneration>(&generation);
+  if (chat == nullptr || !chat->message.is_object()) return false;
+  for (const auto& [key, value] : chat->message.items()) {
+    if (key == "kwargs") continue;
+    if (key == "type" && value != "constructor") return true;
+    if (value.is_object()) return true;
+    if (value.is_array() && std::any_of(value.begin(), value.end(),
+                                        [](const Json& part) { return part.is_structured(); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A value holding a node never reads back (decode_generations refuses it): refuse to
+// write it rather than plant a miss.
+void refuse_nodes_written(std::string_view inner) {
+  Parsers& parsers = thread_parsers();
+  const TrimOnExit trim{parsers};
+  dom::element root;
+  try {
+    root = parse_padded(parsers.inner, parsers.inner_buffer, inner, "encoded generation");
+  } catch (const DecodeError&) {
+    return;  // NaN or Infinity, which simdjson does not read: this reader refuses it anyway
+  }
+  if (const auto found = first_refused_node(root, true)) {
+    throw InvalidArgumentError("ChatGeneration::message holds a LangChain \"" +
+                               std::string(*found) +
+                               "\" node outside its kwargs, which would never read back");
+  }
+}
+
 }  // namespace
 
 std::string encode_generations(const Generations& generations) {
@@ -434,6 +546,7 @@ std::string encode_generations(const Generations& generations) {
     first = false;
     inner.clear();
     std::visit([&inner](const auto& g) { append_inner(inner, g); }, generation);
+    if (message_fields_need_check(generation)) refuse_nodes_written(inner);
     codec_detail::append_quoted_ascii_json(out, inner);
   }
   out.push_back(']');
@@ -441,11 +554,8 @@ std::string encode_generations(const Generations& generations) {
 }
 
 Generations decode_generations(std::string_view value) {
-  thread_local Parsers parsers;
-  struct Trim {
-    Parsers& parsers;
-    ~Trim() { parsers.trim(); }
-  } trim{parsers};
+  Parsers& parsers = thread_parsers();
+  const TrimOnExit trim{parsers};
 
   reached_nesting_limit = false;
   const dom::element root =
@@ -463,6 +573,7 @@ Generations decode_generations(std::string_view value) {
     if (legacy) {
       dom::object object;
       if (item.get_object().get(object)) fail("legacy list holds a non-object");
+      refuse_special_nodes(item, false);
       generations.emplace_back(decode_legacy(object));
       continue;
     }
@@ -470,9 +581,35 @@ Generations decode_generations(std::string_view value) {
     if (item.get_string().get(serialized)) fail("list item is neither a string nor an object");
     const dom::element inner =
         parse_padded(parsers.inner, parsers.inner_buffer, serialized, "invalid inner JSON");
+    // The whole document, kwargs the decoder ignores included: LangChain's loader
+    // revives every node before it builds the generation.
+    refuse_special_nodes(inner, true);
     generations.push_back(decode_constructor(inner));
   }
   return generations;
+}
+
+std::optional<std::string> find_refused_node(std::string_view value) {
+  Parsers& parsers = thread_parsers();
+  const TrimOnExit trim{parsers};
+
+  const dom::element root =
+      parse_padded(parsers.outer, parsers.outer_buffer, value, "invalid JSON");
+  dom::array items;
+  if (root.get_array().get(items)) fail("value is not a JSON array");
+  for (dom::element item : items) {
+    std::string_view serialized;
+    std::optional<std::string_view> found;
+    if (item.get_string().get(serialized)) {
+      found = first_refused_node(item, false);  // a legacy item
+    } else {
+      found = first_refused_node(
+          parse_padded(parsers.inner, parsers.inner_buffer, serialized, "invalid inner JSON"),
+          true);
+    }
+    if (found) return std::string(*found);
+  }
+  return std::nullopt;
 }
 
 std::string python_json_dumps(const Json& value) {
