@@ -36,9 +36,7 @@ struct ServerAddress {
   std::string unix_path;
 
   bool is_unix() const { return !unix_path.empty(); }
-  std::string name() const {
-    return is_unix() ? unix_path : host + ":" + std::to_string(port);
-  }
+  std::string name() const { return is_unix() ? unix_path : host + ":" + std::to_string(port); }
   friend bool operator==(const ServerAddress&, const ServerAddress&) = default;
 };
 
@@ -95,6 +93,7 @@ struct ClientOptions {
   /// 250-byte limit counts it, and a HashClient places a key by the key without it (as
   /// pymemcache's HashClient does), so both clients share a prefixed pool. Empty: none.
   /// It must hold no whitespace or control bytes (InvalidArgumentError at construction).
+  /// metadump() lists keys as memcached holds them, prefix included.
   std::string key_prefix;
   /// How long a connect may take. Must be > 0.
   std::chrono::milliseconds connect_timeout = 1000ms;

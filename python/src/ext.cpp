@@ -398,13 +398,13 @@ NB_MODULE(_ext, m) {
       .def_rw("password", &llmcache::Credentials::password);
 
   nb::class_<PyClient>(m, "ClientCore")
-      .def(nb::init<const std::vector<std::string>&, bool, double, double, std::size_t, std::size_t,
-                    int, double, double, llmcache::TlsOptions, llmcache::Credentials,
-                    std::string>(),
-           "servers"_a, "hashed"_a, "connect_timeout"_a, "timeout"_a, "connections"_a,
-           "max_value_bytes"_a, "retry_attempts"_a, "retry_timeout"_a, "dead_timeout"_a,
-           "tls"_a = llmcache::TlsOptions{}, "credentials"_a = llmcache::Credentials{},
-           "key_prefix"_a = "")
+      .def(
+          nb::init<const std::vector<std::string>&, bool, double, double, std::size_t, std::size_t,
+                   int, double, double, llmcache::TlsOptions, llmcache::Credentials, std::string>(),
+          "servers"_a, "hashed"_a, "connect_timeout"_a, "timeout"_a, "connections"_a,
+          "max_value_bytes"_a, "retry_attempts"_a, "retry_timeout"_a, "dead_timeout"_a,
+          "tls"_a = llmcache::TlsOptions{}, "credentials"_a = llmcache::Credentials{},
+          "key_prefix"_a = "")
       .def("close", &PyClient::close)
       .def("servers", &PyClient::servers)
       .def("server_for",

@@ -348,10 +348,9 @@ void ClientBase::start_get(std::string key, Callback<std::optional<Item>> callba
 
 void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
                                 Callback<MetaGetResult> callback) {
-  send_prepared(*transport_, std::move(key), std::move(callback), map_meta_get,
-                [&](std::string_view k) {
-                  return prepare_meta_get(*transport_, wire_key(k), options);
-                });
+  send_prepared(
+      *transport_, std::move(key), std::move(callback), map_meta_get,
+      [&](std::string_view k) { return prepare_meta_get(*transport_, wire_key(k), options); });
 }
 
 void ClientBase::start_get_many(std::vector<std::string> keys,
@@ -471,10 +470,9 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
 }
 
 void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
-  send_prepared(*transport_, std::move(key), std::move(callback), map_del,
-                [&](std::string_view k) {
-                  return prepare_del(*transport_, wire_key(k), invalidate);
-                });
+  send_prepared(*transport_, std::move(key), std::move(callback), map_del, [&](std::string_view k) {
+    return prepare_del(*transport_, wire_key(k), invalidate);
+  });
 }
 
 void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
@@ -657,9 +655,8 @@ Client::Client(std::string_view server, ClientOptions options)
     : Client(parse_server(server), options) {}
 
 HashClient::HashClient(std::vector<ServerAddress> servers, HashClientOptions options)
-    : ClientBase(
-          detail::make_hash_transport(checked(std::move(servers), options.client), options),
-          options.client.key_prefix) {}
+    : ClientBase(detail::make_hash_transport(checked(std::move(servers), options.client), options),
+                 options.client.key_prefix) {}
 
 HashClient::HashClient(std::string_view servers, HashClientOptions options)
     : HashClient(parse_servers(servers), options) {}

@@ -170,8 +170,8 @@ void BlockingConnection::open_unix_socket() {
   if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&where), sizeof where) == 0) {
     return;
   }
-  const std::string failure = errno == EAGAIN ? "the server's listen backlog is full"
-                                              : std::string(std::strerror(errno));
+  const std::string failure =
+      errno == EAGAIN ? "the server's listen backlog is full" : std::string(std::strerror(errno));
   close();
   throw IoError("memcached " + address_.name() + ": cannot connect: " + failure +
                 " (is memcached listening on this socket, started with -s " + address_.unix_path +

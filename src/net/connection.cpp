@@ -146,7 +146,8 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   if (ec) {
     std::string hint;
     if (address_.is_unix()) {
-      hint = " (is memcached listening on this socket, started with -s " + address_.unix_path + "?)";
+      hint =
+          " (is memcached listening on this socket, started with -s " + address_.unix_path + "?)";
     } else if (ec == asio::error::connection_refused) {
       hint = " (is memcached running there? check the server list)";
     }

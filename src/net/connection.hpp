@@ -10,8 +10,8 @@
 #include "protocol/meta_protocol.hpp"
 
 #include <asio/awaitable.hpp>
-#include <asio/io_context.hpp>
 #include <asio/generic/stream_protocol.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 

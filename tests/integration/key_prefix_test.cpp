@@ -67,7 +67,8 @@ TEST(KeyPrefix, TheKeyLimitCountsThePrefix) {
 
 TEST(KeyPrefix, APrefixNoKeyCouldStartWithIsRefusedAtConstruction) {
   MemcachedServer server;
-  for (const std::string& bad : std::vector<std::string>{"app A:", "app\n", std::string(250, 'p')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"app A:", "app\n", std::string(250, 'p')}) {
     EXPECT_THROW(Client(server.address(), prefixed(bad)), InvalidArgumentError) << bad;
   }
 }

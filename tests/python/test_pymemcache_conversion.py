@@ -165,7 +165,8 @@ def test_another_hasher_is_refused(memcached) -> None:
 
 
 # Options that cannot change LangChain's bytes, keys or placement: accepted, and the two
-# caches still read each other's entries.
+# caches still read each other's entries (under a tenant's prefix, which must carry over
+# alongside them).
 @pytest.mark.parametrize(
     "options",
     [
@@ -178,6 +179,7 @@ def test_another_hasher_is_refused(memcached) -> None:
     ids=lambda o: ",".join(o),
 )
 def test_options_that_keep_the_bytes_are_accepted(memcached, options) -> None:
+    options = {**options, "key_prefix": b"tenant:"}
     theirs = LangchainMemcachedCache(PyClient(memcached.address, **options))
     ours = MemcachedCache(PyClient(memcached.address, **options))
     theirs.update("theirs", LLM, answer("café 🚀"))
