@@ -225,10 +225,15 @@ class ClientBase {
   ServerAddress server_for(std::string_view key) const;
 
  protected:
-  explicit ClientBase(std::unique_ptr<detail::Transport> transport);
+  /// `key_prefix`: ClientOptions::key_prefix, already checked.
+  ClientBase(std::unique_ptr<detail::Transport> transport, std::string key_prefix);
 
  private:
+  /// `key` as memcached sees it: after key_prefix_. Placement uses `key` itself.
+  std::string wire_key(std::string_view key) const;
+
   std::unique_ptr<detail::Transport> transport_;
+  std::string key_prefix_;
 };
 
 /// A client for one memcached server. Reconnects by itself after a failure; unlike
@@ -237,7 +242,8 @@ class ClientBase {
 class Client final : public ClientBase {
  public:
   explicit Client(ServerAddress server, ClientOptions options = {});
-  /// `server` is "host:port" (see parse_server).
+  /// `server` is "host:port" or a Unix socket "/path" (see parse_server). Throws
+  /// InvalidArgumentError for TLS over a Unix socket.
   explicit Client(std::string_view server, ClientOptions options = {});
 };
 

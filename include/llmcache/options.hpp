@@ -6,24 +6,43 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llmcache {
 
 using namespace std::chrono_literals;
 
-/// One memcached server. `name()` is "host:port", the node name pymemcache's HashClient
-/// hashes, so it must be spelled the same way in every process that shares a pool.
+/// One memcached server, over TCP (`host`, `port`) or a Unix domain socket (`unix_path`).
+/// `name()` is the node name pymemcache's HashClient hashes ("host:port", or the socket's
+/// path), so it must be spelled the same way in every process that shares a pool.
 struct ServerAddress {
+  ServerAddress() = default;
+  /// TCP. (Constructors rather than an aggregate, so that `{host, port}` stays complete
+  /// now that there is a third field.)
+  ServerAddress(std::string host_name, std::uint16_t port_number)
+      : host(std::move(host_name)), port(port_number) {}
+  /// A Unix domain socket at `path` (absolute; see parse_server for the checks).
+  static ServerAddress unix_socket(std::string path) {
+    ServerAddress address;
+    address.unix_path = std::move(path);
+    return address;
+  }
+
   std::string host = "127.0.0.1";
   std::uint16_t port = 11211;
+  /// Absolute path of a Unix domain socket (memcached -s). Empty: TCP to host:port. When
+  /// set, host and port are not used.
+  std::string unix_path;
 
-  std::string name() const { return host + ":" + std::to_string(port); }
+  bool is_unix() const { return !unix_path.empty(); }
+  std::string name() const { return is_unix() ? unix_path : host + ":" + std::to_string(port); }
   friend bool operator==(const ServerAddress&, const ServerAddress&) = default;
 };
 
-/// Parses "host", "host:port" or "[v6addr]:port" (port defaults to 11211), as
-/// pymemcache's normalize_server_spec does. Throws InvalidArgumentError.
+/// Parses "host", "host:port" or "[v6addr]:port" (port defaults to 11211), and a Unix
+/// socket as "/path" or "unix:/path", as pymemcache's normalize_server_spec does. Throws
+/// InvalidArgumentError, e.g. for a relative or too long socket path.
 ServerAddress parse_server(std::string_view spec);
 
 /// Parses a comma- or whitespace-separated server list. Throws InvalidArgumentError
@@ -70,7 +89,13 @@ struct Credentials {
 
 /// Options of one server's connections (Client, and each server of a HashClient).
 struct ClientOptions {
-  /// How long a TCP connect may take. Must be > 0.
+  /// Prepended to every key on the wire, exactly as pymemcache's `key_prefix`: the
+  /// 250-byte limit counts it, and a HashClient places a key by the key without it (as
+  /// pymemcache's HashClient does), so both clients share a prefixed pool. Empty: none.
+  /// It must hold no whitespace or control bytes (InvalidArgumentError at construction).
+  /// metadump() lists keys as memcached holds them, prefix included.
+  std::string key_prefix;
+  /// How long a connect may take. Must be > 0.
   std::chrono::milliseconds connect_timeout = 1000ms;
   /// How long a request may wait for its reply, counted from when it is submitted
   /// (including time spent waiting for a connection). Must be > 0: no wait is forever.
@@ -86,7 +111,8 @@ struct ClientOptions {
   /// Requests allowed in flight per connection; more fail at once with IoError
   /// rather than queue without bound.
   std::size_t max_in_flight = 65536;
-  /// TLS for every connection; off by default. See TlsOptions.
+  /// TLS for every connection; off by default. See TlsOptions. Not available over a
+  /// Unix socket (InvalidArgumentError at construction).
   TlsOptions tls;
   /// ASCII-auth credentials sent first on every connection; empty: none. The
   /// authentication round trip counts against connect_timeout.

@@ -26,73 +26,11 @@ from langchain_core.outputs import Generation
 
 from langchain_memcached import _codec, _ext
 from langchain_memcached._client import Client, HashClient, _ClientBase
+from langchain_memcached._pymemcache import from_pymemcache
 
 __all__ = ["MemcachedCache"]
 
 logger = logging.getLogger("langchain_memcached")
-
-_DEFAULT_TIMEOUT = 1.0
-
-
-def _server_name(server: Any) -> str:
-    """pymemcache's (host, port) or "host:port" as our "host:port"."""
-    if isinstance(server, tuple) and len(server) == 2:
-        host, port = server
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    if isinstance(server, str) and not server.startswith("/"):
-        return server
-    raise ValueError(f"llmcache does not support this memcached server spec: {server!r}")
-
-
-class _Timeouts(TypedDict):
-    connect_timeout: float
-    timeout: float
-
-
-def _timeouts(connect_timeout: float | None, timeout: float | None) -> _Timeouts:
-    # pymemcache's None means "wait forever"; ours always has a deadline.
-    return {
-        "connect_timeout": connect_timeout or _DEFAULT_TIMEOUT,
-        "timeout": timeout or _DEFAULT_TIMEOUT,
-    }
-
-
-def _refuse_tls_context(tls_context: Any) -> None:
-    # An ssl.SSLContext cannot be read back into files and names; connecting without it
-    # would send what the caller meant to protect in the clear.
-    if tls_context is not None:
-        raise ValueError(
-            "this pymemcache client uses TLS (tls_context); pass the servers as a string "
-            "with tls=True, tls_ca_file=... instead"
-        )
-
-
-def _from_pymemcache(client: Any) -> _ClientBase | None:
-    try:
-        from pymemcache.client import Client as PyClient
-        from pymemcache.client import HashClient as PyHashClient
-        from pymemcache.client import PooledClient, RetryingClient
-    except ImportError:
-        return None
-    if isinstance(client, RetryingClient):
-        return _from_pymemcache(client._client)
-    if isinstance(client, (PyClient, PooledClient)):
-        _refuse_tls_context(getattr(client, "tls_context", None))
-        return Client(
-            _server_name(client.server), **_timeouts(client.connect_timeout, client.timeout)
-        )
-    if isinstance(client, PyHashClient):
-        kwargs = client.default_kwargs
-        _refuse_tls_context(kwargs.get("tls_context"))
-        return HashClient(
-            [_server_name(name) for name in client.clients],
-            retry_attempts=client.retry_attempts,
-            retry_timeout=client.retry_timeout,
-            dead_timeout=client.dead_timeout,
-            **_timeouts(kwargs.get("connect_timeout"), kwargs.get("timeout")),
-        )
-    return None
-
 
 def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
     if isinstance(client, str):
@@ -111,7 +49,7 @@ def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
         )
     if isinstance(client, _ClientBase):
         return client
-    converted = _from_pymemcache(client)
+    converted = from_pymemcache(client)
     if converted is None:
         raise ValueError(
             "Please pass a valid pymemcached client, an llmcache Client or HashClient, "

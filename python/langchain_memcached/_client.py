@@ -83,6 +83,16 @@ def _security(
     return options, credentials
 
 
+def _key_prefix(key_prefix: str | bytes) -> str:
+    """pymemcache's key_prefix (str or bytes) as the C++ option (checked there)."""
+    if isinstance(key_prefix, bytes):
+        try:
+            return key_prefix.decode("utf-8")  # the same bytes reach the wire
+        except UnicodeDecodeError:
+            raise ValueError(f"key_prefix must be UTF-8: {key_prefix!r}") from None
+    return key_prefix
+
+
 class _ClientBase:
     """Operations shared by Client and HashClient. Thread-safe; every call has a deadline."""
 
@@ -143,7 +153,7 @@ class _ClientBase:
     # ------------------------------------------------------------------ introspection
     @property
     def servers(self) -> list[str]:
-        """The servers as "host:port", in the order given."""
+        """The servers as "host:port" (a Unix socket as its path), in the order given."""
         return self._core.servers()
 
     def server_for(self, key: Key) -> str:
@@ -180,6 +190,9 @@ class Client(_ClientBase):
     (tests only). Files are read when the client is made: a bad one raises
     InvalidArgumentError. ``username``/``password``: memcached's ASCII auth (-Y), sent
     first on every connection; a refusal raises IoError naming authentication.
+    ``server`` may be a Unix socket, "/path" or "unix:/path" (memcached -s; no TLS there).
+    ``key_prefix``: prepended to every key on the wire, as pymemcache's ``key_prefix``
+    (the 250-byte key limit counts it).
     """
 
     def __init__(
@@ -198,6 +211,7 @@ class Client(_ClientBase):
         tls_verify: bool = True,
         username: str | None = None,
         password: str | None = None,
+        key_prefix: str | bytes = "",
     ) -> None:
         if not isinstance(server, str):
             raise _type_error("server", 'a "host:port" str', server)
@@ -223,13 +237,16 @@ class Client(_ClientBase):
                 username,
                 password,
             ),
+            key_prefix=_key_prefix(key_prefix),
         )
 
 
 class HashClient(_ClientBase):
     """Several servers, keys placed exactly as pymemcache's HashClient places them, with
-    its failure rules (``retry_attempts``, ``retry_timeout``, ``dead_timeout``). TLS and
-    auth keywords as for Client; every server gets the same ones."""
+    its failure rules (``retry_attempts``, ``retry_timeout``, ``dead_timeout``). TLS, auth
+    and ``key_prefix`` keywords as for Client; every server gets the same ones. Servers
+    may mix TCP and Unix sockets; like pymemcache, keys are placed by the key without
+    its prefix."""
 
     def __init__(
         self,
@@ -250,6 +267,7 @@ class HashClient(_ClientBase):
         tls_verify: bool = True,
         username: str | None = None,
         password: str | None = None,
+        key_prefix: str | bytes = "",
     ) -> None:
         if isinstance(servers, str):
             servers = [s for s in servers.replace(",", " ").split() if s]
@@ -284,4 +302,5 @@ class HashClient(_ClientBase):
                 username,
                 password,
             ),
+            key_prefix=_key_prefix(key_prefix),
         )

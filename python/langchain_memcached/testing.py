@@ -4,15 +4,18 @@
         cache = MemcachedCache(server.spec)
 
 Starts ``memcached`` on a free loopback port (retrying if another process takes the port
-first), waits until it accepts connections, and always stops it.
+first), or with ``unix_socket=True`` on a Unix socket in a fresh temporary directory,
+waits until it accepts connections, and always stops it (removing the directory).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from types import TracebackType
 
@@ -43,14 +46,40 @@ def _accepts(port: int) -> bool:
         return False
 
 
-class MemcachedProcess:
-    """One memcached; ``extra`` arguments go to it as given (e.g. ``"-I", "2m"``)."""
+def _accepts_unix(path: str) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(0.2)
+            s.connect(path)
+            return True
+    except OSError:
+        return False
 
-    def __init__(self, *extra: str, memory_mb: int = 64, threads: int = 4) -> None:
+
+class MemcachedProcess:
+    """One memcached; ``extra`` arguments go to it as given (e.g. ``"-I", "2m"``).
+    ``unix_socket=True``: on a Unix socket (memcached -s, no TCP); ``spec`` and
+    ``address`` are then its path, and ``port`` is 0."""
+
+    def __init__(
+        self, *extra: str, memory_mb: int = 64, threads: int = 4, unix_socket: bool = False
+    ) -> None:
         self.extra = extra
         self.memory_mb = memory_mb
         self.threads = threads
         self.process: subprocess.Popen[bytes] | None = None
+        self.socket_path: str | None = None
+        self._socket_dir: str | None = None
+        if unix_socket:
+            self.port = 0
+            self._socket_dir = tempfile.mkdtemp(prefix="llmcache-memcached-")
+            self.socket_path = os.path.join(self._socket_dir, "memcached.sock")
+            try:
+                self.start()
+            except BaseException:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
+                raise
+            return
         for attempt in range(5):
             self.port = free_port()
             try:
@@ -62,22 +91,27 @@ class MemcachedProcess:
 
     @property
     def spec(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self.socket_path or f"127.0.0.1:{self.port}"
 
     @property
-    def address(self) -> tuple[str, int]:
-        return ("127.0.0.1", self.port)
+    def address(self) -> tuple[str, int] | str:
+        """What pymemcache's Client takes: (host, port), or the socket's path."""
+        return self.socket_path or ("127.0.0.1", self.port)
 
     @property
     def args(self) -> list[str]:
-        args = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
+        listen = ["-s", self.socket_path] if self.socket_path else [
+            "-l", "127.0.0.1", "-p", str(self.port)]
+        args = ["memcached", *listen, "-U", "0",
                 "-m", str(self.memory_mb), "-t", str(self.threads), "-c", "1024"]
         if os.geteuid() == 0:
             args += ["-u", "root"]  # memcached refuses to run as root without it
         return [*args, *self.extra]
 
     def start(self) -> None:
-        """Starts (again, on the same port after kill) and waits until it accepts."""
+        """Starts (again, on the same port or socket after kill) and waits until it accepts."""
+        if self.socket_path and os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)  # left by a killed server; memcached's bind would fail
         self.process = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
@@ -87,7 +121,7 @@ class MemcachedProcess:
             if self.process.poll() is not None:
                 error = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise RuntimeError(f"memcached exited ({' '.join(self.args)}): {error}")
-            if _accepts(self.port):
+            if _accepts_unix(self.socket_path) if self.socket_path else _accepts(self.port):
                 return
             time.sleep(0.01)
         self.kill()
@@ -120,3 +154,5 @@ class MemcachedProcess:
         tb: TracebackType | None,
     ) -> None:
         self.kill()
+        if self._socket_dir:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -255,8 +255,9 @@ class PyClient {
   PyClient(const std::vector<std::string>& servers, bool hashed, double connect_timeout,
            double timeout, std::size_t connections, std::size_t max_value_bytes, int retry_attempts,
            double retry_timeout, double dead_timeout, llmcache::TlsOptions tls,
-           llmcache::Credentials credentials) {
+           llmcache::Credentials credentials, std::string key_prefix) {
     llmcache::HashClientOptions options;
+    options.client.key_prefix = std::move(key_prefix);
     options.client.tls = std::move(tls);
     options.client.credentials = std::move(credentials);
     options.client.connect_timeout = millis(connect_timeout, "connect_timeout");
@@ -415,11 +416,13 @@ NB_MODULE(_ext, m) {
       .def_rw("password", &llmcache::Credentials::password);
 
   nb::class_<PyClient>(m, "ClientCore")
-      .def(nb::init<const std::vector<std::string>&, bool, double, double, std::size_t, std::size_t,
-                    int, double, double, llmcache::TlsOptions, llmcache::Credentials>(),
-           "servers"_a, "hashed"_a, "connect_timeout"_a, "timeout"_a, "connections"_a,
-           "max_value_bytes"_a, "retry_attempts"_a, "retry_timeout"_a, "dead_timeout"_a,
-           "tls"_a = llmcache::TlsOptions{}, "credentials"_a = llmcache::Credentials{})
+      .def(
+          nb::init<const std::vector<std::string>&, bool, double, double, std::size_t, std::size_t,
+                   int, double, double, llmcache::TlsOptions, llmcache::Credentials, std::string>(),
+          "servers"_a, "hashed"_a, "connect_timeout"_a, "timeout"_a, "connections"_a,
+          "max_value_bytes"_a, "retry_attempts"_a, "retry_timeout"_a, "dead_timeout"_a,
+          "tls"_a = llmcache::TlsOptions{}, "credentials"_a = llmcache::Credentials{},
+          "key_prefix"_a = "")
       .def("close", &PyClient::close)
       .def("servers", &PyClient::servers)
       // Keys and values are nb::handle with .none() so to_bytes names a wrong type, None

@@ -65,6 +65,48 @@ void fail_later(const asio::any_io_executor& executor, Callback<T> callback,
   asio::post(executor, [callback = std::move(callback), error] { callback(error, T{}); });
 }
 
+// pymemcache applies key_prefix to every key it sends (check_key_helper): refuse at
+// construction a prefix that would make every key invalid, rather than fail each request.
+void check_key_prefix(const std::string& prefix) {
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    const auto c = static_cast<unsigned char>(prefix[i]);
+    if (c <= 0x20 || c == 0x7f) {
+      throw InvalidArgumentError("key_prefix has a space or control byte at offset " +
+                                 std::to_string(i) + "; memcached keys cannot hold one");
+    }
+  }
+  if (prefix.size() >= protocol::kMaxKeyBytes) {
+    throw InvalidArgumentError("key_prefix is " + std::to_string(prefix.size()) +
+                               " bytes; with a key it must fit memcached's " +
+                               std::to_string(protocol::kMaxKeyBytes) + "-byte limit");
+  }
+}
+
+// memcached speaks TLS on its TCP listeners only, and a certificate names a host, which a
+// socket path is not: rather than connect in the clear to a caller who asked for TLS,
+// refuse the combination when the client is made.
+void check_tls_over_unix(const ServerAddress& server, const ClientOptions& options) {
+  if (options.tls.enabled && server.is_unix()) {
+    throw InvalidArgumentError("memcached " + server.name() +
+                               ": TLS is not available over a Unix socket (memcached serves "
+                               "TLS on TCP only); turn TLS off for this server or use TCP");
+  }
+}
+
+// The options checks that need no I/O, run before the transport (and its thread) exists.
+ServerAddress checked(ServerAddress server, const ClientOptions& options) {
+  check_key_prefix(options.key_prefix);
+  check_tls_over_unix(server, options);
+  return server;
+}
+
+std::vector<ServerAddress> checked(std::vector<ServerAddress> servers,
+                                   const ClientOptions& options) {
+  check_key_prefix(options.key_prefix);
+  for (const auto& server : servers) check_tls_over_unix(server, options);
+  return servers;
+}
+
 std::uint32_t seconds_count(std::chrono::seconds s) {
   if (s.count() < 0) throw InvalidArgumentError("a TTL or delay cannot be negative");
   return static_cast<std::uint32_t>(s.count());
@@ -267,8 +309,14 @@ T round_trip(detail::Transport& transport, std::string_view key, T (*map)(Reply)
 
 }  // namespace
 
-ClientBase::ClientBase(std::unique_ptr<detail::Transport> transport)
-    : transport_(std::move(transport)) {}
+ClientBase::ClientBase(std::unique_ptr<detail::Transport> transport, std::string key_prefix)
+    : transport_(std::move(transport)), key_prefix_(std::move(key_prefix)) {}
+
+std::string ClientBase::wire_key(std::string_view key) const {
+  std::string wire;
+  wire.reserve(key_prefix_.size() + key.size());
+  return wire.append(key_prefix_).append(key);
+}
 
 ClientBase::~ClientBase() = default;
 
@@ -300,15 +348,16 @@ void ClientBase::start_get(std::string key, Callback<std::optional<Item>> callba
 
 void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
                                 Callback<MetaGetResult> callback) {
-  send_prepared(*transport_, std::move(key), std::move(callback), map_meta_get,
-                [&](std::string_view k) { return prepare_meta_get(*transport_, k, options); });
+  send_prepared(
+      *transport_, std::move(key), std::move(callback), map_meta_get,
+      [&](std::string_view k) { return prepare_meta_get(*transport_, wire_key(k), options); });
 }
 
 void ClientBase::start_get_many(std::vector<std::string> keys,
                                 Callback<std::vector<std::optional<Item>>> callback) {
   using Results = std::vector<std::optional<Item>>;
   try {
-    for (const auto& key : keys) protocol::validate_key(key);
+    for (const auto& key : keys) protocol::validate_key(wire_key(key));
   } catch (...) {
     return fail_later(executor(), std::move(callback), std::current_exception());
   }
@@ -331,7 +380,7 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
   for (std::size_t i = 0; i < keys.size(); ++i) {
     net::PendingRequest request;
     request.opaque = transport_->next_opaque();
-    protocol::append_meta_get(request.bytes, keys[i], flags, *request.opaque);
+    protocol::append_meta_get(request.bytes, wire_key(keys[i]), flags, *request.opaque);
     request.on_reply = [join, i](std::exception_ptr error, Reply reply) {
       if (!error) {
         try {
@@ -366,20 +415,21 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
   if (server.empty()) {
     return send_prepared(
         *transport, std::move(key), std::move(callback), map_set,
-        [&](std::string_view k) { return prepare_set(*transport, k, value, options); });
+        [&](std::string_view k) { return prepare_set(*transport, wire_key(k), value, options); });
   }
+  std::string wire = wire_key(key);
   try {
-    protocol::validate_key(key);  // before a stats request goes out on its behalf
+    protocol::validate_key(wire);  // before a stats request goes out on its behalf
   } catch (...) {
     return fail_later(executor(), std::move(callback), std::current_exception());
   }
   const auto limits = transport->item_limits;
-  const std::size_t item_bytes = ItemLimits::item_bytes(key.size(), value.size(), options.flags);
+  const std::size_t item_bytes = ItemLimits::item_bytes(wire.size(), value.size(), options.flags);
   std::string routing_key = key;  // the limit is asked of the server that will get the set
   // The set itself: refused here if the known limit says it cannot fit; a refusal by the
   // server makes us learn the limit again.
   auto proceed = [transport, limits, server, item_bytes, key = std::move(key),
-                  value = std::move(value), options,
+                  wire = std::move(wire), value = std::move(value), options,
                   callback = std::move(callback)](std::exception_ptr closed) mutable {
     if (closed) return callback(closed, StoreResult{});
     if (limits->decide(server, item_bytes, ItemLimits::Clock::now()) ==
@@ -393,7 +443,7 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
       callback(error, result);
     };
     send_prepared(*transport, std::move(key), std::move(done), map_set,
-                  [&](std::string_view k) { return prepare_set(*transport, k, value, options); });
+                  [&](std::string_view) { return prepare_set(*transport, wire, value, options); });
   };
   if (limits->decide(server, item_bytes, ItemLimits::Clock::now()) != ItemLimits::Action::kLearn) {
     return proceed(nullptr);
@@ -420,8 +470,9 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
 }
 
 void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
-  send_prepared(*transport_, std::move(key), std::move(callback), map_del,
-                [&](std::string_view k) { return prepare_del(*transport_, k, invalidate); });
+  send_prepared(*transport_, std::move(key), std::move(callback), map_del, [&](std::string_view k) {
+    return prepare_del(*transport_, wire_key(k), invalidate);
+  });
 }
 
 void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
@@ -562,11 +613,12 @@ std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::strin
 
 StoreResult ClientBase::set(std::string_view key, std::string_view value,
                             const SetOptions& options) {
-  Prepared prepared = prepare_set(*transport_, key, value, options);
+  const std::string wire = wire_key(key);
+  Prepared prepared = prepare_set(*transport_, wire, value, options);
   const std::string server = server_name_for(*transport_, key);
   if (server.empty()) return round_trip(*transport_, key, map_set, prepared);
   check_fits_blocking(*transport_, server, key, value.size(),
-                      ItemLimits::item_bytes(key.size(), value.size(), options.flags));
+                      ItemLimits::item_bytes(wire.size(), value.size(), options.flags));
   try {
     return round_trip(*transport_, key, map_set, prepared);
   } catch (const ValueTooLargeError&) {
@@ -576,15 +628,16 @@ StoreResult ClientBase::set(std::string_view key, std::string_view value,
 }
 
 bool ClientBase::del(std::string_view key) {
-  return round_trip(*transport_, key, map_del, prepare_del(*transport_, key, false));
+  return round_trip(*transport_, key, map_del, prepare_del(*transport_, wire_key(key), false));
 }
 
 bool ClientBase::invalidate(std::string_view key) {
-  return round_trip(*transport_, key, map_del, prepare_del(*transport_, key, true));
+  return round_trip(*transport_, key, map_del, prepare_del(*transport_, wire_key(key), true));
 }
 
 MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {
-  return round_trip(*transport_, key, map_meta_get, prepare_meta_get(*transport_, key, options));
+  return round_trip(*transport_, key, map_meta_get,
+                    prepare_meta_get(*transport_, wire_key(key), options));
 }
 
 std::size_t ClientBase::flush_all(std::chrono::seconds delay, bool noreply) {
@@ -595,13 +648,15 @@ std::size_t ClientBase::flush_all(std::chrono::seconds delay, bool noreply) {
 // ---------------------------------------------------------------- the two clients
 
 Client::Client(ServerAddress server, ClientOptions options)
-    : ClientBase(detail::make_single_server_transport(std::move(server), options)) {}
+    : ClientBase(detail::make_single_server_transport(checked(std::move(server), options), options),
+                 options.key_prefix) {}
 
 Client::Client(std::string_view server, ClientOptions options)
     : Client(parse_server(server), options) {}
 
 HashClient::HashClient(std::vector<ServerAddress> servers, HashClientOptions options)
-    : ClientBase(detail::make_hash_transport(std::move(servers), options)) {}
+    : ClientBase(detail::make_hash_transport(checked(std::move(servers), options.client), options),
+                 options.client.key_prefix) {}
 
 HashClient::HashClient(std::string_view servers, HashClientOptions options)
     : HashClient(parse_servers(servers), options) {}

@@ -1,13 +1,46 @@
 #include <llmcache/errors.hpp>
 #include <llmcache/options.hpp>
 
+#include <sys/un.h>
+
 #include <charconv>
 
 namespace llmcache {
+namespace {
+
+// pymemcache's normalize_server_spec takes "/path" and "unix:<path>" as a Unix socket and
+// names the node by the path alone; so do we, so that placement matches.
+ServerAddress parse_unix_socket(std::string_view spec, const std::string& quoted) {
+  std::string_view path = spec.substr(0, 5) == "unix:" ? spec.substr(5) : spec;
+  // A relative path would name its node "path", which reads back as a host name; and it
+  // would mean a different socket in each working directory.
+  if (path.empty() || path.front() != '/') {
+    throw InvalidArgumentError("bad server address " + quoted +
+                               ": a Unix socket path must be absolute (unix:/path or /path)");
+  }
+  // A list separates servers by commas and whitespace, so a path holding one could not be
+  // written in a list, nor read back from name().
+  for (const char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f || c == ',') {
+      throw InvalidArgumentError("bad server address " + quoted +
+                                 ": the socket path holds a space, comma or control byte");
+    }
+  }
+  // sockaddr_un holds the path with its terminating NUL: a longer one cannot be connected.
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    throw InvalidArgumentError("bad server address " + quoted + ": a Unix socket path is at most " +
+                               std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+  }
+  return ServerAddress::unix_socket(std::string(path));
+}
+
+}  // namespace
 
 ServerAddress parse_server(std::string_view spec) {
   const std::string quoted = "'" + std::string(spec) + "'";
   if (spec.empty()) throw InvalidArgumentError("empty memcached server address");
+  if (spec.front() == '/' || spec.substr(0, 5) == "unix:") return parse_unix_socket(spec, quoted);
   ServerAddress address;
   std::string_view host = spec;
   std::string_view port;
@@ -39,6 +72,13 @@ ServerAddress parse_server(std::string_view spec) {
       throw InvalidArgumentError("bad server address " + quoted +
                                  ": the host holds a space, comma, bracket or control byte");
     }
+  }
+  // Bracketed, such a host would name itself "/h:1" or "unix:h:1", which reads back as a
+  // Unix socket.
+  if (host.front() == '/' || host.substr(0, 5) == "unix:") {
+    throw InvalidArgumentError("bad server address " + quoted +
+                               ": a host cannot start with '/' or 'unix:' (a Unix socket is "
+                               "written /path or unix:/path)");
   }
   address.host = std::string(host);
   if (!port.empty() || spec.back() == ':') {

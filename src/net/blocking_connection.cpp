@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -123,6 +124,7 @@ void BlockingConnection::connect(Clock::time_point deadline) {
 }
 
 void BlockingConnection::open_socket(Clock::time_point deadline) {
+  if (address_.is_unix()) return open_unix_socket();
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -155,6 +157,25 @@ void BlockingConnection::open_socket(Clock::time_point deadline) {
   const bool refused = last_error == std::strerror(ECONNREFUSED);
   throw IoError("memcached " + address_.name() + ": cannot connect: " + last_error +
                 (refused ? " (is memcached running there? check the server list)" : ""));
+}
+
+void BlockingConnection::open_unix_socket() {
+  sockaddr_un where{};
+  where.sun_family = AF_UNIX;
+  // parse_server refused paths that do not fit, with the terminating NUL.
+  std::memcpy(where.sun_path, address_.unix_path.c_str(), address_.unix_path.size() + 1);
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // A local connect completes or fails at once; Linux answers EAGAIN (rather than
+  // completing later, as TCP does) when the server's listen backlog is full.
+  if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&where), sizeof where) == 0) {
+    return;
+  }
+  const std::string failure =
+      errno == EAGAIN ? "the server's listen backlog is full" : std::string(std::strerror(errno));
+  close();
+  throw IoError("memcached " + address_.name() + ": cannot connect: " + failure +
+                " (is memcached listening on this socket, started with -s " + address_.unix_path +
+                "?)");
 }
 
 void BlockingConnection::handshake(Clock::time_point deadline) {

@@ -46,6 +46,7 @@ class BlockingConnection {
   // `deadline`.
   void connect(Clock::time_point deadline);
   void open_socket(Clock::time_point deadline);
+  void open_unix_socket();
   void handshake(Clock::time_point deadline);
   void authenticate(Clock::time_point deadline);
   void send_all(std::string_view bytes, Clock::time_point deadline, const char* what);

@@ -7,6 +7,8 @@
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -84,10 +86,20 @@ void Connection::fail_all(std::exception_ptr reason) {
 asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   Session& session = *owner;
   std::error_code ec;
-  asio::ip::tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) std::rethrow_exception(error<IoError>(address_, "cannot resolve host: " + ec.message()));
+  // One generic socket serves TCP and Unix servers, so everything after the connect (TLS,
+  // auth, pipelining) is the same code for both.
+  std::vector<asio::generic::stream_protocol::endpoint> endpoints;
+  if (address_.is_unix()) {
+    endpoints.emplace_back(asio::local::stream_protocol::endpoint(address_.unix_path));
+  } else {
+    asio::ip::tcp::resolver resolver(io_);
+    auto resolved = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
+                                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      std::rethrow_exception(error<IoError>(address_, "cannot resolve host: " + ec.message()));
+    }
+    for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
+  }
 
   // One deadline for the TCP connect, the TLS handshake and authentication: to the caller
   // they are all "connecting". The timer closes the socket, which aborts whichever step
@@ -109,7 +121,7 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   co_await asio::async_connect(session.socket, endpoints,
                                asio::redirect_error(asio::use_awaitable, ec));
   if (!ec && !*timed_out) {
-    session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (!address_.is_unix()) session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
     ec.clear();
     try {
       if (session.tls) {
@@ -132,9 +144,13 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   }
   if (failure) std::rethrow_exception(failure);
   if (ec) {
-    std::string hint = ec == asio::error::connection_refused
-                           ? " (is memcached running there? check the server list)"
-                           : "";
+    std::string hint;
+    if (address_.is_unix()) {
+      hint =
+          " (is memcached listening on this socket, started with -s " + address_.unix_path + "?)";
+    } else if (ec == asio::error::connection_refused) {
+      hint = " (is memcached running there? check the server list)";
+    }
     std::rethrow_exception(error<IoError>(address_, "cannot connect: " + ec.message() + hint));
   }
 }

@@ -1,5 +1,5 @@
 #pragma once
-// One pipelined TCP connection to one memcached server. Lives on the client's I/O
+// One pipelined connection (TCP or Unix socket) to one memcached server. Lives on the client's I/O
 // thread: every member function must be called there. Requests are written in order
 // and their replies arrive in order, so the oldest pending request owns the next reply;
 // the opaque echoed by the server double-checks that pairing.
@@ -10,8 +10,8 @@
 #include "protocol/meta_protocol.hpp"
 
 #include <asio/awaitable.hpp>
+#include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -61,10 +61,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         : socket(io), parser(limits) {
       if (tls_context) tls.emplace(socket, tls_context->context());
     }
-    // Closing the socket aborts every operation on it, TLS ones included.
-    asio::ip::tcp::socket socket;
+    // Closing the socket aborts every operation on it, TLS ones included. Generic: TCP or
+    // a Unix domain socket, opened by the connect.
+    asio::generic::stream_protocol::socket socket;
     // Set when TLS is on: reads and writes go through it, over `socket`.
-    std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
+    std::optional<asio::ssl::stream<asio::generic::stream_protocol::socket&>> tls;
     protocol::MetaParser parser;
     std::string writing;
     std::vector<char> read_buffer;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,16 @@ bool accepts_connections(std::uint16_t port) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool accepts_connections(const std::string& socket_path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  socket_path.copy(addr.sun_path, sizeof addr.sun_path - 1);
   const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return ok;
@@ -56,14 +67,35 @@ MemcachedServer::MemcachedServer(std::vector<std::string> extra_args)
   throw std::runtime_error("memcached did not start (is it installed? run `make deps`)");
 }
 
+MemcachedServer::MemcachedServer(UnixSocket, std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
+  std::string dir = "/tmp/llmcache-test-XXXXXX";
+  if (!::mkdtemp(dir.data())) throw std::runtime_error("cannot make a temporary directory");
+  socket_dir_ = dir;
+  socket_path_ = dir + "/memcached.sock";
+  if (!launch()) {
+    ::rmdir(socket_dir_.c_str());
+    throw std::runtime_error("memcached did not start on " + socket_path_);
+  }
+}
+
 MemcachedServer::~MemcachedServer() {
   if (pid_ > 0) kill();
+  if (!socket_dir_.empty()) {
+    ::unlink(socket_path_.c_str());
+    ::rmdir(socket_dir_.c_str());
+  }
 }
 
 bool MemcachedServer::launch() {
-  std::vector<std::string> args = {"memcached", "-l", "127.0.0.1", "-p", std::to_string(port_),
-                                   "-U",        "0",  "-m",        "64", "-t",
-                                   "2",         "-c", "1024"};
+  std::vector<std::string> args = {"memcached", "-U", "0", "-m", "64", "-t", "2", "-c", "1024"};
+  if (socket_path_.empty()) {
+    args.insert(args.end(), {"-l", "127.0.0.1", "-p", std::to_string(port_)});
+  } else {
+    // A socket file left by a killed server makes memcached's bind fail.
+    ::unlink(socket_path_.c_str());
+    args.insert(args.end(), {"-s", socket_path_});
+  }
   if (::geteuid() == 0) {
     args.push_back("-u");
     args.push_back("root");
@@ -89,7 +121,9 @@ bool MemcachedServer::launch() {
       pid_ = -1;
       return false;
     }
-    if (accepts_connections(port_)) return true;
+    if (socket_path_.empty() ? accepts_connections(port_) : accepts_connections(socket_path_)) {
+      return true;
+    }
     std::this_thread::sleep_for(10ms);
   }
   kill();
@@ -117,7 +151,7 @@ void MemcachedServer::stop() {
 
 void MemcachedServer::start() {
   if (pid_ > 0) return;
-  if (!launch()) throw std::runtime_error("memcached did not restart on port " + spec());
+  if (!launch()) throw std::runtime_error("memcached did not restart on " + spec());
 }
 
 void MemcachedServer::pause() {

@@ -90,6 +90,45 @@ TEST(ParseServer, RejectsHostsWhoseNameWouldNotParseBack) {
   EXPECT_EQ(parse_servers(v6.name() + ",h:1").front(), v6);
 }
 
+// pymemcache's normalize_server_spec: "/path" and "unix:<path>" are Unix sockets, and
+// HashClient names such a node by its path alone (what placement hashes).
+TEST(ParseServer, TakesUnixSocketPathsAsPymemcacheDoes) {
+  const ServerAddress plain = parse_server("/run/memcached/mc.sock");
+  EXPECT_TRUE(plain.is_unix());
+  EXPECT_EQ(plain.unix_path, "/run/memcached/mc.sock");
+  EXPECT_EQ(plain.name(), "/run/memcached/mc.sock");
+  EXPECT_EQ(parse_server("unix:/run/memcached/mc.sock"), plain);
+  EXPECT_EQ(parse_server(plain.name()), plain);
+  EXPECT_FALSE(parse_server("localhost").is_unix());
+  EXPECT_EQ(parse_server("127.0.0.1:11211").name(), "127.0.0.1:11211");
+
+  const auto mixed = parse_servers("unix:/tmp/a.sock, 10.0.0.1:11300,/tmp/b.sock");
+  ASSERT_EQ(mixed.size(), 3u);
+  EXPECT_EQ(mixed[0].name(), "/tmp/a.sock");
+  EXPECT_EQ(mixed[1], (ServerAddress{"10.0.0.1", 11300}));
+  EXPECT_EQ(mixed[2].name(), "/tmp/b.sock");
+}
+
+TEST(ParseServer, RejectsUnixSocketPathsItCannotUse) {
+  auto message = [](std::string_view spec) {
+    try {
+      parse_server(spec);
+    } catch (const InvalidArgumentError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message("unix:").find("must be absolute"), std::string::npos);
+  EXPECT_NE(message("unix:mc.sock").find("must be absolute"), std::string::npos);
+  EXPECT_NE(message("/tmp/a,b.sock").find("comma"), std::string::npos);
+  EXPECT_NE(message("/tmp/a b.sock").find("space"), std::string::npos);
+  EXPECT_NE(message("/" + std::string(107, 'x')).find("at most 107 bytes"), std::string::npos);
+  EXPECT_EQ(message("/" + std::string(106, 'x')), "accepted");
+  // Hosts whose name() would read back as a socket.
+  EXPECT_NE(message("[/tmp/mc.sock]:1").find("cannot start with"), std::string::npos);
+  EXPECT_NE(message("[unix:h]:1").find("cannot start with"), std::string::npos);
+}
+
 TEST(ParseServers, SplitsOnCommasAndSpaces) {
   auto servers = parse_servers("a:1, b:2,c");
   ASSERT_EQ(servers.size(), 3u);
