@@ -47,7 +47,7 @@ def cache_from_string(spec: str) -> MemcachedCache:
     return cache
 
 
-def cache_from_pymemcache(address: tuple[str, int]) -> None:
+def cache_from_pymemcache(address: tuple[str, int] | str) -> None:
     """Migrating from langchain_community: the pymemcache client the app already has."""
     for client in (
         PymemcacheClient(address, connect_timeout=1, timeout=1),
