@@ -32,19 +32,19 @@ class Signer;
 /// the error counters say why a miss or a failed update happened.
 struct CacheStats {
   std::uint64_t hits = 0;
-  std::uint64_t misses = 0;              // includes the lookups that failed below
-  std::uint64_t updates = 0;             // values stored
-  std::uint64_t update_failures = 0;     // values not stored, whatever the cause
-  std::uint64_t io_errors = 0;           // connect/read/write failures and skipped servers
-  std::uint64_t timeouts = 0;            // deadlines passed
-  std::uint64_t server_errors = 0;       // error replies (other than too large)
-  std::uint64_t protocol_errors = 0;     // replies we could not parse
-  std::uint64_t decode_errors = 0;       // stored values that are not LangChain generations
-  std::uint64_t too_large = 0;           // values larger than the server's item size limit
-  std::uint64_t signature_failures = 0;  // signed cache: unsigned, forged or foreign entries
-  std::uint64_t unencodable = 0;         // updates refused: values LangChain cannot write
-  std::uint64_t bytes_read = 0;          // value bytes of hits
-  std::uint64_t bytes_written = 0;       // value bytes stored
+  std::uint64_t misses = 0;                 // includes the lookups that failed below
+  std::uint64_t updates = 0;                // values stored
+  std::uint64_t update_failures = 0;        // values not stored, whatever the cause
+  std::uint64_t io_errors = 0;              // connect/read/write failures and skipped servers
+  std::uint64_t timeouts = 0;               // deadlines passed
+  std::uint64_t server_errors = 0;          // error replies (other than too large)
+  std::uint64_t protocol_errors = 0;        // replies we could not parse
+  std::uint64_t decode_errors = 0;          // stored values that are not LangChain generations
+  std::uint64_t too_large = 0;              // values larger than the server's item size limit
+  std::uint64_t signature_failures = 0;     // signed cache: unsigned, forged or foreign entries
+  std::uint64_t unserializable_values = 0;  // updates refused: values LangChain cannot write
+  std::uint64_t bytes_read = 0;             // value bytes of hits
+  std::uint64_t bytes_written = 0;          // value bytes stored
 };
 
 struct MemcachedCacheOptions {
@@ -98,7 +98,7 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   void start_store(std::string key, std::string_view value, Callback<bool> callback);
   /// An update the face could not encode (a value LangChain's own writer cannot
   /// represent): nothing is sent, the old entry stays; counted in update_failures and
-  /// unencodable, logged once. Returns false, or throws `why` when `strict`.
+  /// unserializable_values, logged once. Returns false, or throws `why` when `strict`.
   bool refuse_update(const std::exception_ptr& why);
 
   // ------------------------------------------------------------ the rest

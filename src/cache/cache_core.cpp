@@ -16,7 +16,7 @@ struct CacheCore::Counters {
   std::atomic<std::uint64_t> hits{0}, misses{0}, updates{0}, update_failures{0};
   std::atomic<std::uint64_t> io_errors{0}, timeouts{0}, server_errors{0}, protocol_errors{0};
   std::atomic<std::uint64_t> decode_errors{0}, too_large{0}, bytes_read{0}, bytes_written{0};
-  std::atomic<std::uint64_t> signature_failures{0}, unencodable{0};
+  std::atomic<std::uint64_t> signature_failures{0}, unserializable_values{0};
 
   // Each (operation, cause) is logged the first time only, so a dead server cannot flood
   // the log while a user still learns that writes fail too, not only reads; the counters
@@ -186,7 +186,7 @@ void CacheCore::start_store(std::string key, std::string_view value, Callback<bo
 
 bool CacheCore::refuse_update(const std::exception_ptr& why) {
   add(counters_->update_failures);
-  add(counters_->unencodable);
+  add(counters_->unserializable_values);
   std::string message = "unknown reason";
   try {
     std::rethrow_exception(why);
@@ -194,7 +194,7 @@ bool CacheCore::refuse_update(const std::exception_ptr& why) {
     message = e.what();
   } catch (...) {
   }
-  counters_->log_once("update: unencodable",
+  counters_->log_once("update: unserializable_values",
                       "cache update refused, nothing stored: " + message +
                           " (further refusals of this kind are only counted)");
   if (options_.strict) std::rethrow_exception(why);
@@ -255,7 +255,7 @@ CacheStats CacheCore::stats() const {
   s.decode_errors = load(c.decode_errors);
   s.too_large = load(c.too_large);
   s.signature_failures = load(c.signature_failures);
-  s.unencodable = load(c.unencodable);
+  s.unserializable_values = load(c.unserializable_values);
   s.bytes_read = load(c.bytes_read);
   s.bytes_written = load(c.bytes_written);
   return s;

@@ -130,14 +130,14 @@ TEST(CacheCore, ARefusedUpdateIsCountedLoggedAndThrownWhenStrict) {
   const auto why = std::make_exception_ptr(InvalidArgumentError("not representable"));
   EXPECT_FALSE(core->refuse_update(why));
   EXPECT_EQ(core->stats().update_failures, 1u);
-  EXPECT_EQ(core->stats().unencodable, 1u);
+  EXPECT_EQ(core->stats().unserializable_values, 1u);
   EXPECT_EQ(log.size(), 1u);
   // Nothing was sent: the previous entry is still there.
   EXPECT_EQ(core->fetch(key), encode_generations(sample()));
 
   auto strict = std::make_shared<CacheCore>(client, MemcachedCacheOptions{.strict = true});
   EXPECT_THROW(strict->refuse_update(why), InvalidArgumentError);
-  EXPECT_EQ(strict->stats().unencodable, 1u);
+  EXPECT_EQ(strict->stats().unserializable_values, 1u);
 }
 
 TEST(CacheCore, FetchHandsBackVerifiedBytesAndTheFaceEndsTheLookup) {
