@@ -6,6 +6,7 @@
 /// server refuses (too large, server down) is counted and logged, or, with
 /// `strict`, thrown. clear() throws if any server could not be flushed. Caller mistakes
 /// (invalid UTF-8 in a generation) always throw InvalidArgumentError.
+#include <llmcache/cache_core.hpp>
 #include <llmcache/client.hpp>
 #include <llmcache/detail/completion.hpp>
 #include <llmcache/generation.hpp>
@@ -25,24 +26,6 @@
 #include <string_view>
 
 namespace llmcache {
-
-/// Counters since the cache was made. Every lookup is exactly one of hit or miss;
-/// the error counters say why a miss or a failed update happened.
-struct CacheStats {
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;              // includes the lookups that failed below
-  std::uint64_t updates = 0;             // values stored
-  std::uint64_t update_failures = 0;     // values not stored, whatever the cause
-  std::uint64_t io_errors = 0;           // connect/read/write failures and skipped servers
-  std::uint64_t timeouts = 0;            // deadlines passed
-  std::uint64_t server_errors = 0;       // error replies (other than too large)
-  std::uint64_t protocol_errors = 0;     // replies we could not parse
-  std::uint64_t decode_errors = 0;       // stored values that are not LangChain generations
-  std::uint64_t too_large = 0;           // values larger than the server's item size limit
-  std::uint64_t signature_failures = 0;  // signed cache: unsigned, forged or foreign entries
-  std::uint64_t bytes_read = 0;          // value bytes of hits
-  std::uint64_t bytes_written = 0;       // value bytes stored
-};
 
 class Cache {
  public:
@@ -101,22 +84,8 @@ class Cache {
   virtual asio::any_io_executor completion_executor() const = 0;
 };
 
-struct MemcachedCacheOptions {
-  /// Time to live of stored entries; 0 means no expiry, as LangChain stores them.
-  std::chrono::seconds ttl{0};
-  /// When true, update() throws the failure (ValueTooLargeError, IoError...) instead of
-  /// counting and logging it and returning false.
-  bool strict = false;
-  /// When set, entries are signed with HMAC-SHA256 under this secret (see signing.hpp)
-  /// and only entries signed with it read back: anything else (LangChain's own entries,
-  /// forgeries, another secret) is a miss counted in `signature_failures`. Off by default,
-  /// because signed values are no longer LangChain's bytes: every process sharing the pool
-  /// must then use llmcache with the same secret. An empty secret throws
-  /// InvalidArgumentError.
-  std::optional<std::string> signing_secret;
-};
-
 /// LangChain's MemcachedCache, byte-compatible: same keys, same values, same servers.
+/// The C++ face of the cache core (cache_core.hpp): it adds only the C++ codec.
 class MemcachedCache final : public Cache {
  public:
   explicit MemcachedCache(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options = {});
@@ -133,21 +102,15 @@ class MemcachedCache final : public Cache {
                     Callback<bool> callback) override;
   void start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback) override;
 
-  ClientBase& client() { return *client_; }
-
-  struct Counters;  // shared with in-flight callbacks, which may outlive the cache
+  ClientBase& client() { return core_->client(); }
+  /// The core this cache is a face of (shared with the completions in flight).
+  const std::shared_ptr<CacheCore>& core() const { return core_; }
 
  protected:
-  asio::any_io_executor completion_executor() const override { return client_->executor(); }
+  asio::any_io_executor completion_executor() const override { return core_->client().executor(); }
 
  private:
-  SetOptions set_options() const;
-  std::string stored_value(std::string_view key, const Generations& generations) const;
-
-  std::shared_ptr<ClientBase> client_;
-  MemcachedCacheOptions options_;
-  std::shared_ptr<const Signer> signer_;  // null when signing is off
-  std::shared_ptr<Counters> counters_;
+  std::shared_ptr<CacheCore> core_;
 };
 
 /// LangChain's InMemoryCache: entries in this process only. With a maxsize, inserting a

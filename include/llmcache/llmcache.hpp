@@ -1,6 +1,7 @@
 #pragma once
 /// llmcache: a LangChain-compatible LLM response cache on memcached.
 #include <llmcache/cache.hpp>
+#include <llmcache/cache_core.hpp>
 #include <llmcache/client.hpp>
 #include <llmcache/codec.hpp>
 #include <llmcache/errors.hpp>

@@ -105,6 +105,60 @@ TEST(MemcachedCache, ServerTroubleIsAMissNeverAnException) {
   EXPECT_THROW(cache.clear(), IoError);  // a wipe that did not happen is not hidden
 }
 
+TEST(CacheCore, LogsEachCauseOncePerOperationSoFailedWritesAreNotHidden) {
+  MemcachedServer server;
+  MemcachedCache cache(client_for(server));
+  CapturedLog log;
+  server.kill();
+  EXPECT_FALSE(cache.lookup(kPrompt, kLlm));
+  EXPECT_FALSE(cache.lookup(kPrompt, kLlm));
+  EXPECT_EQ(log.size(), 1u);  // the second read failure is only counted
+  EXPECT_FALSE(cache.update(kPrompt, kLlm, sample()));
+  EXPECT_FALSE(cache.update(kPrompt, kLlm, sample()));
+  const auto lines = log.snapshot();
+  ASSERT_EQ(lines.size(), 2u);  // the first write failure is news of its own
+  EXPECT_NE(lines[1].find("update failed"), std::string::npos) << lines[1];
+}
+
+TEST(CacheCore, ARefusedUpdateIsCountedLoggedAndThrownWhenStrict) {
+  MemcachedServer server;
+  auto client = client_for(server);
+  auto core = std::make_shared<CacheCore>(client);
+  const std::string key = core->key(kPrompt, kLlm);
+  ASSERT_TRUE(core->store(key, encode_generations(sample())));
+  CapturedLog log;
+  const auto why = std::make_exception_ptr(InvalidArgumentError("not representable"));
+  EXPECT_FALSE(core->refuse_update(why));
+  EXPECT_EQ(core->stats().update_failures, 1u);
+  EXPECT_EQ(core->stats().unserializable_values, 1u);
+  EXPECT_EQ(log.size(), 1u);
+  // Nothing was sent: the previous entry is still there.
+  EXPECT_EQ(core->fetch(key), encode_generations(sample()));
+
+  auto strict = std::make_shared<CacheCore>(client, MemcachedCacheOptions{.strict = true});
+  EXPECT_THROW(strict->refuse_update(why), InvalidArgumentError);
+  EXPECT_EQ(strict->stats().unserializable_values, 1u);
+}
+
+TEST(CacheCore, FetchHandsBackVerifiedBytesAndTheFaceEndsTheLookup) {
+  MemcachedServer server;
+  auto client = client_for(server);
+  auto signed_core =
+      std::make_shared<CacheCore>(client, MemcachedCacheOptions{.signing_secret = "s3cret"});
+  const std::string key = signed_core->key(kPrompt, kLlm);
+  ASSERT_TRUE(signed_core->store(key, "value bytes"));
+  EXPECT_NE(client->get(key)->value, "value bytes");  // sealed on the server
+  EXPECT_EQ(signed_core->fetch(key), "value bytes");  // opened for the face
+  signed_core->finish_lookup(true, 11);
+  client->set(key, "planted");
+  EXPECT_FALSE(signed_core->fetch(key));
+  signed_core->finish_lookup(false);
+  const auto stats = signed_core->stats();
+  EXPECT_EQ(stats.hits, 1u);
+  EXPECT_EQ(stats.misses, 1u);
+  EXPECT_EQ(stats.signature_failures, 1u);
+}
+
 TEST(MemcachedCache, OversizedValueIsReportedNotSilentlyDropped) {
   MemcachedServer server;
   auto client = client_for(server);
