@@ -24,6 +24,16 @@ from langchain_memcached.testing import MemcachedProcess
 
 LLM = "llm-config"
 
+def landed(langchain_cache) -> None:
+    """LangChain's cache stores with pymemcache's default noreply, so update() returns
+    before the server has applied the set, and a read on another connection can overtake
+    it. memcached answers each connection in order: one reply on the same connection
+    proves the set landed."""
+    client = langchain_cache.client
+    for each in client.clients.values() if isinstance(client, PyHashClient) else [client]:
+        each.version()
+
+
 
 def answer(text: str) -> list[Generation]:
     return [Generation(text=text)]
@@ -62,6 +72,7 @@ def test_prefixed_client_reads_and_writes_what_langchain_does(memcached, prefix)
     theirs = LangchainMemcachedCache(PyClient(memcached.address, key_prefix=prefix))
     ours = MemcachedCache(PyClient(memcached.address, key_prefix=prefix))
     theirs.update("written by LangChain", LLM, answer("theirs"))
+    landed(theirs)
     ours.update("written by llmcache", LLM, answer("ours"))
     assert ours.lookup("written by LangChain", LLM) == answer("theirs")
     assert theirs.lookup("written by llmcache", LLM) == answer("ours")
@@ -71,6 +82,7 @@ def test_prefixed_client_reads_and_writes_what_langchain_does(memcached, prefix)
 def test_pooled_and_retrying_clients_carry_their_prefix(memcached) -> None:
     theirs = LangchainMemcachedCache(PyClient(memcached.address, key_prefix=b"p:"))
     theirs.update("q", LLM, answer("a"))
+    landed(theirs)
     pooled = PooledClient(memcached.address, key_prefix=b"p:")
     retrying = RetryingClient(PyClient(memcached.address, key_prefix=b"p:"))
     for client in (pooled, retrying):
@@ -183,6 +195,7 @@ def test_options_that_keep_the_bytes_are_accepted(memcached, options) -> None:
     theirs = LangchainMemcachedCache(PyClient(memcached.address, **options))
     ours = MemcachedCache(PyClient(memcached.address, **options))
     theirs.update("theirs", LLM, answer("café 🚀"))
+    landed(theirs)
     ours.update("ours", LLM, answer("ours"))
     assert ours.lookup("theirs", LLM) == answer("café 🚀")
     assert theirs.lookup("ours", LLM) == answer("ours")
@@ -201,6 +214,7 @@ def test_pymemcache_client_on_a_unix_socket(socket_server, unix_prefix) -> None:
     ours = MemcachedCache(PyClient(spec))
     assert ours.client.servers == [socket_server.socket_path]
     theirs.update("theirs", LLM, answer("over the socket"))
+    landed(theirs)
     ours.update("ours", LLM, answer("ours"))
     assert ours.lookup("theirs", LLM) == answer("over the socket")
     assert theirs.lookup("ours", LLM) == answer("ours")
@@ -255,6 +269,7 @@ def test_hash_client_mixing_tcp_and_unix_places_keys_as_pymemcache(
         theirs = LangchainMemcachedCache(py_hash)
         for i in range(30):
             theirs.update(f"prompt {i}", LLM, answer(str(i)))
+            landed(theirs)
         for i in range(30):
             assert ours.lookup(f"prompt {i}", LLM) == answer(str(i))
         assert ours.stats()["hits"] == 30
