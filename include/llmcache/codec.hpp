@@ -1,5 +1,6 @@
 #pragma once
-/// LangChain's value format for cached generations (DESIGN.md 1.2).
+/// LangChain's value format for cached generations (the README's "Compatibility with
+/// LangChain and pymemcache" states the byte contract).
 ///
 /// A stored value is `json.dumps([langchain_core.load.dumps(g) for g in generations])`:
 /// a JSON array of JSON strings, each string itself the JSON serialization of one

@@ -22,7 +22,8 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module="langchain
 REPO = Path(__file__).resolve().parents[2]
 CLI = os.environ.get("LLMCACHE_CLI", str(REPO / "build" / "default" / "cli" / "llmcache"))
 
-# The standard-test sample entry LangChain's own cache tests use (DESIGN.md 1.1).
+# The standard-test sample entry LangChain's own cache tests use
+# (key e9d5056781cb5de7386f768fd2eaa106).
 PROMPT = "Sample prompt for testing."
 LLM = "Sample LLM string configuration."
 KEY = "e9d5056781cb5de7386f768fd2eaa106"

@@ -1,4 +1,5 @@
-// LangChain's key and pymemcache's placement, against the vectors in DESIGN.md.
+// LangChain's key and pymemcache's placement, against fixed vectors that LangChain and
+// pymemcache themselves produce.
 #include <llmcache/errors.hpp>
 #include <llmcache/key.hpp>
 #include <llmcache/options.hpp>
