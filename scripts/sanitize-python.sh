@@ -5,33 +5,44 @@
 #
 #   scripts/sanitize-python.sh [PYTEST ARGS...]      (default: tests/python)
 #
-# The instrumented package is built by scikit-build-core in build/python-asan/build and
-# installed with `pip --target` into build/python-asan/site, which goes first on
-# PYTHONPATH; .venv keeps its normal build and supplies everything else (pytest,
-# langchain-core, nanobind). Any sanitizer report fails the run and is printed.
+# The instrumented package is built by scikit-build-core in build/python-asan and installed
+# with `pip --target` into build/python-asan/site, which goes first on PYTHONPATH; .venv
+# keeps its normal build and supplies everything else (pytest, langchain-core, nanobind).
+# Any sanitizer report fails the run and is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 root=build/python-asan
 site=$root/site
-logs=$root/logs
-sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+logs=$root/sanitizer-logs
+# The asan preset's flags and build type (CMakePresets.json is the one place they are
+# written), in a build tree as deep as build/asan: the library's compile commands are then
+# the same as there, so ccache reuses what `make sanitize-cpp` compiled and only the binding
+# and nanobind are compiled here.
+preset_value() {
+  .venv/bin/python -c 'import json, sys
+presets = {p["name"]: p for p in json.load(open("CMakePresets.json"))["configurePresets"]}
+print(presets["asan"]["cacheVariables"][sys.argv[1]])' "$1"
+}
+sanitizers=$(preset_value CMAKE_CXX_FLAGS)
+build_type=$(preset_value CMAKE_BUILD_TYPE)
+# The compiler CMake picks for the presets; scikit-build-core would otherwise take Python's
+# (g++), and ccache keys on the compiler's name.
+compiler=${CXX:-c++}
 
 echo "sanitize-python: building the extension with ASan+UBSan ($root)"
 # --upgrade replaces the previous install in the target directory; --no-deps because the
-# dependencies come from .venv. RelWithDebInfo rather than Debug: the suites run the fault
-# tests, and -O2 keeps them within their deadlines while ASan still sees every access.
-.venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+# dependencies come from .venv.
+CXX=$compiler .venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
   --upgrade --target "$site" \
-  -C build-dir="$root/build" \
-  -C cmake.build-type=RelWithDebInfo \
+  -C build-dir="$root" \
+  -C cmake.build-type="$build_type" \
   -C "cmake.define.CMAKE_CXX_FLAGS=$sanitizers" \
   -C cmake.define.LLMCACHE_WERROR=ON \
   .
 
 # CPython itself is not instrumented, so ASan's runtime must be loaded before anything
 # else (an instrumented module dlopen'ed later cannot install it); UBSan's likewise.
-compiler=${CXX:-c++}
 preload="$("$compiler" -print-file-name=libasan.so) $("$compiler" -print-file-name=libubsan.so)"
 for library in $preload; do
   [ -f "$library" ] || { echo "sanitize-python: no $library (is $compiler gcc?)" >&2; exit 2; }
