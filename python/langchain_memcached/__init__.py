@@ -38,7 +38,10 @@ from langchain_memcached._ext import (
 )
 from langchain_memcached._cache import MemcachedCache
 
-__version__ = "0.1.0"
+# The installed distribution's version, which scikit-build-core took from the VERSION file.
+from importlib.metadata import version as _distribution_version
+
+__version__: str = _distribution_version("langchain-memcached")
 
 __all__ = [
     "Client",
