@@ -79,10 +79,12 @@ std::uint32_t seconds_count(std::chrono::seconds s) {
   return static_cast<std::uint32_t>(s.count());
 }
 
-/// Runs an operation and blocks until its callback fires.
+/// Runs an operation and blocks until its callback fires, holding the transport all along
+/// (so that a destructor in another thread waits for this call to return).
 template <class T, class Start>
-T wait_for(const ClientBase& client, Start start) {
-  if (client.on_io_thread()) {
+T wait_for(detail::Lifecycle& lifecycle, Start start) {
+  auto transport = lifecycle.enter_open();
+  if (transport->in_io_thread()) {
     throw InvalidArgumentError("blocking llmcache call from the client's own I/O thread");
   }
   return detail::wait_for<T>(std::move(start));
@@ -294,7 +296,7 @@ asio::any_io_executor ClientBase::executor() const {
 }
 
 std::vector<ServerAddress> ClientBase::servers() const {
-  return lifecycle_->current().servers();
+  return lifecycle_->enter()->servers();
 }
 
 bool ClientBase::on_io_thread() const {
@@ -302,7 +304,7 @@ bool ClientBase::on_io_thread() const {
 }
 
 ServerAddress ClientBase::server_for(std::string_view key) const {
-  return lifecycle_->current().server_for(key);
+  return lifecycle_->enter()->server_for(key);
 }
 
 // ---------------------------------------------------------------- callback core
@@ -569,17 +571,17 @@ void ClientBase::start_metadump(std::size_t server_index,
 
 std::string ClientBase::version(std::size_t server_index) {
   return wait_for<std::string>(
-      *this, [&](auto callback) { start_version(server_index, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_version(server_index, std::move(callback)); });
 }
 
 ServerStats ClientBase::server_stats(std::size_t server_index) {
   return wait_for<ServerStats>(
-      *this, [&](auto callback) { start_server_stats(server_index, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_server_stats(server_index, std::move(callback)); });
 }
 
 std::vector<MetadumpEntry> ClientBase::metadump(std::size_t server_index) {
   return wait_for<std::vector<MetadumpEntry>>(
-      *this, [&](auto callback) { start_metadump(server_index, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_metadump(server_index, std::move(callback)); });
 }
 
 std::optional<Item> ClientBase::get(std::string_view key) {
@@ -587,7 +589,7 @@ std::optional<Item> ClientBase::get(std::string_view key) {
 }
 
 std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::string> keys) {
-  return wait_for<std::vector<std::optional<Item>>>(*this, [&](auto callback) {
+  return wait_for<std::vector<std::optional<Item>>>(*lifecycle_, [&](auto callback) {
     start_get_many(std::vector<std::string>(keys.begin(), keys.end()), std::move(callback));
   });
 }
@@ -628,7 +630,7 @@ MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& o
 
 std::size_t ClientBase::flush_all(std::chrono::seconds delay, bool noreply) {
   return wait_for<std::size_t>(
-      *this, [&](auto callback) { start_flush_all(delay, noreply, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_flush_all(delay, noreply, std::move(callback)); });
 }
 
 // ---------------------------------------------------------------- the two clients
