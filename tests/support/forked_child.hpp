@@ -148,10 +148,12 @@ class Child {
 
 }  // namespace llmcache::testing
 
-// TSan cannot follow a multi-threaded process across fork(): it refuses to start threads
-// in the child (its die_after_fork) because its own state may be inconsistent there. That
-// is TSan's limitation, not ours: glibc supports threads in a forked child, and the child
-// here only uses state it builds itself (ASan and plain builds run these tests).
+// TSan cannot follow a multi-threaded process across fork(): it kills a child that starts
+// a thread ("starting new threads after multi-threaded fork is not supported", its
+// die_after_fork), and with that option off its own thread registry fails on the thread
+// ids glibc reuses in the child ("dup thread with used id"). Both happen with a bare
+// std::thread in a forked child, no llmcache involved: TSan's limitation, not a bug here.
+// glibc supports threads in a forked child, and the plain and ASan builds run these tests.
 #ifdef LLMCACHE_UNDER_TSAN
 #define SKIP_UNDER_TSAN() \
   GTEST_SKIP() << "TSan does not support threads after a multi-threaded fork"
