@@ -79,15 +79,19 @@ std::uint32_t seconds_count(std::chrono::seconds s) {
   return static_cast<std::uint32_t>(s.count());
 }
 
-/// Runs an operation and blocks until its callback fires, holding the transport all along
-/// (so that a destructor in another thread waits for this call to return).
+/// Runs an operation and blocks until its callback fires. The transport is held while the
+/// operation starts, not while it waits: the wait needs the I/O thread, and a destructor
+/// running there waits for every hold to end. The callback fires before the transport
+/// goes (the destructor lets the I/O thread run out of work first).
 template <class T, class Start>
 T wait_for(detail::Lifecycle& lifecycle, Start start) {
-  auto transport = lifecycle.enter_open();
-  if (transport->in_io_thread()) {
-    throw InvalidArgumentError("blocking llmcache call from the client's own I/O thread");
-  }
-  return detail::wait_for<T>(std::move(start));
+  return detail::wait_for<T>([&](auto callback) {
+    auto transport = lifecycle.enter_open();
+    if (transport->in_io_thread()) {
+      throw InvalidArgumentError("blocking llmcache call from the client's own I/O thread");
+    }
+    start(std::move(callback));
+  });
 }
 
 // Classic commands to one server, for operators; they carry no opaque, so the reply is

@@ -7,6 +7,8 @@
 #include <asio/post.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace llmcache::detail {
 
@@ -92,16 +94,21 @@ void Transport::close() {
 
 void Transport::shutdown() {
   close();
+  // close() has woken the calls inside; none waits for the I/O thread (see arrive()), so
+  // each leaves within moments. Polled, not notified: a call's decrement must be its last
+  // touch of the transport, which is destroyed as soon as the count reaches zero.
+  for (int polls = 0; active_calls_.load() != 0; ++polls) {
+    if (polls < 1000) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
   if (in_io_thread()) {
-    // Destroyed from one of its own callbacks: the thread can neither wait for the calls
-    // it serves nor join itself.
+    // Destroyed from one of its own callbacks: the thread cannot join itself.
     io_.stop();
     thread_.detach();
     return;
-  }
-  // close() has woken them; each leaves as soon as its call returns.
-  for (auto calls = active_calls_.load(); calls != 0; calls = active_calls_.load()) {
-    active_calls_.wait(calls);
   }
   // Rather than stop(): the close, the sends queued behind it (failing with ClosedError)
   // and the completions they post must all run, so that every callback fires once. With

@@ -45,7 +45,7 @@ class ServerConnections {
 /// The ClosedError every request gets once its client is closed.
 std::exception_ptr closed_error();
 
-/// The fork generation of this process: bumped in every child fork() makes (see
+/// The fork generation of this process: bumped in each child that fork() makes (see
 /// client/lifecycle.hpp).
 std::uint64_t fork_generation();
 
@@ -83,10 +83,11 @@ class Transport {
 
   /// A call in progress, between the two: the destructor waits for it to leave. arrive()
   /// must be followed by a check that the client is not closed (see Lifecycle::enter).
+  /// A call that holds the transport must not wait for the I/O thread (a destructor on
+  /// that thread waits for it).
   void arrive() noexcept { active_calls_.fetch_add(1); }
-  void leave() noexcept {
-    if (active_calls_.fetch_sub(1) == 1 && closed_.load()) active_calls_.notify_all();
-  }
+  /// The call's last touch: the transport may be destroyed the moment after.
+  void leave() noexcept { active_calls_.fetch_sub(1); }
 
   /// fork_generation() when this transport was built: another one means it was
   /// inherited across fork() and must not be used, closed or destroyed.
