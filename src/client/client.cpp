@@ -282,7 +282,7 @@ T round_trip(detail::Transport& transport, std::string_view key, T (*map)(Reply)
 
 }  // namespace
 
-// Every call holds its transport (lifecycle_->enter()) from start to return: that is what
+// Every call holds its transport (lifecycle_->enter()) while it works on it: that is what
 // lets close() and the destructor run while other threads call, and a fork child swap in
 // its own transport (client/lifecycle.hpp).
 

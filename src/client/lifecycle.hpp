@@ -19,7 +19,8 @@
 // parent's TLS session, shutdown() ends the parent's connection.
 //
 // close(): marks the client closed and closes its transport (Transport::close). Each call
-// holds a Use from entry to return, so the destructor knows when none is left inside.
+// holds a Use while it works on the transport (a blocking call that waits for the I/O
+// thread, only while it starts), so the destructor knows when none is left inside.
 #include "client/transport.hpp"
 
 #include <atomic>
