@@ -18,10 +18,10 @@
 ///
 /// Lifetime: close() ends a client at any moment, from any thread; later calls fail with
 /// ClosedError. The destructor closes, waits for the calls other threads are inside (close
-/// wakes them) and for the completions already queued (and for any work you posted on
-/// executor() yourself), then joins the I/O thread. So
-/// destroy a client once no thread will start a new call on it; calls already in progress
-/// are fine. Do not destroy it from one of its own completions while other threads call.
+/// wakes them) and for the completions already queued (and any work you posted on
+/// executor() yourself), then joins the I/O thread. So destroy a client once no thread
+/// will start a new call on it; calls already in progress are fine. Do not destroy it from
+/// one of its own completions while other threads call.
 ///
 /// fork(): nothing to do. A client made before fork() (and a MemcachedCache on it) works
 /// in the child: the child's first call starts a new I/O thread and new connections.
