@@ -7,7 +7,8 @@
 #include <asio/post.hpp>
 
 #include <algorithm>
-#include <future>
+#include <chrono>
+#include <thread>
 
 namespace llmcache::detail {
 
@@ -42,9 +43,14 @@ void ServerConnections::close() {
   for (auto& connection : connections_) connection->close();
 }
 
+std::exception_ptr closed_error() {
+  return std::make_exception_ptr(ClosedError("llmcache client closed"));
+}
+
 Transport::Transport()
     : io_owner_(std::make_shared<asio::io_context>()),
       io_(*io_owner_),
+      generation_(fork_generation()),
       work_(asio::make_work_guard(io_)),
       thread_([io = io_owner_] { io->run(); }) {}
 
@@ -56,22 +62,58 @@ Transport::~Transport() {
   }
 }
 
-void Transport::shutdown(std::function<void()> close) {
-  if (std::this_thread::get_id() == thread_.get_id()) {
+void Transport::send(std::vector<RoutedRequest> requests) {
+  asio::post(io_, [this, requests = std::move(requests)]() mutable {
+    // Checked here, on the I/O thread, as well as by the caller: a send that was on its
+    // way while close() ran arrives after close_connections() and must not reconnect.
+    if (closed_.load()) {
+      for (auto& routed : requests) routed.request.on_reply(closed_error(), {});
+      return;
+    }
+    dispatch(std::move(requests));
+  });
+}
+
+void Transport::send_to(std::size_t index, net::PendingRequest request) {
+  asio::post(io_, [this, index, request = std::move(request)]() mutable {
+    if (closed_.load()) return request.on_reply(closed_error(), {});
+    dispatch_to(index, std::move(request));
+  });
+}
+
+void Transport::close() {
+  if (closed_.exchange(true)) return;
+  close_signal_.raise();
+  close_blocking();
+  if (in_io_thread()) {
+    close_connections();
+  } else {
+    asio::post(io_, [this] { close_connections(); });
+  }
+}
+
+void Transport::shutdown() {
+  close();
+  // close() has woken the calls inside; none waits for the I/O thread (see arrive()), so
+  // each leaves within moments. Polled, not notified: a call's decrement must be its last
+  // touch of the transport, which is destroyed as soon as the count reaches zero.
+  for (int polls = 0; active_calls_.load() != 0; ++polls) {
+    if (polls < 1000) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  if (in_io_thread()) {
     // Destroyed from one of its own callbacks: the thread cannot join itself.
-    close();
     io_.stop();
     thread_.detach();
     return;
   }
-  std::promise<void> closed;
-  asio::post(io_, [&] {
-    close();
-    closed.set_value();
-  });
-  closed.get_future().wait();
+  // Rather than stop(): the close, the sends queued behind it (failing with ClosedError)
+  // and the completions they post must all run, so that every callback fires once. With
+  // the connections closed, nothing of ours keeps the context busy for long.
   work_.reset();
-  io_.stop();
   thread_.join();
 }
 
