@@ -65,29 +65,19 @@ class _ClientBase:
 
     # ------------------------------------------------------------------ asyncio
     async def aget(self, key: Key) -> bytes | None:
-        future, bridge = _aio.new_future()
-        self._core.start_get(key, bridge, future)
-        return await future
+        return await _aio.submit(self._core.start_get, key)
 
     async def aget_many(self, keys: Iterable[Key]) -> list[bytes | None]:
-        future, bridge = _aio.new_future()
-        self._core.start_get_many(keys, bridge, future)
-        return await future
+        return await _aio.submit(self._core.start_get_many, keys)
 
     async def aset(self, key: Key, value: Value, *, ttl: int = 0, flags: int = 0) -> bool:
-        future, bridge = _aio.new_future()
-        self._core.start_set(key, value, ttl, flags, bridge, future)
-        return await future
+        return await _aio.submit(self._core.start_set, key, value, ttl, flags)
 
     async def adelete(self, key: Key) -> bool:
-        future, bridge = _aio.new_future()
-        self._core.start_delete(key, bridge, future)
-        return await future
+        return await _aio.submit(self._core.start_delete, key)
 
     async def aflush_all(self, delay: int = 0, noreply: bool = False) -> int:
-        future, bridge = _aio.new_future()
-        self._core.start_flush_all(delay, noreply, bridge, future)
-        return await future
+        return await _aio.submit(self._core.start_flush_all, delay, noreply)
 
     # ------------------------------------------------------------------ introspection
     @property
