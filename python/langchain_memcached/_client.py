@@ -90,7 +90,9 @@ class _ClientBase:
         return self._core.server_for(key)
 
     def close(self) -> None:
-        """Stops the I/O thread; operations still pending fail with ClosedError."""
+        """Stops the I/O thread. Idempotent, and safe while other threads (or event loops)
+        are inside calls: operations still pending and every later call fail with
+        ClosedError; the client is freed when the last call in flight returns."""
         self._core.close()
 
     def __enter__(self) -> _ClientBase:

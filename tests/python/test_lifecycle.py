@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -79,20 +80,22 @@ def stored(memcached) -> dict[str, str]:
 
 
 def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as response:
+    with urllib.request.urlopen(url, timeout=20) as response:
         return json.loads(response.read())
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["built-before-fork", "used-before-fork"])
 @pytest.mark.parametrize("worker", ["sync", "uvicorn_worker.UvicornWorker"])
-def test_gunicorn_preload_workers_answer_from_the_cache(memcached, stored, worker):
+def test_gunicorn_preload_workers_answer_from_the_cache(memcached, stored, worker, warm):
     port = free_port()
     app = "cache_app:wsgi_app" if worker == "sync" else "cache_app:asgi_app"
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--worker-class",
          worker, "--bind", f"127.0.0.1:{port}", "--chdir", str(APPS), "--graceful-timeout",
-         "10", app],
+         "10", "--no-control-socket", app],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "LLMCACHE_TEST_SERVER": memcached.spec},
+        env={**os.environ, "LLMCACHE_TEST_SERVER": memcached.spec,
+             "LLMCACHE_TEST_WARM": "1" if warm else "0"},
     )
     try:
         deadline = time.monotonic() + LIMIT
@@ -104,13 +107,17 @@ def test_gunicorn_preload_workers_answer_from_the_cache(memcached, stored, worke
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn never listened"
                 time.sleep(0.1)
-        pids = set()
-        for _ in range(3):  # enough requests that both workers are likely to serve some
-            for prompt, text in stored.items():
-                answer = get_json(f"http://127.0.0.1:{port}/{quote(prompt)}")
-                assert answer["texts"] == [text]
-                pids.add(answer["pid"])
-        assert get_json(f"http://127.0.0.1:{port}/{quote('never stored')}")["texts"] is None
+        # Eight users at once, so both workers serve requests at the same time.
+        requests = [prompt for _ in range(4) for prompt in stored]
+        with ThreadPoolExecutor(8) as users:
+            answers = list(users.map(
+                lambda prompt: get_json(f"http://127.0.0.1:{port}/{quote(prompt)}"), requests))
+        expected = [[stored[prompt]] for prompt in requests]
+        assert [a["texts"] for a in answers] == expected  # lookup
+        assert [a["atexts"] for a in answers] == expected  # alookup
+        pids = {a["pid"] for a in answers}
+        miss = get_json(f"http://127.0.0.1:{port}/{quote('never stored')}")
+        assert miss["texts"] is None and miss["atexts"] is None
         assert gunicorn.pid not in pids  # answered by forked workers, not the master
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)  # graceful: the workers exit the interpreter
