@@ -40,7 +40,7 @@ def bridge_for(loop: asyncio.AbstractEventLoop) -> _ext.AsyncBridge:
     return bridge
 
 
-def submit(start: Callable[..., None], *args: Any) -> asyncio.Future:
+def submit(start: Callable[..., None], *args: Any) -> asyncio.Future[Any]:
     """Starts ``start(*args, bridge, future)`` on the running loop's bridge; the future to await.
 
     The awaiting coroutine holds only the future: a frame kept by a traceback must not keep

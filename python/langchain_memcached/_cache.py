@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, TypedDict
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.outputs import Generation
@@ -44,7 +44,12 @@ def _server_name(server: Any) -> str:
     raise ValueError(f"llmcache does not support this memcached server spec: {server!r}")
 
 
-def _timeouts(connect_timeout: float | None, timeout: float | None) -> dict[str, float]:
+class _Timeouts(TypedDict):
+    connect_timeout: float
+    timeout: float
+
+
+def _timeouts(connect_timeout: float | None, timeout: float | None) -> _Timeouts:
     # pymemcache's None means "wait forever"; ours always has a deadline.
     return {
         "connect_timeout": connect_timeout or _DEFAULT_TIMEOUT,

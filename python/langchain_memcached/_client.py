@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
@@ -65,19 +66,24 @@ class _ClientBase:
 
     # ------------------------------------------------------------------ asyncio
     async def aget(self, key: Key) -> bytes | None:
-        return await _aio.submit(self._core.start_get, key)
+        future: asyncio.Future[bytes | None] = _aio.submit(self._core.start_get, key)
+        return await future
 
     async def aget_many(self, keys: Iterable[Key]) -> list[bytes | None]:
-        return await _aio.submit(self._core.start_get_many, keys)
+        future: asyncio.Future[list[bytes | None]] = _aio.submit(self._core.start_get_many, keys)
+        return await future
 
     async def aset(self, key: Key, value: Value, *, ttl: int = 0, flags: int = 0) -> bool:
-        return await _aio.submit(self._core.start_set, key, value, ttl, flags)
+        future: asyncio.Future[bool] = _aio.submit(self._core.start_set, key, value, ttl, flags)
+        return await future
 
     async def adelete(self, key: Key) -> bool:
-        return await _aio.submit(self._core.start_delete, key)
+        future: asyncio.Future[bool] = _aio.submit(self._core.start_delete, key)
+        return await future
 
     async def aflush_all(self, delay: int = 0, noreply: bool = False) -> int:
-        return await _aio.submit(self._core.start_flush_all, delay, noreply)
+        future: asyncio.Future[int] = _aio.submit(self._core.start_flush_all, delay, noreply)
+        return await future
 
     # ------------------------------------------------------------------ introspection
     @property

@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core import messages
 from langchain_core.load import dumps as lc_dumps
 from langchain_core.load import loads as lc_loads
+from langchain_core.load.serializable import Serializable
 from langchain_core.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
@@ -33,7 +34,7 @@ _MAX_DEPTH = 64
 # Whatever a stored value claims, reading it only ever builds generations and messages:
 # a pool anyone can write to must not be able to make us construct arbitrary classes
 # (LangChain's default allow-list also admits models, prompts and retrievers).
-_ALLOWED_OBJECTS = [
+_ALLOWED_OBJECTS: list[type[Serializable]] = [
     Generation,
     GenerationChunk,
     ChatGeneration,

@@ -1,7 +1,14 @@
-"""llmcache's compiled core (private: use the langchain_memcached package)"""
+"""
+llmcache's compiled core (private: use the langchain_memcached package)
+"""
 
+import asyncio
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+
+# Generated from the built extension by nanobind's stubgen (python/CMakeLists.txt,
+# python/stub_patterns.txt). Do not edit: run scripts/typecheck.sh --update.
 
 class Error(Exception):
     pass
@@ -30,23 +37,25 @@ class DecodeError(Error):
 class InvalidArgumentError(Error):
     pass
 
-def langchain_key(prompt: object, llm_string: object) -> str:
+def langchain_key(prompt: str | bytes, llm_string: str | bytes) -> str:
     """LangChain's cache key: hex MD5 of prompt + llm_string."""
 
-def decode_plain_generations(value: bytes) -> object:
+def decode_plain_generations(value: bytes) -> list[tuple[str, dict[str, Any] | None]] | None:
     """
     Decodes a stored value made only of plain Generations into (text, generation_info) pairs; None if it holds anything else. Raises DecodeError if it does not parse.
     """
 
 class Signer:
-    def __init__(self, secret: object) -> None:
+    def __init__(self, secret: str | bytes) -> None:
         """HMAC-SHA256 signing with `secret` (str or bytes, not empty)."""
 
-    def seal(self, key: object, value: object) -> bytes:
+    def seal(self, key: str | bytes, value: str | bytes) -> bytes:
         """The bytes to store for `value` under `key`."""
 
-    def open(self, key: object, stored: bytes) -> tuple[bytes | None, str | None]:
-        """(value, None) if `stored` was sealed under `key` with this secret, else (None, why)."""
+    def open(self, key: str | bytes, stored: bytes) -> tuple[bytes, None] | tuple[None, str]:
+        """
+        (value, None) if `stored` was sealed under `key` with this secret, else (None, why): 'unsigned', 'signature mismatch', 'malformed envelope'...
+        """
 
 class AsyncBridge:
     def __init__(self) -> None: ...
@@ -58,24 +67,56 @@ class AsyncBridge:
 class TlsOptions:
     def __init__(self) -> None: ...
 
-    enabled: bool
+    @property
+    def enabled(self) -> bool: ...
 
-    verify: bool
+    @enabled.setter
+    def enabled(self, arg: bool, /) -> None: ...
 
-    ca_file: str
+    @property
+    def verify(self) -> bool: ...
 
-    cert_file: str
+    @verify.setter
+    def verify(self, arg: bool, /) -> None: ...
 
-    key_file: str
+    @property
+    def ca_file(self) -> str: ...
 
-    server_name: str
+    @ca_file.setter
+    def ca_file(self, arg: str, /) -> None: ...
+
+    @property
+    def cert_file(self) -> str: ...
+
+    @cert_file.setter
+    def cert_file(self, arg: str, /) -> None: ...
+
+    @property
+    def key_file(self) -> str: ...
+
+    @key_file.setter
+    def key_file(self, arg: str, /) -> None: ...
+
+    @property
+    def server_name(self) -> str: ...
+
+    @server_name.setter
+    def server_name(self, arg: str, /) -> None: ...
 
 class Credentials:
     def __init__(self) -> None: ...
 
-    username: str
+    @property
+    def username(self) -> str: ...
 
-    password: str
+    @username.setter
+    def username(self, arg: str, /) -> None: ...
+
+    @property
+    def password(self) -> str: ...
+
+    @password.setter
+    def password(self, arg: str, /) -> None: ...
 
 class ClientCore:
     def __init__(self, servers: Sequence[str], hashed: bool, connect_timeout: float, timeout: float, connections: int, max_value_bytes: int, retry_attempts: int, retry_timeout: float, dead_timeout: float, tls: TlsOptions = ..., credentials: Credentials = ...) -> None: ...
@@ -84,24 +125,24 @@ class ClientCore:
 
     def servers(self) -> list[str]: ...
 
-    def server_for(self, arg: object, /) -> str: ...
+    def server_for(self, key: str | bytes) -> str: ...
 
-    def get(self, arg: object, /) -> object: ...
+    def get(self, key: str | bytes) -> bytes | None: ...
 
-    def get_many(self, arg: Iterable, /) -> list: ...
+    def get_many(self, keys: Iterable[str | bytes]) -> list[bytes | None]: ...
 
-    def set(self, key: object, value: object, ttl: int = 0, flags: int = 0) -> bool: ...
+    def set(self, key: str | bytes, value: str | bytes, ttl: int = 0, flags: int = 0) -> bool: ...
 
-    def delete(self, arg: object, /) -> bool: ...
+    def delete(self, key: str | bytes) -> bool: ...
 
     def flush_all(self, delay: int = 0, noreply: bool = False) -> int: ...
 
-    def start_get(self, arg0: object, arg1: AsyncBridge, arg2: object, /) -> None: ...
+    def start_get(self, key: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bytes | None]) -> None: ...
 
-    def start_get_many(self, arg0: Iterable, arg1: AsyncBridge, arg2: object, /) -> None: ...
+    def start_get_many(self, keys: Iterable[str | bytes], bridge: AsyncBridge, future: asyncio.Future[list[bytes | None]]) -> None: ...
 
-    def start_set(self, arg0: object, arg1: object, arg2: int, arg3: int, arg4: AsyncBridge, arg5: object, /) -> None: ...
+    def start_set(self, key: str | bytes, value: str | bytes, ttl: int, flags: int, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
 
-    def start_delete(self, arg0: object, arg1: AsyncBridge, arg2: object, /) -> None: ...
+    def start_delete(self, key: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
 
-    def start_flush_all(self, arg0: int, arg1: bool, arg2: AsyncBridge, arg3: object, /) -> None: ...
+    def start_flush_all(self, delay: int, noreply: bool, bridge: AsyncBridge, future: asyncio.Future[int]) -> None: ...

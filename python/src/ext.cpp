@@ -615,14 +615,14 @@ NB_MODULE(_ext, m) {
       .def("server_for",
            [](const PyClient& self, nb::handle key) {
              return self.client()->server_for(to_bytes(key, "key")).name();
-           })
+           }, "key"_a)
       .def("get",
            [](const PyClient& self, nb::handle key) {
              std::string k = to_bytes(key, "key");
              auto item = blocking(self, [&](ClientBase& client) { return client.get(k); });
              return item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
                          : nb::none();
-           })
+           }, "key"_a)
       .def("get_many",
            [](const PyClient& self, nb::iterable keys) {
              std::vector<std::string> k;
@@ -634,7 +634,7 @@ NB_MODULE(_ext, m) {
                                   : nb::none());
              }
              return result;
-           })
+           }, "keys"_a)
       .def(
           "set",
           [](const PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
@@ -651,7 +651,7 @@ NB_MODULE(_ext, m) {
            [](const PyClient& self, nb::handle key) {
              std::string k = to_bytes(key, "key");
              return blocking(self, [&](ClientBase& client) { return client.del(k); });
-           })
+           }, "key"_a)
       .def(
           "flush_all",
           [](const PyClient& self, std::int64_t delay, bool noreply) {
@@ -672,7 +672,7 @@ NB_MODULE(_ext, m) {
                      done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
                    });
                  });
-           })
+           }, "key"_a, "bridge"_a, "future"_a)
       .def("start_get_many",
            [](const PyClient& self, nb::iterable keys, AsyncBridge& bridge, nb::handle future) {
              std::vector<std::string> k;
@@ -692,7 +692,7 @@ NB_MODULE(_ext, m) {
                          done(e, std::move(values));
                        });
                  });
-           })
+           }, "keys"_a, "bridge"_a, "future"_a)
       .def("start_set",
            [](const PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
               std::uint32_t flags, AsyncBridge& bridge, nb::handle future) {
@@ -705,20 +705,20 @@ NB_MODULE(_ext, m) {
                      done(e, r == llmcache::StoreResult::kStored);
                    });
              });
-           })
+           }, "key"_a, "value"_a, "ttl"_a, "flags"_a, "bridge"_a, "future"_a)
       .def("start_delete",
            [](const PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
              std::string k = to_bytes(key, "key");
              start_async<bool>(self, bridge, future, [&](ClientBase& client, auto done) {
                client.start_del(std::move(k), false, std::move(done));
              });
-           })
+           }, "key"_a, "bridge"_a, "future"_a)
       .def("start_flush_all", [](const PyClient& self, std::int64_t delay, bool noreply,
                                  AsyncBridge& bridge, nb::handle future) {
         start_async<std::size_t>(self, bridge, future, [&](ClientBase& client, auto done) {
           client.start_flush_all(std::chrono::seconds(delay), noreply, std::move(done));
         });
-      });
+      }, "delay"_a, "noreply"_a, "bridge"_a, "future"_a);
 
   // Lifecycle hooks (see "the GIL and process lifecycle" above): registered once, at import.
   nb::module_::import_("atexit").attr("register")(

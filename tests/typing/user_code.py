@@ -1,0 +1,150 @@
+"""Code a user of langchain_memcached writes, kept honest twice: scripts/typecheck.sh runs
+``mypy --strict`` over it, and tests/python/test_typing_user_code.py runs it against a
+real memcached. A change to the package that breaks either kind of user fails a check.
+
+Run it by hand: ``python tests/typing/user_code.py`` (needs ``memcached`` on PATH).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from langchain_core.caches import RETURN_VAL_TYPE
+from langchain_core.globals import get_llm_cache, set_llm_cache
+from langchain_core.outputs import Generation
+from pymemcache.client.base import Client as PymemcacheClient
+from pymemcache.client.hash import HashClient as PymemcacheHashClient
+from pymemcache.client.retrying import RetryingClient
+
+import langchain_memcached
+from langchain_memcached import Client, HashClient, MemcachedCache
+from langchain_memcached.testing import MemcachedProcess, free_port
+
+log = logging.getLogger("user_code")
+
+PROMPT = "Tell me a joke"
+LLM_STRING = "fake-llm:temperature=0"
+
+
+def texts(generations: RETURN_VAL_TYPE | None) -> list[str]:
+    """What a caller does with a lookup: a miss is None, a hit is generations."""
+    if generations is None:
+        return []
+    return [generation.text for generation in generations]
+
+
+def cache_from_string(spec: str) -> MemcachedCache:
+    """The README's way: servers as a string, client keywords passed through."""
+    cache = MemcachedCache(spec, ttl=3600, timeout=0.5, connect_timeout=0.5)
+    set_llm_cache(cache)
+    assert get_llm_cache() is cache
+    assert cache.lookup(PROMPT, LLM_STRING) is None
+    cache.update(PROMPT, LLM_STRING, [Generation(text="Why did the chicken...")])
+    assert texts(cache.lookup(PROMPT, LLM_STRING)) == ["Why did the chicken..."]
+    hits: int = cache.stats()["hits"]
+    assert hits == 1
+    return cache
+
+
+def cache_from_pymemcache(address: tuple[str, int]) -> None:
+    """Migrating from langchain_community: the pymemcache client the app already has."""
+    for client in (
+        PymemcacheClient(address, connect_timeout=1, timeout=1),
+        PymemcacheHashClient([address], timeout=1),
+        RetryingClient(PymemcacheClient(address), attempts=2),
+    ):
+        cache = MemcachedCache(client)
+        # Entries written through one client read back through any other.
+        assert texts(cache.lookup(PROMPT, LLM_STRING)) == ["Why did the chicken..."]
+
+
+async def cache_async(spec: str) -> None:
+    cache = MemcachedCache(spec)
+    await cache.aupdate("async prompt", LLM_STRING, [Generation(text="async answer")])
+    found = await cache.alookup("async prompt", LLM_STRING)
+    assert texts(found) == ["async answer"]
+    assert await cache.alookup("never stored", LLM_STRING) is None
+
+
+def clients(spec: str, specs: list[str]) -> None:
+    """The clients on their own, blocking and asyncio."""
+    with Client(spec, timeout=0.5) as client:
+        assert client.set("greeting", "hello", ttl=60)
+        value: bytes | None = client.get("greeting")
+        assert value == b"hello"
+        assert client.get(b"missing") is None
+        assert client.get_many(["greeting", "missing"]) == [b"hello", None]
+        assert client.delete("greeting")
+        assert client.servers == [spec]
+
+    with HashClient(specs, retry_attempts=1, dead_timeout=5.0) as hashed:
+        assert hashed.set(b"k", b"v")
+        assert hashed.get("k") == b"v"
+        owner: str = hashed.server_for("k")
+        assert owner in specs
+
+        async def concurrently() -> list[bytes | None]:
+            await hashed.aset("a", "1")
+            await hashed.aset("b", "2")
+            single = await hashed.aget("a")
+            assert single == b"1"
+            return list(await asyncio.gather(hashed.aget("a"), hashed.aget("b")))
+
+        assert asyncio.run(concurrently()) == [b"1", b"2"]
+
+
+def errors(spec: str) -> None:
+    """Failures are langchain_memcached.Error subclasses; a miss is never one."""
+    try:
+        Client(spec, timeout=0)
+    except langchain_memcached.InvalidArgumentError as error:
+        log.info("bad option: %s", error)
+    else:
+        raise AssertionError("timeout=0 was accepted")
+
+    nobody_listens = f"127.0.0.1:{free_port()}"
+    try:
+        Client(nobody_listens, connect_timeout=0.2).get("key")
+    except langchain_memcached.TimeoutError:
+        log.info("the server is slow")  # TimeoutError is an IoError: catch it first
+    except langchain_memcached.IoError as error:
+        log.info("no server: %s", error)
+    else:
+        raise AssertionError("a get from a closed port succeeded")
+
+    client = Client(spec)
+    try:
+        client.set("big", b"x" * (2 << 20))  # over memcached's item limit (-I, 1 MB)
+    except langchain_memcached.ValueTooLargeError as error:
+        log.info("too large: %s", error)
+    else:
+        raise AssertionError("a value over the item limit was stored")
+
+    client.close()
+    try:
+        client.get("key")
+    except langchain_memcached.Error as error:  # the base class of all of them
+        assert isinstance(error, langchain_memcached.ClosedError)
+    else:
+        raise AssertionError("a closed client answered")
+
+    # The cache never raises for server trouble: a dead pool is a miss.
+    dead = MemcachedCache(nobody_listens, connect_timeout=0.2, timeout=0.2)
+    assert dead.lookup(PROMPT, LLM_STRING) is None
+    assert dead.stats()["io_errors"] + dead.stats()["timeouts"] == 1
+
+
+def main() -> None:
+    with MemcachedProcess() as server, MemcachedProcess() as other:
+        cache = cache_from_string(server.spec)
+        cache_from_pymemcache(server.address)
+        asyncio.run(cache_async(server.spec))
+        clients(server.spec, [server.spec, other.spec])
+        errors(server.spec)
+        cache.clear()
+        assert cache.lookup(PROMPT, LLM_STRING) is None
+
+
+if __name__ == "__main__":
+    main()
