@@ -158,10 +158,12 @@ std::chrono::milliseconds millis(double seconds, const char* what) {
 // left between the check and PyEval_RestoreThread when finalization starts.
 //
 // Remaining windows (documented, not closed): a thread in our code *with* the GIL whose
-// Python callback (a __del__ run by the garbage collector, say) lets the GIL go exactly as
-// finalization begins; interpreters finalized without atexit handlers running
-// (Py_EndInterpreter of a subinterpreter). Calling atexit._run_exitfuncs() by hand parks
-// every later blocking call of other threads.
+// Python code (a __del__ run by the garbage collector, say) lets the GIL go exactly as
+// finalization begins; a thread that needs more than the handler's 1 s bound to get the
+// GIL back; interpreters finalized without atexit handlers running (Py_EndInterpreter of a
+// subinterpreter). Calling atexit._run_exitfuncs() by hand parks every later blocking call
+// of other threads. A client still referenced at exit keeps its I/O thread running while
+// the process tears down its C++ statics. (Python 3.14 hangs such threads itself.)
 //
 // Fork. Only the thread that called fork() exists in the child: a mutex another thread held
 // at that moment stays locked there for ever. The child's handler bumps fork_generation;
