@@ -15,11 +15,29 @@
 ///   - `start_get(key, callback)`: the type-erased core the others are built on, for
 ///     bindings. The callback runs on the I/O thread and must not block.
 /// Every completion fires exactly once. A miss is an empty optional, never an error.
+///
+/// Lifetime: close() ends a client at any moment, from any thread; later calls fail with
+/// ClosedError. The destructor closes, waits for the calls other threads are inside (close
+/// wakes them) and for the completions already queued, then joins the I/O thread. So
+/// destroy a client once no thread will start a new call on it; calls already in progress
+/// are fine. Do not destroy it from one of its own completions while other threads call.
+///
+/// fork(): nothing to do. A client made before fork() (and a MemcachedCache on it) works
+/// in the child: the child's first call starts a new I/O thread and new connections.
+/// Nothing the parent owns (connections, TLS sessions, pooled sockets, I/O thread) is used,
+/// closed or shut down by the child, so the parent carries on unaffected, and close() or
+/// the destructor in the child leave it alone too. The child leaks what it inherited of
+/// the client: a few file descriptors and some memory per client, once per fork (a child
+/// cannot release them without disturbing the parent). Calls that other threads of the
+/// parent were inside at the moment of fork() do not exist in the child. Fork is detected
+/// with pthread_atfork, which fork() honours; a process made by a raw clone() system call
+/// is not covered.
 #include <llmcache/detail/completion.hpp>
 #include <llmcache/options.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -31,8 +49,9 @@
 namespace llmcache {
 
 namespace detail {
+class Lifecycle;
 class Transport;
-}
+}  // namespace detail
 
 /// A stored item as read back.
 struct Item {
@@ -109,6 +128,14 @@ class ClientBase {
   virtual ~ClientBase();
   ClientBase(const ClientBase&) = delete;
   ClientBase& operator=(const ClientBase&) = delete;
+
+  /// Closes the client. Thread-safe and idempotent; returns without waiting. Every call
+  /// that starts afterwards (blocking, start_*, async_*) fails with ClosedError. Calls in
+  /// progress end promptly, each exactly once: with ClosedError, or with their result if
+  /// it was already in; blocking calls waiting for a server are woken. Connections are
+  /// closed; the I/O thread stays until the destructor (completions still run on it).
+  /// In a fork child, closes only the child's side (see the top of this file).
+  void close();
 
   // ------------------------------------------------------------ blocking
   /// The value under `key`, or nullopt on a miss. Throws InvalidArgumentError for a key
@@ -225,10 +252,11 @@ class ClientBase {
   ServerAddress server_for(std::string_view key) const;
 
  protected:
-  explicit ClientBase(std::unique_ptr<detail::Transport> transport);
+  /// `make_transport` builds the transport now, and again in a fork child on its first call.
+  explicit ClientBase(std::function<std::unique_ptr<detail::Transport>()> make_transport);
 
  private:
-  std::unique_ptr<detail::Transport> transport_;
+  std::unique_ptr<detail::Lifecycle> lifecycle_;
 };
 
 /// A client for one memcached server. Reconnects by itself after a failure; unlike

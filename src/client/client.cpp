@@ -1,6 +1,7 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "client/lifecycle.hpp"
 #include "client/transport.hpp"
 #include "protocol/meta_protocol.hpp"
 
@@ -65,15 +66,25 @@ void fail_later(const asio::any_io_executor& executor, Callback<T> callback,
   asio::post(executor, [callback = std::move(callback), error] { callback(error, T{}); });
 }
 
+/// True (and `callback` failed with ClosedError) when the call found the client closed.
+template <class T>
+bool refuse_if_closed(const detail::Lifecycle::Use& transport, Callback<T>& callback) {
+  if (!transport.closed()) return false;
+  fail_later(transport->executor(), std::move(callback), detail::closed_error());
+  return true;
+}
+
 std::uint32_t seconds_count(std::chrono::seconds s) {
   if (s.count() < 0) throw InvalidArgumentError("a TTL or delay cannot be negative");
   return static_cast<std::uint32_t>(s.count());
 }
 
-/// Runs an operation and blocks until its callback fires.
+/// Runs an operation and blocks until its callback fires, holding the transport all along
+/// (so that a destructor in another thread waits for this call to return).
 template <class T, class Start>
-T wait_for(const ClientBase& client, Start start) {
-  if (client.on_io_thread()) {
+T wait_for(detail::Lifecycle& lifecycle, Start start) {
+  auto transport = lifecycle.enter_open();
+  if (transport->in_io_thread()) {
     throw InvalidArgumentError("blocking llmcache call from the client's own I/O thread");
   }
   return detail::wait_for<T>(std::move(start));
@@ -267,25 +278,33 @@ T round_trip(detail::Transport& transport, std::string_view key, T (*map)(Reply)
 
 }  // namespace
 
-ClientBase::ClientBase(std::unique_ptr<detail::Transport> transport)
-    : transport_(std::move(transport)) {}
+// Every call holds its transport (lifecycle_->enter()) from start to return: that is what
+// lets close() and the destructor run while other threads call, and a fork child swap in
+// its own transport (client/lifecycle.hpp).
+
+ClientBase::ClientBase(std::function<std::unique_ptr<detail::Transport>()> make_transport)
+    : lifecycle_(std::make_unique<detail::Lifecycle>(std::move(make_transport))) {}
 
 ClientBase::~ClientBase() = default;
 
+void ClientBase::close() {
+  lifecycle_->close();
+}
+
 asio::any_io_executor ClientBase::executor() const {
-  return transport_->executor();
+  return lifecycle_->current().executor();
 }
 
 std::vector<ServerAddress> ClientBase::servers() const {
-  return transport_->servers();
+  return lifecycle_->enter()->servers();
 }
 
 bool ClientBase::on_io_thread() const {
-  return transport_->in_io_thread();
+  return lifecycle_->current().in_io_thread();
 }
 
 ServerAddress ClientBase::server_for(std::string_view key) const {
-  return transport_->server_for(key);
+  return lifecycle_->enter()->server_for(key);
 }
 
 // ---------------------------------------------------------------- callback core
@@ -300,20 +319,24 @@ void ClientBase::start_get(std::string key, Callback<std::optional<Item>> callba
 
 void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
                                 Callback<MetaGetResult> callback) {
-  send_prepared(*transport_, std::move(key), std::move(callback), map_meta_get,
-                [&](std::string_view k) { return prepare_meta_get(*transport_, k, options); });
+  auto transport = lifecycle_->enter();
+  if (refuse_if_closed(transport, callback)) return;
+  send_prepared(*transport, std::move(key), std::move(callback), map_meta_get,
+                [&](std::string_view k) { return prepare_meta_get(*transport, k, options); });
 }
 
 void ClientBase::start_get_many(std::vector<std::string> keys,
                                 Callback<std::vector<std::optional<Item>>> callback) {
   using Results = std::vector<std::optional<Item>>;
+  auto transport = lifecycle_->enter();
+  if (refuse_if_closed(transport, callback)) return;
   try {
     for (const auto& key : keys) protocol::validate_key(key);
   } catch (...) {
-    return fail_later(executor(), std::move(callback), std::current_exception());
+    return fail_later(transport->executor(), std::move(callback), std::current_exception());
   }
   if (keys.empty()) {
-    asio::post(executor(), [callback = std::move(callback)] { callback(nullptr, {}); });
+    asio::post(transport->executor(), [callback = std::move(callback)] { callback(nullptr, {}); });
     return;
   }
   // Every reply callback runs on the I/O thread, so the join needs no lock.
@@ -330,7 +353,7 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
   protocol::MetaGetFlags flags;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     net::PendingRequest request;
-    request.opaque = transport_->next_opaque();
+    request.opaque = transport->next_opaque();
     protocol::append_meta_get(request.bytes, keys[i], flags, *request.opaque);
     request.on_reply = [join, i](std::exception_ptr error, Reply reply) {
       if (!error) {
@@ -356,12 +379,16 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
     };
     routed.push_back({std::move(keys[i]), std::move(request)});
   }
-  transport_->send(std::move(routed));
+  transport->send(std::move(routed));
 }
 
 void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
                            Callback<StoreResult> callback) {
-  auto* transport = transport_.get();
+  auto use = lifecycle_->enter();
+  if (refuse_if_closed(use, callback)) return;
+  // Callbacks below use the transport after this call returns: they run on its I/O thread,
+  // which the transport outlives.
+  auto* transport = use.get();
   const std::string server = server_name_for(*transport, key);
   if (server.empty()) {
     return send_prepared(
@@ -371,7 +398,7 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
   try {
     protocol::validate_key(key);  // before a stats request goes out on its behalf
   } catch (...) {
-    return fail_later(executor(), std::move(callback), std::current_exception());
+    return fail_later(transport->executor(), std::move(callback), std::current_exception());
   }
   const auto limits = transport->item_limits;
   const std::size_t item_bytes = ItemLimits::item_bytes(key.size(), value.size(), options.flags);
@@ -420,19 +447,23 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
 }
 
 void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
-  send_prepared(*transport_, std::move(key), std::move(callback), map_del,
-                [&](std::string_view k) { return prepare_del(*transport_, k, invalidate); });
+  auto transport = lifecycle_->enter();
+  if (refuse_if_closed(transport, callback)) return;
+  send_prepared(*transport, std::move(key), std::move(callback), map_del,
+                [&](std::string_view k) { return prepare_del(*transport, k, invalidate); });
 }
 
 void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
                                  Callback<std::size_t> callback) {
+  auto transport = lifecycle_->enter();
+  if (refuse_if_closed(transport, callback)) return;
   std::uint32_t delay_seconds = 0;
   try {
     delay_seconds = seconds_count(delay);
   } catch (...) {
-    return fail_later(executor(), std::move(callback), std::current_exception());
+    return fail_later(transport->executor(), std::move(callback), std::current_exception());
   }
-  const auto servers = transport_->servers();
+  const auto servers = transport->servers();
   struct Join {
     std::size_t remaining;
     std::size_t flushed = 0;
@@ -444,7 +475,7 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
   if (noreply) {
     // The command is still sent with a reply (so an error cannot desynchronise the
     // stream); the caller just does not wait for it.
-    asio::post(executor(),
+    asio::post(transport->executor(),
                [callback = std::move(callback), n = servers.size()] { callback(nullptr, n); });
   } else {
     join->done = std::move(callback);
@@ -483,12 +514,14 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
                    0);
       }
     };
-    transport_->send_to(i, std::move(request));
+    transport->send_to(i, std::move(request));
   }
 }
 
 void ClientBase::start_version(std::size_t server_index, Callback<std::string> callback) {
-  send_to_server<std::string>(*transport_, server_index, protocol::append_version, "version",
+  auto transport = lifecycle_->enter();
+  if (refuse_if_closed(transport, callback)) return;
+  send_to_server<std::string>(*transport, server_index, protocol::append_version, "version",
                               std::move(callback), [](Reply reply, const char* command) {
                                 if (reply.status != Status::kVersion) {
                                   throw_unexpected(reply, command);
@@ -498,7 +531,9 @@ void ClientBase::start_version(std::size_t server_index, Callback<std::string> c
 }
 
 void ClientBase::start_server_stats(std::size_t server_index, Callback<ServerStats> callback) {
-  send_to_server<ServerStats>(*transport_, server_index, protocol::append_stats, "stats",
+  auto transport = lifecycle_->enter();
+  if (refuse_if_closed(transport, callback)) return;
+  send_to_server<ServerStats>(*transport, server_index, protocol::append_stats, "stats",
                               std::move(callback), [](Reply reply, const char* command) {
                                 if (reply.status == Status::kEnd) return ServerStats{};
                                 if (reply.status != Status::kStats) {
@@ -511,8 +546,10 @@ void ClientBase::start_server_stats(std::size_t server_index, Callback<ServerSta
 void ClientBase::start_metadump(std::size_t server_index,
                                 Callback<std::vector<MetadumpEntry>> callback) {
   using Entries = std::vector<MetadumpEntry>;
+  auto transport = lifecycle_->enter();
+  if (refuse_if_closed(transport, callback)) return;
   send_to_server<Entries>(
-      *transport_, server_index, protocol::append_metadump_all, "lru_crawler metadump",
+      *transport, server_index, protocol::append_metadump_all, "lru_crawler metadump",
       std::move(callback), [](Reply reply, const char* command) {
         if (reply.status == Status::kEnd) return Entries{};
         if (reply.status == Status::kBusy) {
@@ -534,17 +571,17 @@ void ClientBase::start_metadump(std::size_t server_index,
 
 std::string ClientBase::version(std::size_t server_index) {
   return wait_for<std::string>(
-      *this, [&](auto callback) { start_version(server_index, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_version(server_index, std::move(callback)); });
 }
 
 ServerStats ClientBase::server_stats(std::size_t server_index) {
   return wait_for<ServerStats>(
-      *this, [&](auto callback) { start_server_stats(server_index, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_server_stats(server_index, std::move(callback)); });
 }
 
 std::vector<MetadumpEntry> ClientBase::metadump(std::size_t server_index) {
   return wait_for<std::vector<MetadumpEntry>>(
-      *this, [&](auto callback) { start_metadump(server_index, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_metadump(server_index, std::move(callback)); });
 }
 
 std::optional<Item> ClientBase::get(std::string_view key) {
@@ -552,7 +589,7 @@ std::optional<Item> ClientBase::get(std::string_view key) {
 }
 
 std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::string> keys) {
-  return wait_for<std::vector<std::optional<Item>>>(*this, [&](auto callback) {
+  return wait_for<std::vector<std::optional<Item>>>(*lifecycle_, [&](auto callback) {
     start_get_many(std::vector<std::string>(keys.begin(), keys.end()), std::move(callback));
   });
 }
@@ -562,46 +599,54 @@ std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::strin
 
 StoreResult ClientBase::set(std::string_view key, std::string_view value,
                             const SetOptions& options) {
-  Prepared prepared = prepare_set(*transport_, key, value, options);
-  const std::string server = server_name_for(*transport_, key);
-  if (server.empty()) return round_trip(*transport_, key, map_set, prepared);
-  check_fits_blocking(*transport_, server, key, value.size(),
+  auto transport = lifecycle_->enter_open();
+  Prepared prepared = prepare_set(*transport, key, value, options);
+  const std::string server = server_name_for(*transport, key);
+  if (server.empty()) return round_trip(*transport, key, map_set, prepared);
+  check_fits_blocking(*transport, server, key, value.size(),
                       ItemLimits::item_bytes(key.size(), value.size(), options.flags));
   try {
-    return round_trip(*transport_, key, map_set, prepared);
+    return round_trip(*transport, key, map_set, prepared);
   } catch (const ValueTooLargeError&) {
-    transport_->item_limits->forget(server);
+    transport->item_limits->forget(server);
     throw;
   }
 }
 
 bool ClientBase::del(std::string_view key) {
-  return round_trip(*transport_, key, map_del, prepare_del(*transport_, key, false));
+  auto transport = lifecycle_->enter_open();
+  return round_trip(*transport, key, map_del, prepare_del(*transport, key, false));
 }
 
 bool ClientBase::invalidate(std::string_view key) {
-  return round_trip(*transport_, key, map_del, prepare_del(*transport_, key, true));
+  auto transport = lifecycle_->enter_open();
+  return round_trip(*transport, key, map_del, prepare_del(*transport, key, true));
 }
 
 MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {
-  return round_trip(*transport_, key, map_meta_get, prepare_meta_get(*transport_, key, options));
+  auto transport = lifecycle_->enter_open();
+  return round_trip(*transport, key, map_meta_get, prepare_meta_get(*transport, key, options));
 }
 
 std::size_t ClientBase::flush_all(std::chrono::seconds delay, bool noreply) {
   return wait_for<std::size_t>(
-      *this, [&](auto callback) { start_flush_all(delay, noreply, std::move(callback)); });
+      *lifecycle_, [&](auto callback) { start_flush_all(delay, noreply, std::move(callback)); });
 }
 
 // ---------------------------------------------------------------- the two clients
 
 Client::Client(ServerAddress server, ClientOptions options)
-    : ClientBase(detail::make_single_server_transport(std::move(server), options)) {}
+    : ClientBase([server = std::move(server), options] {
+        return detail::make_single_server_transport(server, options);
+      }) {}
 
 Client::Client(std::string_view server, ClientOptions options)
     : Client(parse_server(server), options) {}
 
 HashClient::HashClient(std::vector<ServerAddress> servers, HashClientOptions options)
-    : ClientBase(detail::make_hash_transport(std::move(servers), options)) {}
+    : ClientBase([servers = std::move(servers), options] {
+        return detail::make_hash_transport(servers, options);
+      }) {}
 
 HashClient::HashClient(std::string_view servers, HashClientOptions options)
     : HashClient(parse_servers(servers), options) {}

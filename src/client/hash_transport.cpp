@@ -6,8 +6,6 @@
 
 #include <llmcache/errors.hpp>
 
-#include <asio/post.hpp>
-
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
@@ -20,6 +18,8 @@ using Clock = std::chrono::steady_clock;
 bool is_server_failure(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
+  } catch (const ClosedError&) {
+    return false;  // the client closed, the server did nothing wrong
   } catch (const IoError&) {
     return true;
   } catch (const ProtocolError&) {
@@ -45,27 +45,11 @@ class HashTransport final : public Transport {
       if (index_of_.contains(name)) throw InvalidArgumentError("server listed twice: " + name);
       index_of_[name] = servers_.size();
       ring_.add_node(name);
-      servers_.push_back(std::make_unique<Server>(io_, std::move(address), options.client, tls));
+      servers_.push_back(
+          std::make_unique<Server>(io_, std::move(address), options.client, tls, close_signal()));
     }
   }
-  ~HashTransport() override {
-    shutdown([this] {
-      for (auto& server : servers_) server->connections.close();
-    });
-  }
-
-  void send(std::vector<RoutedRequest> requests) override {
-    asio::post(io_, [this, requests = std::move(requests)]() mutable {
-      const auto now = Clock::now();
-      for (auto& routed : requests) send_one(std::move(routed), now);
-    });
-  }
-
-  void send_to(std::size_t index, net::PendingRequest request) override {
-    asio::post(io_, [this, index, request = std::move(request)]() mutable {
-      servers_.at(index)->connections.submit(std::move(request));
-    });
-  }
+  ~HashTransport() override { shutdown(); }
 
   protocol::Reply round_trip(std::string_view routing_key, std::string_view request,
                              std::optional<std::uint32_t> opaque) override {
@@ -99,12 +83,29 @@ class HashTransport final : public Transport {
   }
 
  private:
+  void dispatch(std::vector<RoutedRequest> requests) override {
+    const auto now = Clock::now();
+    for (auto& routed : requests) send_one(std::move(routed), now);
+  }
+
+  void dispatch_to(std::size_t index, net::PendingRequest request) override {
+    servers_.at(index)->connections.submit(std::move(request));
+  }
+
+  void close_connections() override {
+    for (auto& server : servers_) server->connections.close();
+  }
+
+  void close_blocking() override {
+    for (auto& server : servers_) server->blocking.close();
+  }
+
   enum class Health { kHealthy, kFailing, kDead };
 
   struct Server {
     Server(asio::io_context& io, const ServerAddress& address, const ClientOptions& options,
-           const std::shared_ptr<const net::TlsContext>& tls)
-        : connections(io, address, options, tls), blocking(address, options, tls) {}
+           const std::shared_ptr<const net::TlsContext>& tls, const net::CloseSignal& closing)
+        : connections(io, address, options, tls), blocking(address, options, tls, &closing) {}
     ServerConnections connections;
     net::BlockingPool blocking;
     Health health = Health::kHealthy;

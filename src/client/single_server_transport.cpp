@@ -1,7 +1,5 @@
 #include "client/transport.hpp"
 
-#include <asio/post.hpp>
-
 namespace llmcache::detail {
 namespace {
 
@@ -10,22 +8,8 @@ class SingleServerTransport final : public Transport {
   SingleServerTransport(ServerAddress server, const ClientOptions& options)
       : tls_(net::make_tls_context(options.tls)),
         server_(io_, server, options, tls_),
-        blocking_(std::move(server), options, tls_) {}
-  ~SingleServerTransport() override {
-    shutdown([this] { server_.close(); });
-  }
-
-  void send(std::vector<RoutedRequest> requests) override {
-    asio::post(io_, [this, requests = std::move(requests)]() mutable {
-      for (auto& routed : requests) server_.submit(std::move(routed.request));
-    });
-  }
-
-  void send_to(std::size_t, net::PendingRequest request) override {
-    asio::post(io_, [this, request = std::move(request)]() mutable {
-      server_.submit(std::move(request));
-    });
-  }
+        blocking_(std::move(server), options, tls_, &close_signal()) {}
+  ~SingleServerTransport() override { shutdown(); }
 
   protocol::Reply round_trip(std::string_view, std::string_view request,
                              std::optional<std::uint32_t> opaque) override {
@@ -36,6 +20,15 @@ class SingleServerTransport final : public Transport {
   ServerAddress server_for(std::string_view) const override { return server_.address(); }
 
  private:
+  void dispatch(std::vector<RoutedRequest> requests) override {
+    for (auto& routed : requests) server_.submit(std::move(routed.request));
+  }
+  void dispatch_to(std::size_t, net::PendingRequest request) override {
+    server_.submit(std::move(request));
+  }
+  void close_connections() override { server_.close(); }
+  void close_blocking() override { blocking_.close(); }
+
   // One TLS context (trust store, client certificate) for both paths; null without TLS.
   std::shared_ptr<const net::TlsContext> tls_;
   ServerConnections server_;

@@ -7,7 +7,6 @@
 #include <asio/post.hpp>
 
 #include <algorithm>
-#include <future>
 
 namespace llmcache::detail {
 
@@ -42,9 +41,14 @@ void ServerConnections::close() {
   for (auto& connection : connections_) connection->close();
 }
 
+std::exception_ptr closed_error() {
+  return std::make_exception_ptr(ClosedError("llmcache client closed"));
+}
+
 Transport::Transport()
     : io_owner_(std::make_shared<asio::io_context>()),
       io_(*io_owner_),
+      generation_(fork_generation()),
       work_(asio::make_work_guard(io_)),
       thread_([io = io_owner_] { io->run(); }) {}
 
@@ -56,22 +60,53 @@ Transport::~Transport() {
   }
 }
 
-void Transport::shutdown(std::function<void()> close) {
-  if (std::this_thread::get_id() == thread_.get_id()) {
-    // Destroyed from one of its own callbacks: the thread cannot join itself.
-    close();
+void Transport::send(std::vector<RoutedRequest> requests) {
+  asio::post(io_, [this, requests = std::move(requests)]() mutable {
+    // Checked here, on the I/O thread, as well as by the caller: a send that was on its
+    // way while close() ran arrives after close_connections() and must not reconnect.
+    if (closed_.load()) {
+      for (auto& routed : requests) routed.request.on_reply(closed_error(), {});
+      return;
+    }
+    dispatch(std::move(requests));
+  });
+}
+
+void Transport::send_to(std::size_t index, net::PendingRequest request) {
+  asio::post(io_, [this, index, request = std::move(request)]() mutable {
+    if (closed_.load()) return request.on_reply(closed_error(), {});
+    dispatch_to(index, std::move(request));
+  });
+}
+
+void Transport::close() {
+  if (closed_.exchange(true)) return;
+  close_signal_.raise();
+  close_blocking();
+  if (in_io_thread()) {
+    close_connections();
+  } else {
+    asio::post(io_, [this] { close_connections(); });
+  }
+}
+
+void Transport::shutdown() {
+  close();
+  if (in_io_thread()) {
+    // Destroyed from one of its own callbacks: the thread can neither wait for the calls
+    // it serves nor join itself.
     io_.stop();
     thread_.detach();
     return;
   }
-  std::promise<void> closed;
-  asio::post(io_, [&] {
-    close();
-    closed.set_value();
-  });
-  closed.get_future().wait();
+  // close() has woken them; each leaves as soon as its call returns.
+  for (auto calls = active_calls_.load(); calls != 0; calls = active_calls_.load()) {
+    active_calls_.wait(calls);
+  }
+  // Rather than stop(): the close, the sends queued behind it (failing with ClosedError)
+  // and the completions they post must all run, so that every callback fires once. With
+  // the connections closed, nothing of ours keeps the context busy for long.
   work_.reset();
-  io_.stop();
   thread_.join();
 }
 

@@ -63,8 +63,13 @@ std::string ssl_failure(int ssl_error, int saved_errno) {
 }  // namespace
 
 BlockingConnection::BlockingConnection(const ServerAddress& address, const ClientOptions& options,
-                                       std::shared_ptr<const TlsContext> tls)
-    : address_(address), options_(options), tls_(std::move(tls)), parser_(parser_limits()) {}
+                                       std::shared_ptr<const TlsContext> tls,
+                                       const CloseSignal* closing)
+    : address_(address),
+      options_(options),
+      tls_(std::move(tls)),
+      closing_(closing),
+      parser_(parser_limits()) {}
 
 protocol::ParserLimits BlockingConnection::parser_limits() const {
   protocol::ParserLimits limits;
@@ -90,8 +95,13 @@ void BlockingConnection::fail(const std::exception_ptr& error) {
 
 void BlockingConnection::wait(short events, Clock::time_point deadline, const char* what) {
   for (;;) {
-    pollfd pfd{fd_, events, 0};
-    const int ready = ::poll(&pfd, 1, remaining_ms(deadline));
+    // The close signal beside the socket (poll skips a negative fd): close() wakes us.
+    pollfd pfds[2] = {{fd_, events, 0}, {closing_ ? closing_->fd() : -1, POLLIN, 0}};
+    const int ready = ::poll(pfds, 2, remaining_ms(deadline));
+    if (ready > 0 && pfds[1].revents != 0) {
+      fail(
+          std::make_exception_ptr(ClosedError("memcached " + address_.name() + ": client closed")));
+    }
     if (ready > 0) return;
     if (ready == 0) {
       const auto limit =
@@ -322,8 +332,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
 }
 
 BlockingPool::BlockingPool(ServerAddress address, const ClientOptions& options,
-                           std::shared_ptr<const TlsContext> tls)
-    : address_(std::move(address)), options_(options), tls_(std::move(tls)) {}
+                           std::shared_ptr<const TlsContext> tls, const CloseSignal* closing)
+    : address_(std::move(address)), options_(options), tls_(std::move(tls)), closing_(closing) {}
 
 protocol::Reply BlockingPool::round_trip(std::string_view request,
                                          std::optional<std::uint32_t> opaque) {
@@ -335,12 +345,24 @@ protocol::Reply BlockingPool::round_trip(std::string_view request,
       idle_.pop_back();
     }
   }
-  if (!connection) connection = std::make_unique<BlockingConnection>(address_, options_, tls_);
+  if (!connection) {
+    connection = std::make_unique<BlockingConnection>(address_, options_, tls_, closing_);
+  }
   // On a throw the connection is dropped with its socket: it may hold a late reply.
   protocol::Reply reply = connection->round_trip(request, opaque);
   std::lock_guard lock(mutex_);
-  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(connection));
+  if (!closed_ && idle_.size() < kMaxIdle) idle_.push_back(std::move(connection));
   return reply;
+}
+
+void BlockingPool::close() {
+  std::vector<std::unique_ptr<BlockingConnection>> idle;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    idle.swap(idle_);
+  }
+  // Destroyed here, outside the lock; each closes its socket.
 }
 
 }  // namespace llmcache::net

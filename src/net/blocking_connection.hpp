@@ -13,6 +13,7 @@
 // the cost this path exists to avoid, and TLS users pay it on every call otherwise.
 #include <llmcache/options.hpp>
 
+#include "net/close_signal.hpp"
 #include "net/tls.hpp"
 #include "protocol/meta_protocol.hpp"
 
@@ -28,9 +29,11 @@ namespace llmcache::net {
 
 class BlockingConnection {
  public:
-  /// `tls` is null for plaintext.
+  /// `tls` is null for plaintext. Once `closing` (optional) is raised, every wait fails
+  /// with ClosedError.
   BlockingConnection(const ServerAddress& address, const ClientOptions& options,
-                     std::shared_ptr<const TlsContext> tls = nullptr);
+                     std::shared_ptr<const TlsContext> tls = nullptr,
+                     const CloseSignal* closing = nullptr);
   ~BlockingConnection();
   BlockingConnection(const BlockingConnection&) = delete;
   BlockingConnection& operator=(const BlockingConnection&) = delete;
@@ -60,6 +63,7 @@ class BlockingConnection {
   ServerAddress address_;
   ClientOptions options_;
   std::shared_ptr<const TlsContext> tls_;
+  const CloseSignal* closing_;
   struct SslFree {
     void operator()(SSL* ssl) const { ::SSL_free(ssl); }
   };
@@ -73,9 +77,14 @@ class BlockingConnection {
 /// alone and gives it back, so N concurrent callers use N sockets (as a pooled client).
 class BlockingPool {
  public:
+  /// `closing` (optional) is the client's close signal: it wakes the connections in use.
   BlockingPool(ServerAddress address, const ClientOptions& options,
-               std::shared_ptr<const TlsContext> tls = nullptr);
+               std::shared_ptr<const TlsContext> tls = nullptr,
+               const CloseSignal* closing = nullptr);
   protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque);
+  /// Closes the idle sockets; those in use are closed as their calls end. Raise the close
+  /// signal first, so that those calls end promptly.
+  void close();
 
  private:
   // Sockets kept for reuse; more concurrent callers get fresh ones, closed after use.
@@ -83,7 +92,9 @@ class BlockingPool {
   ServerAddress address_;
   ClientOptions options_;
   std::shared_ptr<const TlsContext> tls_;
+  const CloseSignal* closing_;
   std::mutex mutex_;
+  bool closed_ = false;  // guarded by mutex_
   std::vector<std::unique_ptr<BlockingConnection>> idle_;
 };
 

@@ -5,6 +5,7 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "support/forked_child.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -130,6 +132,24 @@ TEST_F(Tls, VerifiedBlockingAndAsyncCallsWork) {
   EXPECT_EQ(client.async_get("a", asio::use_future).get()->value, "async");
   EXPECT_EQ(client.async_get("k", asio::use_future).get()->value, "over tls");
   EXPECT_EQ(client.get("a")->value, "async");
+}
+
+// A child must neither use nor end the parent's TLS sessions (an SSL_shutdown from the
+// child would write a close_notify into the parent's session): it makes its own.
+TEST_F(Tls, ForkChildHasItsOwnSessionsAndLeavesTheParentsAlone) {
+  SKIP_UNDER_TSAN();
+  MemcachedServer server(certs().server_args());
+  auto client = std::make_unique<Client>(server.address(), certs().options());
+  ASSERT_EQ(testing::exercise(*client, "before fork", 3), "");
+  testing::Child child([&] {
+    std::string report = testing::exercise(*client, "child", 50);
+    client->close();
+    client.reset();
+    return report;
+  });
+  EXPECT_EQ(testing::exercise(*client, "parent", 50), "");
+  EXPECT_EQ(child.finish(), "ok");
+  EXPECT_EQ(testing::exercise(*client, "parent after the child", 5), "");
 }
 
 TEST_F(Tls, HostNameIsVerifiedAgainstDnsSan) {

@@ -4,12 +4,16 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
+#include <asio/system_executor.hpp>
+#include <asio/use_future.hpp>
 
 #include <exception>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 namespace llmcache {
@@ -20,6 +24,18 @@ template <class T>
 using Callback = std::function<void(std::exception_ptr, T)>;
 
 namespace detail {
+
+/// Executors that may run a function object on any thread: asio's system executor, and
+/// use_future's, which hands work to it. A post to them goes to a thread pool asio starts
+/// once per process; a fork child inherits that pool without its threads, so work posted
+/// there in the child never runs.
+template <class Executor>
+struct runs_on_any_thread : std::false_type {};
+template <class Blocking, class Relationship, class Allocator>
+struct runs_on_any_thread<asio::basic_system_executor<Blocking, Relationship, Allocator>>
+    : std::true_type {};
+template <class T, class Blocking>
+struct runs_on_any_thread<asio::detail::promise_executor<T, Blocking>> : std::true_type {};
 
 /// Wraps an asio completion handler into a Callback that runs the handler on its
 /// associated executor (`fallback` when it has none) and keeps that executor busy
@@ -36,12 +52,19 @@ Callback<T> to_callback(Handler&& handler, const asio::any_io_executor& fallback
       State{std::forward<Handler>(handler), asio::make_work_guard(executor)});
   return [state](std::exception_ptr error, T value) {
     auto executor = state->work.get_executor();
-    // post, not dispatch: a completion may fire inside the initiating call (an
-    // InMemoryCache hit), and resuming a coroutine from there would re-enter it.
-    asio::post(executor, [state, error, value = std::move(value)]() mutable {
+    auto complete = [state, error, value = std::move(value)]() mutable {
       std::move(state->handler)(error, std::move(value));
       state->work.reset();
-    });
+    };
+    if constexpr (runs_on_any_thread<decltype(executor)>::value) {
+      // Run here (these handlers set a future's promise, or ask for no thread in
+      // particular), which also works in a fork child: see runs_on_any_thread.
+      asio::dispatch(executor, std::move(complete));
+    } else {
+      // post, not dispatch: a completion may fire inside the initiating call (an
+      // InMemoryCache hit), and resuming a coroutine from there would re-enter it.
+      asio::post(executor, std::move(complete));
+    }
   };
 }
 
