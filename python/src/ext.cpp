@@ -426,13 +426,6 @@ PyType_Slot async_bridge_slots[] = {
 
 // ---------------------------------------------------------------- clients
 
-/// Fails the operations in flight at once, where the core can (ClientBase::close, branch
-/// core-lifecycle); otherwise they fail when the last reference goes.
-template <class C>
-void close_now(C& client) {
-  if constexpr (requires { client.close(); }) client.close();
-}
-
 class PyClient {
  public:
   PyClient(const std::vector<std::string>& servers, bool hashed, double connect_timeout,
@@ -477,7 +470,7 @@ class PyClient {
     std::shared_ptr<ClientBase> client = std::move(client_);
     if (!client) return;
     without_gil([&] {
-      close_now(*client);
+      client->close();  // wakes the calls other threads are inside: they fail with ClosedError
       client.reset();
     });
   }
