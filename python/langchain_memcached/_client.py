@@ -39,7 +39,9 @@ def _security(
 
 
 class _ClientBase:
-    """Operations shared by Client and HashClient. Thread-safe; every call has a deadline."""
+    """Operations shared by Client and HashClient. Thread-safe; every call has a deadline.
+    Fork-safe: a client made before fork() (gunicorn --preload, multiprocessing) works in
+    the child, which makes its own connections on first use."""
 
     _core: _ext.ClientCore
 
