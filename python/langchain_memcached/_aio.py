@@ -1,31 +1,55 @@
-"""asyncio side of the bridge: one AsyncBridge (an eventfd) per event loop.
+"""asyncio side of the bridge: one AsyncBridge (an eventfd) per event loop and process.
 
-The C++ I/O thread queues completions on the bridge without touching the GIL; the loop
-wakes on the eventfd and resolves the futures on its own thread.
+The C++ I/O thread queues completions on the bridge without touching the GIL or any Python
+object; the loop wakes on the eventfd and resolves the futures on its own thread.
+
+Lifetimes: the loop owns its bridge. The bridge's only strong reference is the loop's reader
+registration, and ``_bridges`` finds a loop's bridge without keeping either alive. Closing
+a loop drops its registrations, so the bridge, its eventfd and the futures still waiting
+in it go with the loop, even with operations in flight: their completions, arriving later,
+are dropped by the C++ side.
+
+Fork: a child must not use its parent's eventfds (one process's loop would swallow the
+other's wake-ups), so the child forgets every bridge and makes its own; the C++ side ignores
+bridges made before the fork. Running, in the child, an event loop the parent was running is
+unsupported (asyncio's loops share their epoll instance with the parent after fork).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from langchain_memcached import _ext
 
-_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ext.AsyncBridge] = (
-    weakref.WeakKeyDictionary()
-)
+_bridges: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.ReferenceType[_ext.AsyncBridge]
+] = weakref.WeakKeyDictionary()
 
 
 def bridge_for(loop: asyncio.AbstractEventLoop) -> _ext.AsyncBridge:
-    bridge = _bridges.get(loop)
+    found = _bridges.get(loop)
+    bridge = found() if found is not None else None
     if bridge is None:
         bridge = _ext.AsyncBridge()
         loop.add_reader(bridge.fileno(), bridge.drain)
-        _bridges[loop] = bridge
+        _bridges[loop] = weakref.ref(bridge)
     return bridge
 
 
-def new_future() -> tuple[asyncio.Future[Any], _ext.AsyncBridge]:
+def submit(start: Callable[..., None], *args: Any) -> asyncio.Future[Any]:
+    """Starts ``start(*args, bridge, future)`` on the running loop's bridge; the future to await.
+
+    The awaiting coroutine holds only the future: a frame kept by a traceback must not keep
+    the bridge (and its eventfd) alive after the loop has closed.
+    """
     loop = asyncio.get_running_loop()
-    return loop.create_future(), bridge_for(loop)
+    future = loop.create_future()
+    start(*args, bridge_for(loop), future)
+    return future
+
+
+os.register_at_fork(after_in_child=_bridges.clear)

@@ -94,7 +94,9 @@ def _key_prefix(key_prefix: str | bytes) -> str:
 
 
 class _ClientBase:
-    """Operations shared by Client and HashClient. Thread-safe; every call has a deadline."""
+    """Operations shared by Client and HashClient. Thread-safe; every call has a deadline.
+    Fork-safe: a client made before fork() (gunicorn --preload, multiprocessing) works in
+    the child, which makes its own connections on first use."""
 
     _core: _ext.ClientCore
 
@@ -121,33 +123,23 @@ class _ClientBase:
 
     # ------------------------------------------------------------------ asyncio
     async def aget(self, key: Key) -> bytes | None:
-        future: asyncio.Future[bytes | None]
-        future, bridge = _aio.new_future()
-        self._core.start_get(key, bridge, future)
+        future: asyncio.Future[bytes | None] = _aio.submit(self._core.start_get, key)
         return await future
 
     async def aget_many(self, keys: Iterable[Key]) -> list[bytes | None]:
-        future: asyncio.Future[list[bytes | None]]
-        future, bridge = _aio.new_future()
-        self._core.start_get_many(keys, bridge, future)
+        future: asyncio.Future[list[bytes | None]] = _aio.submit(self._core.start_get_many, keys)
         return await future
 
     async def aset(self, key: Key, value: Value, *, ttl: int = 0, flags: int = 0) -> bool:
-        future: asyncio.Future[bool]
-        future, bridge = _aio.new_future()
-        self._core.start_set(key, value, ttl, flags, bridge, future)
+        future: asyncio.Future[bool] = _aio.submit(self._core.start_set, key, value, ttl, flags)
         return await future
 
     async def adelete(self, key: Key) -> bool:
-        future: asyncio.Future[bool]
-        future, bridge = _aio.new_future()
-        self._core.start_delete(key, bridge, future)
+        future: asyncio.Future[bool] = _aio.submit(self._core.start_delete, key)
         return await future
 
     async def aflush_all(self, delay: int = 0, noreply: bool = False) -> int:
-        future: asyncio.Future[int]
-        future, bridge = _aio.new_future()
-        self._core.start_flush_all(delay, noreply, bridge, future)
+        future: asyncio.Future[int] = _aio.submit(self._core.start_flush_all, delay, noreply)
         return await future
 
     # ------------------------------------------------------------------ introspection
@@ -161,7 +153,9 @@ class _ClientBase:
         return self._core.server_for(key)
 
     def close(self) -> None:
-        """Stops the I/O thread; operations still pending fail with ClosedError."""
+        """Stops the I/O thread. Idempotent, and safe while other threads (or event loops)
+        are inside calls: operations still pending and every later call fail with
+        ClosedError; the client is freed when the last call in flight returns."""
         self._core.close()
 
     def __enter__(self) -> _ClientBase:
