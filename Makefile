@@ -6,7 +6,7 @@ BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
 .PHONY: all deps build python check test test-cpp test-python demo bench soak sanitize \
-        sanitize-cpp sanitize-python fuzz fuzz-smoke install-check source-lists format clean
+        sanitize-cpp sanitize-python fuzz fuzz-smoke install-check source-lists typecheck format clean
 
 all: build
 
@@ -30,9 +30,14 @@ python: deps
 
 # The inner loop (a few minutes): every source file listed in a build, the build, the C++
 # unit tests and the Python suites. `make test` runs everything.
-check: source-lists build python
+check: source-lists build python typecheck
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L unit
 	@.venv/bin/python -m pytest
+
+# The stub generated from the built extension equals the committed one, and mypy --strict
+# passes over the package and over tests/typing/user_code.py (code a user would write).
+typecheck: python
+	@scripts/typecheck.sh
 
 # Source lists are explicit; this catches a .cpp file that no CMakeLists.txt names.
 source-lists:
@@ -45,7 +50,7 @@ install-check: build
 	@scripts/check-install.sh $(BUILD)
 
 # Everything, the demo included, so the README's first command stays true.
-test: source-lists test-cpp install-check demo test-python sanitize fuzz-smoke
+test: source-lists test-cpp install-check demo test-python typecheck sanitize fuzz-smoke
 
 demo: build python
 	@scripts/demo.sh $(BUILD)
