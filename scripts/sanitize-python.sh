@@ -39,6 +39,7 @@ CXX=$compiler .venv/bin/pip install --quiet --disable-pip-version-check --no-bui
   -C cmake.build-type="$build_type" \
   -C "cmake.define.CMAKE_CXX_FLAGS=$sanitizers" \
   -C cmake.define.LLMCACHE_WERROR=ON \
+  -C cmake.define.LLMCACHE_PYTHON_STUB=OFF \
   .
 
 # CPython itself is not instrumented, so ASan's runtime must be loaded before anything
@@ -64,7 +65,7 @@ ubsan_options="halt_on_error=1:print_stacktrace=1:log_path=$PWD/$logs/ubsan"
 
 run() {
   env LD_PRELOAD="$preload" ASAN_OPTIONS="$asan_options" UBSAN_OPTIONS="$ubsan_options" \
-    PYTHONMALLOC=malloc PYTHONPATH="$PWD/$site${PYTHONPATH:+:$PYTHONPATH}" "$@"
+    PYTHONMALLOC=malloc LLMCACHE_SANITIZED=asan PYTHONPATH="$PWD/$site${PYTHONPATH:+:$PYTHONPATH}" "$@"
 }
 
 # The suites must import the instrumented build, not .venv's.

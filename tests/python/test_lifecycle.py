@@ -28,6 +28,9 @@ from langchain_core.outputs import Generation
 from langchain_memcached import MemcachedCache
 from langchain_memcached.testing import free_port
 
+# Set by scripts/sanitize-python.sh: this run's extension is built with ASan+UBSan.
+UNDER_ASAN = os.environ.get("LLMCACHE_SANITIZED") == "asan"
+
 APPS = Path(__file__).parent / "apps"
 LLM = "lifecycle-test-llm"  # the apps' llm_string
 LIMIT = 120  # seconds any subprocess may take on a loaded machine before it counts as hung
@@ -138,7 +141,14 @@ def test_forked_children_use_the_parents_cache(memcached, stored):
     result = run_json(str(APPS / "fork_children.py"), memcached.spec)
     assert result["parent"] == [["text of prompt 0"], ["text of prompt 0"]]
     assert result["pool"] == [[[text], [text]] for text in stored.values()]
-    assert result["fork_statuses"] == [0] * 10
+    if UNDER_ASAN:
+        # GCC 12's libasan does not take its allocator's locks around fork(): a child forked
+        # while a parent thread is inside malloc waits for ever on a lock held by no one
+        # (seen with gdb: the child's new I/O thread in SizeClassAllocator64's region lock,
+        # in asan's operator new). The app skips those forks there; the pool's still run.
+        assert result["fork_statuses"] is None
+    else:
+        assert result["fork_statuses"] == [0] * 10
 
 
 # ---------------------------------------------------------------------------- close()
@@ -172,4 +182,5 @@ def test_event_loops_closed_with_operations_pending_leak_nothing(silent_server):
     print(f"1,000 closed loops: fds {before['fds']} -> {after['fds']}, "
           f"RSS {before['rss_kb']} -> {after['rss_kb']} KiB")
     assert after["fds"] - before["fds"] <= 5  # a leak is one eventfd per loop
-    assert after["rss_kb"] - before["rss_kb"] < 20 * 1024  # a leak is ~80 KiB per loop
+    if not UNDER_ASAN:  # ASan's quarantine keeps freed memory (256 MB) by design
+        assert after["rss_kb"] - before["rss_kb"] < 20 * 1024  # a leak is ~80 KiB per loop
