@@ -73,12 +73,12 @@ ServerAddress parse_server(std::string_view spec) {
                                  ": the host holds a space, comma, bracket or control byte");
     }
   }
-  // Bracketed, such a host would name itself "/h:1" or "unix:h:1", which reads back as a
-  // Unix socket.
-  if (host.front() == '/' || host.substr(0, 5) == "unix:") {
+  // Such a host would name itself "/h:1", "unix:h:1" or "unix:11211", which reads back (here
+  // and in pymemcache) as a Unix socket. The fuzzer found the bare host "unix".
+  if (host.front() == '/' || host == "unix" || host.substr(0, 5) == "unix:") {
     throw InvalidArgumentError("bad server address " + quoted +
-                               ": a host cannot start with '/' or 'unix:' (a Unix socket is "
-                               "written /path or unix:/path)");
+                               ": a host cannot be 'unix' or start with '/' or 'unix:' (a Unix "
+                               "socket is written /path or unix:/path)");
   }
   address.host = std::string(host);
   if (!port.empty() || spec.back() == ':') {
