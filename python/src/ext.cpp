@@ -324,7 +324,9 @@ class BridgeState {
   }
 
  private:
-  bool from_parent() const { return generation_ != fork_generation.load(std::memory_order_relaxed); }
+  bool from_parent() const {
+    return generation_ != fork_generation.load(std::memory_order_relaxed);
+  }
 
   int fd_;
   const std::uint64_t generation_;
@@ -388,10 +390,9 @@ class AsyncBridge {
     const std::uint64_t token = next_token_++;
     futures_.emplace(token, nb::borrow(future));
     try {
-      start(llmcache::Callback<T>(
-          [state = state_, token](std::exception_ptr error, T value) {
-            state->push(Completion{token, std::move(error), Result(std::move(value))});
-          }));
+      start(llmcache::Callback<T>([state = state_, token](std::exception_ptr error, T value) {
+        state->push(Completion{token, std::move(error), Result(std::move(value))});
+      }));
     } catch (...) {
       futures_.erase(token);
       throw;
@@ -604,7 +605,8 @@ NB_MODULE(_ext, m) {
       .def("fileno", &AsyncBridge::fileno)
       .def("drain", &AsyncBridge::drain);
 
-  // The TLS and auth options as plain structs; langchain_memcached._client fills them from keywords.
+  // The TLS and auth options as plain structs; langchain_memcached._client fills them from
+  // keywords.
   nb::class_<llmcache::TlsOptions>(m, "TlsOptions")
       .def(nb::init<>())
       .def_rw("enabled", &llmcache::TlsOptions::enabled)
@@ -630,29 +632,35 @@ NB_MODULE(_ext, m) {
       .def("servers", &PyClient::servers)
       // Keys and values are nb::handle with .none() so to_bytes names a wrong type, None
       // included, in a clear TypeError.
-      .def("server_for",
-           [](const PyClient& self, nb::handle key) {
-             return self.client()->server_for(to_bytes(key, "key")).name();
-           }, "key"_a.none())
-      .def("get",
-           [](const PyClient& self, nb::handle key) {
-             std::string k = to_bytes(key, "key");
-             auto item = blocking(self, [&](ClientBase& client) { return client.get(k); });
-             return item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
-                         : nb::none();
-           }, "key"_a.none())
-      .def("get_many",
-           [](const PyClient& self, nb::iterable keys) {
-             std::vector<std::string> k;
-             for (nb::handle key : keys) k.push_back(to_bytes(key, "key"));
-             auto items = blocking(self, [&](ClientBase& client) { return client.get_many(k); });
-             nb::list result;
-             for (const auto& item : items) {
-               result.append(item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
-                                  : nb::none());
-             }
-             return result;
-           }, "keys"_a)
+      .def(
+          "server_for",
+          [](const PyClient& self, nb::handle key) {
+            return self.client()->server_for(to_bytes(key, "key")).name();
+          },
+          "key"_a.none())
+      .def(
+          "get",
+          [](const PyClient& self, nb::handle key) {
+            std::string k = to_bytes(key, "key");
+            auto item = blocking(self, [&](ClientBase& client) { return client.get(k); });
+            return item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
+                        : nb::none();
+          },
+          "key"_a.none())
+      .def(
+          "get_many",
+          [](const PyClient& self, nb::iterable keys) {
+            std::vector<std::string> k;
+            for (nb::handle key : keys) k.push_back(to_bytes(key, "key"));
+            auto items = blocking(self, [&](ClientBase& client) { return client.get_many(k); });
+            nb::list result;
+            for (const auto& item : items) {
+              result.append(item ? nb::object(nb::bytes(item->value.data(), item->value.size()))
+                                 : nb::none());
+            }
+            return result;
+          },
+          "keys"_a)
       .def(
           "set",
           [](const PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
@@ -665,11 +673,13 @@ NB_MODULE(_ext, m) {
             });
           },
           "key"_a.none(), "value"_a.none(), "ttl"_a = 0, "flags"_a = 0)
-      .def("delete",
-           [](const PyClient& self, nb::handle key) {
-             std::string k = to_bytes(key, "key");
-             return blocking(self, [&](ClientBase& client) { return client.del(k); });
-           }, "key"_a.none())
+      .def(
+          "delete",
+          [](const PyClient& self, nb::handle key) {
+            std::string k = to_bytes(key, "key");
+            return blocking(self, [&](ClientBase& client) { return client.del(k); });
+          },
+          "key"_a.none())
       .def(
           "flush_all",
           [](const PyClient& self, std::int64_t delay, bool noreply) {
@@ -679,68 +689,77 @@ NB_MODULE(_ext, m) {
           },
           "delay"_a = 0, "noreply"_a = false)
       // The start_* methods return at once; the future is resolved through the bridge.
-      .def("start_get",
-           [](const PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
-             std::string k = to_bytes(key, "key");
-             start_async<OptionalBytes>(
-                 self, bridge, future, [&](ClientBase& client, auto done) {
-                   client.start_get(std::move(k), [done = std::move(done)](
-                                                      std::exception_ptr e,
-                                                      std::optional<llmcache::Item> item) {
-                     done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
-                   });
-                 });
-           }, "key"_a.none(), "bridge"_a, "future"_a)
-      .def("start_get_many",
-           [](const PyClient& self, nb::iterable keys, AsyncBridge& bridge, nb::handle future) {
-             std::vector<std::string> k;
-             for (nb::handle key : keys) k.push_back(to_bytes(key, "key"));
-             start_async<std::vector<OptionalBytes>>(
-                 self, bridge, future, [&](ClientBase& client, auto done) {
-                   client.start_get_many(
-                       std::move(k),
-                       [done = std::move(done)](std::exception_ptr e,
-                                                std::vector<std::optional<llmcache::Item>> items) {
-                         std::vector<OptionalBytes> values;
-                         values.reserve(items.size());
-                         for (auto& item : items) {
-                           values.push_back(item ? OptionalBytes(std::move(item->value))
-                                                 : std::nullopt);
-                         }
-                         done(e, std::move(values));
-                       });
-                 });
-           }, "keys"_a, "bridge"_a, "future"_a)
-      .def("start_set",
-           [](const PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
-              std::uint32_t flags, AsyncBridge& bridge, nb::handle future) {
-             std::string k = to_bytes(key, "key");
-             std::string v = to_bytes(value, "value");
-             start_async<bool>(self, bridge, future, [&](ClientBase& client, auto done) {
-               client.start_set(
-                   std::move(k), std::move(v), {flags, std::chrono::seconds(ttl), std::nullopt},
-                   [done = std::move(done)](std::exception_ptr e, llmcache::StoreResult r) {
-                     done(e, r == llmcache::StoreResult::kStored);
-                   });
-             });
-           }, "key"_a.none(), "value"_a.none(), "ttl"_a, "flags"_a, "bridge"_a, "future"_a)
-      .def("start_delete",
-           [](const PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
-             std::string k = to_bytes(key, "key");
-             start_async<bool>(self, bridge, future, [&](ClientBase& client, auto done) {
-               client.start_del(std::move(k), false, std::move(done));
-             });
-           }, "key"_a.none(), "bridge"_a, "future"_a)
-      .def("start_flush_all", [](const PyClient& self, std::int64_t delay, bool noreply,
-                                 AsyncBridge& bridge, nb::handle future) {
-        start_async<std::size_t>(self, bridge, future, [&](ClientBase& client, auto done) {
-          client.start_flush_all(std::chrono::seconds(delay), noreply, std::move(done));
-        });
-      }, "delay"_a, "noreply"_a, "bridge"_a, "future"_a);
+      .def(
+          "start_get",
+          [](const PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
+            std::string k = to_bytes(key, "key");
+            start_async<OptionalBytes>(self, bridge, future, [&](ClientBase& client, auto done) {
+              client.start_get(
+                  std::move(k), [done = std::move(done)](std::exception_ptr e,
+                                                         std::optional<llmcache::Item> item) {
+                    done(e, item ? OptionalBytes(std::move(item->value)) : std::nullopt);
+                  });
+            });
+          },
+          "key"_a.none(), "bridge"_a, "future"_a)
+      .def(
+          "start_get_many",
+          [](const PyClient& self, nb::iterable keys, AsyncBridge& bridge, nb::handle future) {
+            std::vector<std::string> k;
+            for (nb::handle key : keys) k.push_back(to_bytes(key, "key"));
+            start_async<std::vector<OptionalBytes>>(
+                self, bridge, future, [&](ClientBase& client, auto done) {
+                  client.start_get_many(
+                      std::move(k),
+                      [done = std::move(done)](std::exception_ptr e,
+                                               std::vector<std::optional<llmcache::Item>> items) {
+                        std::vector<OptionalBytes> values;
+                        values.reserve(items.size());
+                        for (auto& item : items) {
+                          values.push_back(item ? OptionalBytes(std::move(item->value))
+                                                : std::nullopt);
+                        }
+                        done(e, std::move(values));
+                      });
+                });
+          },
+          "keys"_a, "bridge"_a, "future"_a)
+      .def(
+          "start_set",
+          [](const PyClient& self, nb::handle key, nb::handle value, std::int64_t ttl,
+             std::uint32_t flags, AsyncBridge& bridge, nb::handle future) {
+            std::string k = to_bytes(key, "key");
+            std::string v = to_bytes(value, "value");
+            start_async<bool>(self, bridge, future, [&](ClientBase& client, auto done) {
+              client.start_set(
+                  std::move(k), std::move(v), {flags, std::chrono::seconds(ttl), std::nullopt},
+                  [done = std::move(done)](std::exception_ptr e, llmcache::StoreResult r) {
+                    done(e, r == llmcache::StoreResult::kStored);
+                  });
+            });
+          },
+          "key"_a.none(), "value"_a.none(), "ttl"_a, "flags"_a, "bridge"_a, "future"_a)
+      .def(
+          "start_delete",
+          [](const PyClient& self, nb::handle key, AsyncBridge& bridge, nb::handle future) {
+            std::string k = to_bytes(key, "key");
+            start_async<bool>(self, bridge, future, [&](ClientBase& client, auto done) {
+              client.start_del(std::move(k), false, std::move(done));
+            });
+          },
+          "key"_a.none(), "bridge"_a, "future"_a)
+      .def(
+          "start_flush_all",
+          [](const PyClient& self, std::int64_t delay, bool noreply, AsyncBridge& bridge,
+             nb::handle future) {
+            start_async<std::size_t>(self, bridge, future, [&](ClientBase& client, auto done) {
+              client.start_flush_all(std::chrono::seconds(delay), noreply, std::move(done));
+            });
+          },
+          "delay"_a, "noreply"_a, "bridge"_a, "future"_a);
 
   // Lifecycle hooks (see "the GIL and process lifecycle" above): registered once, at import.
-  nb::module_::import_("atexit").attr("register")(
-      nb::cpp_function([] { on_interpreter_exit(); }));
+  nb::module_::import_("atexit").attr("register")(nb::cpp_function([] { on_interpreter_exit(); }));
   if (int rc = ::pthread_atfork(nullptr, nullptr, after_fork_in_child); rc != 0) {
     throw std::system_error(rc, std::generic_category(), "pthread_atfork");
   }
