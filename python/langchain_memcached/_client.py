@@ -93,6 +93,40 @@ def _key_prefix(key_prefix: str | bytes) -> str:
     return key_prefix
 
 
+def _client_core(
+    servers: list[str],
+    hashed: bool,
+    connect_timeout: float,
+    timeout: float,
+    connections: int,
+    max_value_bytes: int,
+    failure_rules: tuple[int, float, float],
+    tls: bool,
+    tls_ca_file: str | os.PathLike[str] | None,
+    tls_cert_file: str | os.PathLike[str] | None,
+    tls_key_file: str | os.PathLike[str] | None,
+    tls_server_name: str | None,
+    tls_verify: bool,
+    username: str | None,
+    password: str | None,
+    key_prefix: str | bytes,
+) -> _ext.ClientCore:
+    """The one place Client and HashClient turn their keywords into the C++ client:
+    `failure_rules` is (retry_attempts, retry_timeout, dead_timeout)."""
+    return _ext.ClientCore(
+        servers,
+        hashed,
+        connect_timeout,
+        timeout,
+        connections,
+        max_value_bytes,
+        *failure_rules,
+        *_security(tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name, tls_verify,
+                   username, password),
+        key_prefix=_key_prefix(key_prefix),
+    )
+
+
 class _ClientBase:
     """Operations shared by Client and HashClient. Thread-safe; every call has a deadline.
     Fork-safe: a client made before fork() (gunicorn --preload, multiprocessing) works in
@@ -211,27 +245,11 @@ class Client(_ClientBase):
             raise _type_error("server", 'a "host:port" str', server)
         _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
                        connections=connections, max_value_bytes=max_value_bytes)
-        self._core = _ext.ClientCore(
-            [server],
-            False,
-            connect_timeout,
-            timeout,
-            connections,
-            max_value_bytes,
-            0,
-            0.0,
-            0.0,
-            *_security(
-                tls,
-                tls_ca_file,
-                tls_cert_file,
-                tls_key_file,
-                tls_server_name,
-                tls_verify,
-                username,
-                password,
-            ),
-            key_prefix=_key_prefix(key_prefix),
+        # No failure rules for one server: retry_attempts and the timeouts are unused.
+        self._core = _client_core(
+            [server], False, connect_timeout, timeout, connections, max_value_bytes,
+            (0, 0.0, 0.0), tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
+            tls_verify, username, password, key_prefix,
         )
 
 
@@ -276,25 +294,8 @@ class HashClient(_ClientBase):
                        connections=connections, max_value_bytes=max_value_bytes,
                        retry_attempts=retry_attempts, retry_timeout=retry_timeout,
                        dead_timeout=dead_timeout)
-        self._core = _ext.ClientCore(
-            list(servers),
-            True,
-            connect_timeout,
-            timeout,
-            connections,
-            max_value_bytes,
-            retry_attempts,
-            retry_timeout,
-            dead_timeout,
-            *_security(
-                tls,
-                tls_ca_file,
-                tls_cert_file,
-                tls_key_file,
-                tls_server_name,
-                tls_verify,
-                username,
-                password,
-            ),
-            key_prefix=_key_prefix(key_prefix),
+        self._core = _client_core(
+            list(servers), True, connect_timeout, timeout, connections, max_value_bytes,
+            (retry_attempts, retry_timeout, dead_timeout), tls, tls_ca_file, tls_cert_file,
+            tls_key_file, tls_server_name, tls_verify, username, password, key_prefix,
         )
