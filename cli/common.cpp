@@ -35,41 +35,36 @@ HashClientOptions GlobalOptions::client_options() const {
   return options;
 }
 
-std::shared_ptr<const Signer> GlobalOptions::signer() const {
-  std::string secret;
+MemcachedCacheOptions GlobalOptions::cache_options(std::chrono::seconds ttl) const {
+  MemcachedCacheOptions options;
+  options.ttl = ttl;
+  options.strict = true;
   if (!signing_secret_file.empty()) {
     // The whole file is the secret (it may be binary), less one trailing newline that
     // editors and `echo` add.
     std::ifstream file(signing_secret_file, std::ios::binary);
-    secret.assign(std::istreambuf_iterator<char>(file), {});
+    std::string secret(std::istreambuf_iterator<char>(file), {});
     if (!file.good() && !file.eof()) {
       throw Failure(kUsage, "cannot read --signing-secret-file " + signing_secret_file);
     }
     if (secret.ends_with('\n')) secret.pop_back();
     if (secret.empty())
       throw Failure(kUsage, "--signing-secret-file " + signing_secret_file + " is empty");
+    options.signing_secret = std::move(secret);
   } else if (const char* env = std::getenv("LLMCACHE_SIGNING_SECRET"); env && *env) {
-    secret = env;
-  } else {
-    return nullptr;
+    options.signing_secret = env;
   }
-  return std::make_shared<const Signer>(secret);
+  return options;
 }
 
-std::string GlobalOptions::stored_value(const Signer* signer, std::string_view key,
-                                        std::string value) const {
-  return signer ? signer->seal(key, value) : std::move(value);
+std::shared_ptr<CacheCore> GlobalOptions::make_cache(std::chrono::seconds ttl) const {
+  // The secret first: a bad secret file is a usage error whatever the servers say.
+  auto options = cache_options(ttl);
+  return std::make_shared<CacheCore>(make_pool(), std::move(options));
 }
 
-std::string_view GlobalOptions::opened_value(const Signer* signer, std::string_view key,
-                                             std::string_view stored) const {
-  if (!signer) return stored;
-  const auto opened = signer->open(key, stored);
-  if (!opened) {
-    throw DecodeError(std::string("its signature does not check out with this secret (") +
-                      to_string(opened.failure) + ")");
-  }
-  return *opened.value;
+std::shared_ptr<CacheCore> GlobalOptions::make_cache_without_secret() const {
+  return std::make_shared<CacheCore>(make_pool());
 }
 
 std::vector<ServerAddress> GlobalOptions::server_list() const {
