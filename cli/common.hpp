@@ -86,8 +86,10 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, std::vector<C
 int report_current_exception(const GlobalOptions& global);
 
 /// The one way an error reaches the user: `llmcache: message` on stderr, or with --json
-/// `{"error", "exit_code"}` on stderr. Returns `code`.
-int print_error(bool json, const std::string& message, int code);
+/// `{"error", "exit_code", "reason", "server"}` on stderr, `reason` and `server` from
+/// `details` (null when unknown: usage errors, errors the command found itself).
+/// Returns `code`.
+int print_error(bool json, const std::string& message, int code, const ErrorDetails& details = {});
 
 /// An llmcache error as an operator should read it: the library's message plus a hint.
 std::string explain(const std::exception& error);

@@ -26,7 +26,7 @@ std::vector<MetadumpEntry> metadump_with_retry(ClientBase& client, const GlobalO
     try {
       return client.metadump(0);
     } catch (const ServerError& e) {
-      if (std::string(e.what()).find("BUSY") == std::string::npos || attempt >= 50) throw;
+      if (e.reason() != ErrorReason::kBusy || attempt >= 50) throw;
       note(global, std::string("crawler busy, retrying: ") + e.what());
       if (!sleep_unless_interrupted(std::chrono::milliseconds(200))) throw;
     }
