@@ -228,18 +228,22 @@ class AsyncBridge {
 
 /// ClientCore: a client shared with the calls in flight, so that close() in one thread
 /// cannot free it under a call in another.
+inline double seconds(std::chrono::milliseconds duration) {
+  return std::chrono::duration<double>(duration).count();
+}
+
 /// ClientCore's settings as Python gives them (seconds as floats), named fields instead of
 /// positional arguments; langchain_memcached._client fills them from Client's and
-/// HashClient's keywords. The defaults are Client's and HashClient's.
+/// HashClient's keywords. The defaults are the library's.
 struct ClientSettings {
-  double connect_timeout = 1.0;
-  double timeout = 1.0;
-  std::size_t connections = 1;
-  std::size_t max_value_bytes = std::size_t{64} << 20;
+  double connect_timeout = seconds(llmcache::ClientOptions{}.connect_timeout);
+  double timeout = seconds(llmcache::ClientOptions{}.request_timeout);
+  std::size_t connections = llmcache::ClientOptions{}.connections;
+  std::size_t max_value_bytes = llmcache::ClientOptions{}.max_value_bytes;
   // HashClient's failure rules; a Client (one server) has none.
-  int retry_attempts = 2;
-  double retry_timeout = 1.0;
-  double dead_timeout = 60.0;
+  int retry_attempts = llmcache::HashClientOptions{}.retry_attempts;
+  double retry_timeout = seconds(llmcache::HashClientOptions{}.retry_timeout);
+  double dead_timeout = seconds(llmcache::HashClientOptions{}.dead_timeout);
   llmcache::TlsOptions tls;
   llmcache::Credentials credentials;
   std::string key_prefix;

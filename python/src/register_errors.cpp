@@ -14,25 +14,39 @@ bool is(const std::exception& error) {
   return dynamic_cast<const E*>(&error) != nullptr;
 }
 
+/// The reason a C++ error of type E has unless its throw site says otherwise.
+template <class E>
+std::string_view default_reason() {
+  return llmcache::to_string(E("").reason());
+}
+
 struct ErrorType {
   const char* name;
   int base;  // index of the Python base in the table; -1: Exception
   bool (*matches)(const std::exception&);
-  const char* reason;        // the class's default `reason`: the C++ type's default
+  std::string_view (*reason)();
+  // Also a subclass of the builtin TimeoutError, so that `except TimeoutError` and
+  // asyncio's timeout handling catch ours as they catch others'.
+  bool builtin_timeout = false;
   PyObject* type = nullptr;  // made at import, kept for the process's life (a module attribute)
 };
 
+template <class E>
+ErrorType error_type(const char* name, int base, bool builtin_timeout = false) {
+  return {name, base, is<E>, default_reason<E>, builtin_timeout};
+}
+
 // Bases before their subclasses: lookups walk it backwards, so the most derived type wins.
 std::array<ErrorType, 9> error_types{{
-    {"Error", -1, is<llmcache::Error>, "unspecified"},
-    {"IoError", 0, is<llmcache::IoError>, "unspecified"},
-    {"TimeoutError", 1, is<llmcache::TimeoutError>, "timed_out"},
-    {"ClosedError", 1, is<llmcache::ClosedError>, "closed_by_client"},
-    {"ProtocolError", 0, is<llmcache::ProtocolError>, "unspecified"},
-    {"ServerError", 0, is<llmcache::ServerError>, "unspecified"},
-    {"ValueTooLargeError", 5, is<llmcache::ValueTooLargeError>, "too_large"},
-    {"DecodeError", 0, is<llmcache::DecodeError>, "unspecified"},
-    {"InvalidArgumentError", 0, is<llmcache::InvalidArgumentError>, "unspecified"},
+    error_type<llmcache::Error>("Error", -1),
+    error_type<llmcache::IoError>("IoError", 0),
+    error_type<llmcache::TimeoutError>("TimeoutError", 1, true),
+    error_type<llmcache::ClosedError>("ClosedError", 1),
+    error_type<llmcache::ProtocolError>("ProtocolError", 0),
+    error_type<llmcache::ServerError>("ServerError", 0),
+    error_type<llmcache::ValueTooLargeError>("ValueTooLargeError", 5),
+    error_type<llmcache::DecodeError>("DecodeError", 0),
+    error_type<llmcache::InvalidArgumentError>("InvalidArgumentError", 0),
 }};
 
 /// The table's entry for `error`; Error for a std::exception that is no llmcache::Error.
@@ -74,9 +88,7 @@ void register_errors(nb::module_& m) {
     nb::object bases;
     if (entry.base < 0) {
       bases = nb::borrow(PyExc_Exception);
-    } else if (entry.matches == is<llmcache::TimeoutError>) {
-      // Also the builtin TimeoutError, so that `except TimeoutError` and asyncio's timeout
-      // handling catch ours as they catch others'.
+    } else if (entry.builtin_timeout) {
       bases =
           nb::make_tuple(nb::handle(error_types[entry.base].type), nb::handle(PyExc_TimeoutError));
     } else {
@@ -87,15 +99,19 @@ void register_errors(nb::module_& m) {
     entry.type = PyErr_NewException(qualified.c_str(), bases.ptr(), nullptr);
     if (!entry.type) throw nb::python_error();
     // The class attributes are the details of an exception raised from Python code (a
-    // subclass such as UnwritableValueError); ours set them on the instance.
+    // subclass such as UnwritableValueError): the C++ type's defaults. Ours set them on
+    // the instance.
     nb::handle type(entry.type);
-    if (entry.base < 0 || std::string_view(entry.reason) != error_types[entry.base].reason) {
-      type.attr("reason") = nb::str(entry.reason);
+    const std::string_view reason = entry.reason();
+    if (entry.base < 0 || reason != error_types[entry.base].reason()) {
+      type.attr("reason") = nb::str(reason.data(), reason.size());
     }
     if (entry.base < 0) type.attr("server") = nb::str("");
-    if (entry.matches == is<llmcache::ValueTooLargeError>) type.attr("reached_server") = true;
     m.attr(entry.name) = type;
   }
+  const llmcache::ValueTooLargeError too_large("");
+  nb::handle(entry_for(too_large).type).attr("reached_server") =
+      nb::bool_(too_large.reached_server());
 
   nb::register_exception_translator([](const std::exception_ptr& error, void*) {
     try {
