@@ -90,11 +90,22 @@ class MemcachedCache(BaseCache):
         if ttl is not None and ttl < 0:
             raise ValueError("ttl cannot be negative")
         self.client = _to_client(client_, client_options)
-        self.ttl = ttl or 0
-        self.strict = strict
+        self._ttl = ttl or 0
+        self._strict = strict
         # The C++ cache core: keys, TTL, signing, counters and logging once per cause are
         # the same code as the C++ cache's; this class only turns bytes into generations.
-        self._core = _ext.CacheCore(self.client._core, self.ttl, strict, signing_secret)
+        self._core = _ext.CacheCore(self.client._core, self._ttl, strict, signing_secret)
+
+    # Read-only: the core was made with them, so assigning one would change nothing.
+    @property
+    def ttl(self) -> int:
+        """Seconds entries live; 0 means forever."""
+        return self._ttl
+
+    @property
+    def strict(self) -> bool:
+        """Whether update failures are raised rather than counted and logged."""
+        return self._strict
 
     def stats(self) -> dict[str, int]:
         """Counters since creation: every lookup is one hit or one miss; the rest say why
