@@ -31,8 +31,9 @@ struct LogQueue {
   std::vector<std::pair<llmcache::LogLevel, std::string>> lines;
 };
 
-// A line waits here only until the next call returns; the bound keeps a process that logs
-// without ever calling back (a client used from C++ threads only) from growing it.
+// A line waits here only until the next call returns to Python; the bound keeps the queue
+// finite should none return for a long time (lines beyond it are dropped, the counters
+// still count). Logging once per cause keeps real queues to a few lines.
 constexpr std::size_t kMaxQueuedLines = 1000;
 
 std::atomic<LogQueue*> log_queue{nullptr};
@@ -77,6 +78,8 @@ int python_level(llmcache::LogLevel level) {
 }  // namespace
 
 void drain_log() noexcept {
+  // The common case (nothing logged) is one plain load, no read-modify-write.
+  if (!log_pending.load(std::memory_order_relaxed)) return;
   if (!log_pending.exchange(false, std::memory_order_acq_rel)) return;
   std::vector<std::pair<llmcache::LogLevel, std::string>> lines;
   {
