@@ -1,6 +1,7 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "client/error_replies.hpp"
 #include "client/lifecycle.hpp"
 #include "client/transport.hpp"
 #include "protocol/meta_protocol.hpp"
@@ -15,43 +16,20 @@ namespace {
 using protocol::Reply;
 using protocol::Status;
 
-/// The one place a server's error reply becomes an exception.
-void throw_if_error_reply(const Reply& reply) {
-  switch (reply.status) {
-    case Status::kError:
-      throw ServerError("memcached answered ERROR (command not understood)");
-    case Status::kClientError:
-      throw ServerError("memcached answered CLIENT_ERROR " + reply.message);
-    case Status::kServerError:
-      if (reply.message.find("too large") != std::string::npos) {
-        // Only a store is answered this way, and memcached 1.6 unlinks the item under the
-        // key before it refuses: the caller must know the old value is gone too.
-        throw ValueTooLargeError("memcached refused the value: SERVER_ERROR " + reply.message +
-                                 "; memcached also removed the previous value under this key"
-                                 " (raise memcached's -I item size limit, or store less)");
-      }
-      throw ServerError("memcached answered SERVER_ERROR " + reply.message);
-    default:
-      return;
-  }
-}
+using detail::throw_if_error_reply;
+using detail::throw_unexpected;
 
-[[noreturn]] void throw_unexpected(const Reply& reply, const char* request) {
-  throw ProtocolError(std::string("unexpected reply to ") + request + " (status " +
-                      std::to_string(static_cast<int>(reply.status)) + ")");
-}
-
-/// Adapts a typed callback to a reply callback: error replies and `map` exceptions
+/// Adapts a typed callback to a reply handler: error replies and `map` exceptions
 /// reach `done` as errors.
 template <class T, class Map>
-Callback<Reply> on_reply(Callback<T> done, Map map) {
-  return [done = std::move(done), map = std::move(map)](std::exception_ptr error,
-                                                        Reply reply) mutable {
+detail::ReplyHandler on_reply(Callback<T> done, Map map) {
+  return [done = std::move(done), map = std::move(map)](std::exception_ptr error, Reply reply,
+                                                        const ServerAddress* server) mutable {
     if (error) return done(error, T{});
     T value{};
     try {
-      throw_if_error_reply(reply);
-      value = map(std::move(reply));
+      throw_if_error_reply(reply, *server);
+      value = map(std::move(reply), *server);
     } catch (...) {
       return done(std::current_exception(), T{});
     }
@@ -149,11 +127,13 @@ void send_to_server(detail::Transport& transport, std::size_t server_index,
                           "server index " + std::to_string(server_index) + " out of range (" +
                           std::to_string(count) + " servers)")));
   }
-  net::PendingRequest request;
+  detail::Request request;
   append(request.bytes);
-  request.on_reply = on_reply<T>(
-      std::move(callback),
-      [map = std::move(map), command](Reply reply) -> T { return map(std::move(reply), command); });
+  request.on_reply =
+      on_reply<T>(std::move(callback),
+                  [map = std::move(map), command](Reply reply, const ServerAddress& server) -> T {
+                    return map(std::move(reply), command, server);
+                  });
   transport.send_to(server_index, std::move(request));
 }
 
@@ -184,12 +164,12 @@ Prepared prepare_meta_get(detail::Transport& transport, std::string_view key,
   return prepared;
 }
 
-MetaGetResult map_meta_get(Reply reply) {
+MetaGetResult map_meta_get(Reply reply, const ServerAddress& server) {
   MetaGetResult result;
   if (reply.status == Status::kValue || reply.status == Status::kHeaderOnly) {
     result.item = Item{std::move(reply.value), reply.client_flags.value_or(0), reply.cas};
   } else if (reply.status != Status::kMiss) {
-    throw_unexpected(reply, "mg");
+    throw_unexpected(reply, "mg", server);
   }
   result.ttl = reply.ttl;
   result.won = reply.won;
@@ -232,7 +212,7 @@ std::exception_ptr refused_before_sending(const std::string& server, std::size_t
       "a value of " + std::to_string(value_size) + " bytes cannot fit the item size limit of " +
           std::to_string(limit) + " bytes of memcached " + server +
           " (-I); nothing was sent and the previous value under the key, if any, is kept",
-      false));
+      false, server));
 }
 
 bool is_too_large(const std::exception_ptr& error) {
@@ -255,7 +235,7 @@ void check_fits_blocking(detail::Transport& transport, const std::string& server
     try {
       std::string request;
       protocol::append_stats_settings(request);
-      limit = ItemLimits::parse(transport.round_trip(key, request, std::nullopt));
+      limit = ItemLimits::parse(transport.round_trip(key, request, std::nullopt).reply);
     } catch (const Error&) {
       // Unknown: send the value and let the server judge; the set reports its own failure.
     }
@@ -268,7 +248,7 @@ void check_fits_blocking(detail::Transport& transport, const std::string& server
   }
 }
 
-StoreResult map_set(Reply reply) {
+StoreResult map_set(Reply reply, const ServerAddress& server) {
   switch (reply.status) {
     case Status::kHeaderOnly:
       return StoreResult::kStored;
@@ -277,7 +257,7 @@ StoreResult map_set(Reply reply) {
     case Status::kExists:
       return StoreResult::kExists;
     default:
-      throw_unexpected(reply, "ms");
+      throw_unexpected(reply, "ms", server);
   }
 }
 
@@ -290,24 +270,24 @@ Prepared prepare_del(detail::Transport& transport, std::string_view key, bool in
   return prepared;
 }
 
-bool map_del(Reply reply) {
+bool map_del(Reply reply, const ServerAddress& server) {
   if (reply.status == Status::kHeaderOnly) return true;
   if (reply.status == Status::kNotFound) return false;
-  throw_unexpected(reply, "md");
+  throw_unexpected(reply, "md", server);
 }
 
 /// The async path: prepare(key) (a caller mistake fails through the callback), then send.
 template <class T, class Prepare>
 void send_prepared(detail::Transport& transport, std::string key, Callback<T> callback,
-                   T (*map)(Reply), Prepare prepare) {
+                   T (*map)(Reply, const ServerAddress&), Prepare prepare) {
   Prepared prepared;
   try {
     prepared = prepare(key);
   } catch (...) {
     return fail_later(transport.executor(), std::move(callback), std::current_exception());
   }
-  net::PendingRequest request{std::move(prepared.bytes), prepared.opaque,
-                              on_reply<T>(std::move(callback), map)};
+  detail::Request request{std::move(prepared.bytes), prepared.opaque,
+                          on_reply<T>(std::move(callback), map)};
   std::vector<detail::RoutedRequest> routed;
   routed.push_back({std::move(key), std::move(request)});
   transport.send(std::move(routed));
@@ -315,11 +295,11 @@ void send_prepared(detail::Transport& transport, std::string key, Callback<T> ca
 
 /// The blocking path: one round trip on the calling thread.
 template <class T>
-T round_trip(detail::Transport& transport, std::string_view key, T (*map)(Reply),
-             const Prepared& prepared) {
-  Reply reply = transport.round_trip(key, prepared.bytes, prepared.opaque);
-  throw_if_error_reply(reply);
-  return map(std::move(reply));
+T round_trip(detail::Transport& transport, std::string_view key,
+             T (*map)(Reply, const ServerAddress&), const Prepared& prepared) {
+  detail::Answer answer = transport.round_trip(key, prepared.bytes, prepared.opaque);
+  throw_if_error_reply(answer.reply, answer.server);
+  return map(std::move(answer.reply), answer.server);
 }
 
 }  // namespace
@@ -407,17 +387,18 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
   routed.reserve(keys.size());
   protocol::MetaGetFlags flags;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    net::PendingRequest request;
+    detail::Request request;
     request.opaque = transport->next_opaque();
     protocol::append_meta_get(request.bytes, wire_key(keys[i]), flags, *request.opaque);
-    request.on_reply = [join, i](std::exception_ptr error, Reply reply) {
+    request.on_reply = [join, i](std::exception_ptr error, Reply reply,
+                                 const ServerAddress* server) {
       if (!error) {
         try {
-          throw_if_error_reply(reply);
+          throw_if_error_reply(reply, *server);
           if (reply.status == Status::kValue) {
             join->results[i] = Item{std::move(reply.value), reply.client_flags.value_or(0), {}};
           } else if (reply.status != Status::kMiss) {
-            throw_unexpected(reply, "mg");
+            throw_unexpected(reply, "mg", *server);
           }
         } catch (...) {
           error = std::current_exception();
@@ -481,10 +462,10 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
   if (limits->decide(server, item_bytes, ItemLimits::Clock::now()) != ItemLimits::Action::kLearn) {
     return proceed(nullptr);
   }
-  net::PendingRequest request;
+  detail::Request request;
   protocol::append_stats_settings(request.bytes);
-  request.on_reply = [limits, server, proceed = std::move(proceed)](std::exception_ptr error,
-                                                                    Reply reply) mutable {
+  request.on_reply = [limits, server, proceed = std::move(proceed)](
+                         std::exception_ptr error, Reply reply, const ServerAddress*) mutable {
     if (error) {
       try {
         std::rethrow_exception(error);
@@ -524,11 +505,12 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
   struct Join {
     std::size_t remaining;
     std::size_t flushed = 0;
+    std::size_t failed = 0;
     std::string failures;
     std::exception_ptr first_error;
     Callback<std::size_t> done;
   };
-  auto join = std::make_shared<Join>(Join{servers.size(), 0, {}, nullptr, nullptr});
+  auto join = std::make_shared<Join>(Join{servers.size(), 0, 0, {}, nullptr, nullptr});
   if (noreply) {
     // The command is still sent with a reply (so an error cannot desynchronise the
     // stream); the caller just does not wait for it.
@@ -538,19 +520,21 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
     join->done = std::move(callback);
   }
   for (std::size_t i = 0; i < servers.size(); ++i) {
-    net::PendingRequest request;
+    detail::Request request;
     protocol::append_flush_all(request.bytes, delay_seconds);
-    request.on_reply = [join, name = servers[i].name()](std::exception_ptr error, Reply reply) {
+    request.on_reply = [join, name = servers[i].name()](std::exception_ptr error, Reply reply,
+                                                        const ServerAddress* server) {
       if (!error) {
         try {
-          throw_if_error_reply(reply);
-          if (reply.status != Status::kOk) throw_unexpected(reply, "flush_all");
+          throw_if_error_reply(reply, *server);
+          if (reply.status != Status::kOk) throw_unexpected(reply, "flush_all", *server);
         } catch (...) {
           error = std::current_exception();
         }
       }
       if (error) {
         if (!join->first_error) join->first_error = error;
+        ++join->failed;
         try {
           std::rethrow_exception(error);
         } catch (const std::exception& e) {
@@ -561,15 +545,24 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
       }
       if (--join->remaining > 0 || !join->done) return;
       if (join->failures.empty()) return join->done(nullptr, join->flushed);
-      // Keep the class of the first failure (timeout, I/O...) but name every server.
+      // Keep the class and reason of the first failure (timeout, I/O...) but name every
+      // server in the message; the details name a server when it alone failed.
+      ErrorDetails details;
+      bool io = false;
       try {
         std::rethrow_exception(join->first_error);
-      } catch (const IoError&) {
-        join->done(std::make_exception_ptr(IoError("flush_all failed on " + join->failures)), 0);
+      } catch (const IoError& e) {
+        io = true;
+        details = e.details();
+      } catch (const Error& e) {
+        details = e.details();
       } catch (...) {
-        join->done(std::make_exception_ptr(ServerError("flush_all failed on " + join->failures)),
-                   0);
       }
+      if (join->failed > 1) details.server.clear();
+      const std::string what = "flush_all failed on " + join->failures;
+      join->done(io ? std::make_exception_ptr(IoError(what, std::move(details)))
+                    : std::make_exception_ptr(ServerError(what, std::move(details))),
+                 0);
     };
     transport->send_to(i, std::move(request));
   }
@@ -579,9 +572,10 @@ void ClientBase::start_version(std::size_t server_index, Callback<std::string> c
   auto transport = lifecycle_->enter();
   if (refuse_if_closed(transport, callback)) return;
   send_to_server<std::string>(*transport, server_index, protocol::append_version, "version",
-                              std::move(callback), [](Reply reply, const char* command) {
+                              std::move(callback),
+                              [](Reply reply, const char* command, const ServerAddress& server) {
                                 if (reply.status != Status::kVersion) {
-                                  throw_unexpected(reply, command);
+                                  throw_unexpected(reply, command, server);
                                 }
                                 return std::move(reply.message);
                               });
@@ -591,10 +585,11 @@ void ClientBase::start_server_stats(std::size_t server_index, Callback<ServerSta
   auto transport = lifecycle_->enter();
   if (refuse_if_closed(transport, callback)) return;
   send_to_server<ServerStats>(*transport, server_index, protocol::append_stats, "stats",
-                              std::move(callback), [](Reply reply, const char* command) {
+                              std::move(callback),
+                              [](Reply reply, const char* command, const ServerAddress& server) {
                                 if (reply.status == Status::kEnd) return ServerStats{};
                                 if (reply.status != Status::kStats) {
-                                  throw_unexpected(reply, command);
+                                  throw_unexpected(reply, command, server);
                                 }
                                 return std::move(reply.stats);
                               });
@@ -607,13 +602,9 @@ void ClientBase::start_metadump(std::size_t server_index,
   if (refuse_if_closed(transport, callback)) return;
   send_to_server<Entries>(
       *transport, server_index, protocol::append_metadump_all, "lru_crawler metadump",
-      std::move(callback), [](Reply reply, const char* command) {
+      std::move(callback), [](Reply reply, const char* command, const ServerAddress& server) {
         if (reply.status == Status::kEnd) return Entries{};
-        if (reply.status == Status::kBusy) {
-          throw ServerError("memcached answered BUSY " + reply.message +
-                            " (another lru_crawler run is in progress; retry shortly)");
-        }
-        if (reply.status != Status::kMetadump) throw_unexpected(reply, command);
+        if (reply.status != Status::kMetadump) throw_unexpected(reply, command, server);
         Entries entries;
         entries.reserve(reply.metadump.size());
         for (auto& e : reply.metadump) {

@@ -29,6 +29,11 @@ bool is_server_failure(const std::exception_ptr& error) {
   }
 }
 
+std::exception_ptr no_server_available() {
+  return std::make_exception_ptr(
+      IoError("all memcached servers are down", {ErrorReason::kNoServerAvailable, {}}));
+}
+
 std::string milliseconds(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
@@ -51,8 +56,8 @@ class HashTransport final : public Transport {
   }
   ~HashTransport() override { shutdown(); }
 
-  protocol::Reply round_trip(std::string_view routing_key, std::string_view request,
-                             std::optional<std::uint32_t> opaque) override {
+  Answer round_trip(std::string_view routing_key, std::string_view request,
+                    std::optional<std::uint32_t> opaque) override {
     Route route;
     {
       std::lock_guard lock(mutex_);
@@ -62,7 +67,7 @@ class HashTransport final : public Transport {
     try {
       protocol::Reply reply = route.server->blocking.round_trip(request, opaque);
       record(*route.server, route.epoch, nullptr);
-      return reply;
+      return {std::move(reply), route.server->connections.address()};
     } catch (...) {
       record(*route.server, route.epoch, std::current_exception());
       throw;
@@ -78,7 +83,7 @@ class HashTransport final : public Transport {
   ServerAddress server_for(std::string_view key) const override {
     std::lock_guard lock(mutex_);
     const std::string* node = ring_.get_node(key);
-    if (!node) throw IoError("all memcached servers are down");
+    if (!node) std::rethrow_exception(no_server_available());
     return servers_[index_of_.at(*node)]->connections.address();
   }
 
@@ -88,7 +93,7 @@ class HashTransport final : public Transport {
     for (auto& routed : requests) send_one(std::move(routed), now);
   }
 
-  void dispatch_to(std::size_t index, net::PendingRequest request) override {
+  void dispatch_to(std::size_t index, Request request) override {
     servers_.at(index)->connections.submit(std::move(request));
   }
 
@@ -118,9 +123,9 @@ class HashTransport final : public Transport {
   };
 
   struct Route {
-    Server* server = nullptr;
-    std::exception_ptr skip;  // set when the request must fail without I/O
-    std::uint64_t epoch = 0;  // the server's epoch when routed (read under the lock)
+    Server* server = nullptr;  // with `skip`: the server skipped, if any
+    std::exception_ptr skip;   // set when the request must fail without I/O
+    std::uint64_t epoch = 0;   // the server's epoch when routed (read under the lock)
   };
 
   void send_one(RoutedRequest routed, Clock::time_point now) {
@@ -130,18 +135,20 @@ class HashTransport final : public Transport {
       route = choose(routed.routing_key, now);
     }
     if (route.skip) {
-      routed.request.on_reply(route.skip, {});
+      routed.request.on_reply(route.skip, {},
+                              route.server ? &route.server->connections.address() : nullptr);
       return;
     }
     Server* server = route.server;
     const std::uint64_t epoch = route.epoch;
-    auto on_reply = std::move(routed.request.on_reply);
-    routed.request.on_reply = [this, server, epoch, on_reply = std::move(on_reply)](
-                                  std::exception_ptr error, protocol::Reply reply) {
-      record(*server, epoch, error);
-      on_reply(error, std::move(reply));
-    };
-    server->connections.submit(std::move(routed.request));
+    net::PendingRequest request{
+        std::move(routed.request.bytes), routed.request.opaque,
+        [this, server, epoch, on_reply = std::move(routed.request.on_reply)](
+            std::exception_ptr error, protocol::Reply reply) {
+          record(*server, epoch, error);
+          on_reply(error, std::move(reply), &server->connections.address());
+        }};
+    server->connections.submit(std::move(request));
   }
 
   // Caller holds mutex_.
@@ -149,8 +156,7 @@ class HashTransport final : public Transport {
     revive_dead(now);
     for (;;) {
       const std::string* node = ring_.get_node(key);
-      if (!node)
-        return {nullptr, std::make_exception_ptr(IoError("all memcached servers are down"))};
+      if (!node) return {nullptr, no_server_available()};
       Server* server = servers_[index_of_.at(*node)].get();
       if (server->health != Health::kFailing) return {server, nullptr, server->epoch};
       if (server->attempts >= options_.retry_attempts) {
@@ -161,10 +167,11 @@ class HashTransport final : public Transport {
       if (waited > options_.retry_timeout) {
         return {server, nullptr, server->epoch};  // this request retries it
       }
-      return {nullptr,
+      return {server,
               std::make_exception_ptr(
                   IoError("memcached " + *node + " is failing; skipped without I/O for " +
-                          milliseconds(options_.retry_timeout - waited) + " more")),
+                              milliseconds(options_.retry_timeout - waited) + " more",
+                          {ErrorReason::kServerDown, *node})),
               0};
     }
   }

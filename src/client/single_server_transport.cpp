@@ -11,9 +11,9 @@ class SingleServerTransport final : public Transport {
         blocking_(std::move(server), options, tls_, &close_signal()) {}
   ~SingleServerTransport() override { shutdown(); }
 
-  protocol::Reply round_trip(std::string_view, std::string_view request,
-                             std::optional<std::uint32_t> opaque) override {
-    return blocking_.round_trip(request, opaque);
+  Answer round_trip(std::string_view, std::string_view request,
+                    std::optional<std::uint32_t> opaque) override {
+    return {blocking_.round_trip(request, opaque), server_.address()};
   }
 
   std::vector<ServerAddress> servers() const override { return {server_.address()}; }
@@ -23,9 +23,7 @@ class SingleServerTransport final : public Transport {
   void dispatch(std::vector<RoutedRequest> requests) override {
     for (auto& routed : requests) server_.submit(std::move(routed.request));
   }
-  void dispatch_to(std::size_t, net::PendingRequest request) override {
-    server_.submit(std::move(request));
-  }
+  void dispatch_to(std::size_t, Request request) override { server_.submit(std::move(request)); }
   void close_connections() override { server_.close(); }
   void close_blocking() override { blocking_.close(); }
 

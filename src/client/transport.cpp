@@ -32,6 +32,14 @@ ServerConnections::ServerConnections(asio::io_context& io, ServerAddress address
   }
 }
 
+void ServerConnections::submit(Request request) {
+  submit(net::PendingRequest{std::move(request.bytes), request.opaque,
+                             [on_reply = std::move(request.on_reply), server = &address_](
+                                 std::exception_ptr error, protocol::Reply reply) {
+                               on_reply(error, std::move(reply), server);
+                             }});
+}
+
 void ServerConnections::submit(net::PendingRequest request) {
   auto least_busy = std::min_element(
       connections_.begin(), connections_.end(),
@@ -67,16 +75,16 @@ void Transport::send(std::vector<RoutedRequest> requests) {
     // Checked here, on the I/O thread, as well as by the caller: a send that was on its
     // way while close() ran arrives after close_connections() and must not reconnect.
     if (closed_.load()) {
-      for (auto& routed : requests) routed.request.on_reply(closed_error(), {});
+      for (auto& routed : requests) routed.request.on_reply(closed_error(), {}, nullptr);
       return;
     }
     dispatch(std::move(requests));
   });
 }
 
-void Transport::send_to(std::size_t index, net::PendingRequest request) {
+void Transport::send_to(std::size_t index, Request request) {
   asio::post(io_, [this, index, request = std::move(request)]() mutable {
-    if (closed_.load()) return request.on_reply(closed_error(), {});
+    if (closed_.load()) return request.on_reply(closed_error(), {}, nullptr);
     dispatch_to(index, std::move(request));
   });
 }

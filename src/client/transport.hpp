@@ -14,16 +14,38 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 namespace llmcache::detail {
 
+/// Called exactly once with the reply, or the error that ended the wait, and the server the
+/// request went to (null when it went nowhere: the client was closed), so that an error
+/// reply can name its server.
+using ReplyHandler =
+    std::function<void(std::exception_ptr, protocol::Reply, const ServerAddress* server)>;
+
+/// One request as the client hands it to the transport.
+struct Request {
+  /// The request bytes, exactly one request.
+  std::string bytes;
+  /// The opaque the reply must echo; nullopt for classic commands, which echo nothing.
+  std::optional<std::uint32_t> opaque;
+  ReplyHandler on_reply;
+};
+
 struct RoutedRequest {
   /// The key that decides the server (ignored by a single-server transport).
   std::string routing_key;
-  net::PendingRequest request;
+  Request request;
+};
+
+/// A blocking round trip's reply and the server that gave it.
+struct Answer {
+  protocol::Reply reply;
+  const ServerAddress& server;
 };
 
 /// A server's connections; requests go to the one with the fewest in flight.
@@ -33,6 +55,7 @@ class ServerConnections {
   /// `tls` is null for plaintext.
   ServerConnections(asio::io_context& io, ServerAddress address, const ClientOptions& options,
                     std::shared_ptr<const net::TlsContext> tls);
+  void submit(Request request);
   void submit(net::PendingRequest request);
   void close();
   const ServerAddress& address() const { return address_; }
@@ -65,12 +88,12 @@ class Transport {
   /// that cannot be sent fails through its own callback, with ClosedError once closed.
   void send(std::vector<RoutedRequest> requests);
   /// Thread-safe. Sends to server `index` of servers(), bypassing placement.
-  void send_to(std::size_t index, net::PendingRequest request);
+  void send_to(std::size_t index, Request request);
   /// Thread-safe and blocking: sends one request from the calling thread (the fast path
   /// of blocking calls) to the server that holds `routing_key`, and returns its reply.
   /// Throws the transport's errors; error replies are returned, not thrown.
-  virtual protocol::Reply round_trip(std::string_view routing_key, std::string_view request,
-                                     std::optional<std::uint32_t> opaque) = 0;
+  virtual Answer round_trip(std::string_view routing_key, std::string_view request,
+                            std::optional<std::uint32_t> opaque) = 0;
   virtual std::vector<ServerAddress> servers() const = 0;
   /// Thread-safe. Throws IoError if no server is available.
   virtual ServerAddress server_for(std::string_view key) const = 0;
@@ -109,7 +132,7 @@ class Transport {
   /// I/O thread: gives each request to the server that holds its routing key.
   virtual void dispatch(std::vector<RoutedRequest> requests) = 0;
   /// I/O thread: gives the request to server `index`.
-  virtual void dispatch_to(std::size_t index, net::PendingRequest request) = 0;
+  virtual void dispatch_to(std::size_t index, Request request) = 0;
   /// I/O thread: fails every pending request with ClosedError and closes the connections.
   virtual void close_connections() = 0;
   /// Any thread: drops the idle blocking sockets, and those handed back later.

@@ -39,7 +39,8 @@ std::string quote(std::string_view bytes) {
 }
 
 [[noreturn]] void malformed(std::string_view what, std::string_view bytes) {
-  throw ProtocolError("malformed memcached reply: " + std::string(what) + " in " + quote(bytes));
+  throw ProtocolError("malformed memcached reply: " + std::string(what) + " in " + quote(bytes),
+                      {ErrorReason::kMalformedReply, {}});
 }
 
 template <typename T>
@@ -327,8 +328,9 @@ std::size_t MetaParser::find_line_end() {
     const std::size_t line_bytes = scanned_ - (scanned_ > 0 && buffer_.back() == '\r' ? 1 : 0);
     if (line_bytes > limits_.max_line_bytes) {
       throw ProtocolError("malformed memcached reply: no line end within " +
-                          std::to_string(limits_.max_line_bytes) + " bytes, starting " +
-                          quote(std::string_view(base + start, line_bytes)));
+                              std::to_string(limits_.max_line_bytes) + " bytes, starting " +
+                              quote(std::string_view(base + start, line_bytes)),
+                          {ErrorReason::kMalformedReply, {}});
     }
     return npos;
   }
