@@ -3,6 +3,7 @@
 // is routed to the remaining servers instead of being sent to the removed one.
 #include "client/rendezvous_hash.hpp"
 #include "client/router.hpp"
+#include "client/server_health.hpp"
 
 #include <llmcache/errors.hpp>
 
@@ -42,52 +43,49 @@ std::string milliseconds(Clock::duration d) {
 
 class HashRouter final : public Router {
  public:
-  HashRouter(const std::vector<ServerAddress>& servers, const HashClientOptions& options)
-      : options_(options) {
+  HashRouter(const std::vector<ServerAddress>& servers, const HashClientOptions& options) {
     if (servers.empty()) throw InvalidArgumentError("HashClient needs at least one server");
+    const ServerHealth::Rules rules{options.retry_attempts, options.retry_timeout,
+                                    options.dead_timeout};
     for (const auto& address : servers) {
       std::string name = address.name();
       if (index_of_.contains(name)) throw InvalidArgumentError("server listed twice: " + name);
       index_of_[name] = servers_.size();
       ring_.add_node(name);
-      servers_.push_back(Server{std::move(name)});
+      servers_.push_back(Server{std::move(name), ServerHealth(rules)});
     }
   }
 
   Route choose(std::string_view key, Clock::time_point now) override {
     std::lock_guard lock(mutex_);
-    revive_dead(now);
+    for (auto& server : servers_) {
+      if (server.health.revive_if_due(now)) ring_.add_node(server.name);
+    }
     for (;;) {
       const std::string* node = ring_.get_node(key);
       if (!node) return {npos, no_server_available(), 0};
       const std::size_t index = index_of_.at(*node);
       Server& server = servers_[index];
-      if (server.health != Health::kFailing) return {index, nullptr, server.epoch};
-      if (server.attempts >= options_.retry_attempts) {
-        mark_dead(server, now);  // its keys move to the remaining servers
-        continue;
+      switch (server.health.use(now)) {
+        case ServerHealth::Use::kSend:
+          return {index, nullptr, server.health.ticket()};
+        case ServerHealth::Use::kRemove:
+          ring_.remove_node(server.name);  // its keys move to the remaining servers
+          continue;
+        case ServerHealth::Use::kSkip:
+          return {index,
+                  std::make_exception_ptr(
+                      IoError("memcached " + server.name + " is failing; skipped without I/O for " +
+                                  milliseconds(server.health.skipped_for(now)) + " more",
+                              {ErrorReason::kServerDown, server.name})),
+                  0};
       }
-      const auto waited = now - server.failed_at;
-      if (waited > options_.retry_timeout) {
-        return {index, nullptr, server.epoch};  // this request retries it
-      }
-      return {index,
-              std::make_exception_ptr(
-                  IoError("memcached " + *node + " is failing; skipped without I/O for " +
-                              milliseconds(options_.retry_timeout - waited) + " more",
-                          {ErrorReason::kServerDown, *node})),
-              0};
     }
   }
 
   void record_success(const Route& route) override {
     std::lock_guard lock(mutex_);
-    Server& server = servers_[route.server];
-    if (server.epoch != route.ticket || server.health == Health::kDead) return;
-    if (server.health == Health::kFailing) {
-      server.health = Health::kHealthy;
-      server.attempts = 0;
-    }
+    servers_[route.server].health.record_success(route.ticket);
   }
 
   void record_failure(const Route& route, const std::exception_ptr& error,
@@ -95,19 +93,7 @@ class HashRouter final : public Router {
     if (!is_server_failure(error)) return;
     std::lock_guard lock(mutex_);
     Server& server = servers_[route.server];
-    if (server.epoch != route.ticket || server.health == Health::kDead) return;
-    ++server.epoch;
-    if (server.health == Health::kHealthy) {
-      if (options_.retry_attempts <= 0) {
-        mark_dead(server, now);
-        return;
-      }
-      server.health = Health::kFailing;
-      server.attempts = 0;
-    } else {
-      ++server.attempts;
-    }
-    server.failed_at = now;
+    if (server.health.record_failure(route.ticket, now)) ring_.remove_node(server.name);
   }
 
   bool records_outcomes() const override { return true; }
@@ -120,41 +106,15 @@ class HashRouter final : public Router {
   }
 
  private:
-  enum class Health { kHealthy, kFailing, kDead };
-
   struct Server {
     std::string name;
-    Health health = Health::kHealthy;
-    int attempts = 0;
-    Clock::time_point failed_at{};
-    Clock::time_point dead_at{};
-    // Bumped by every counted failure. Requests that were in flight together fail
-    // together; only the first of them counts, as pymemcache (one request at a time) would.
-    std::uint64_t epoch = 0;
+    ServerHealth health;
   };
 
-  void mark_dead(Server& server, Clock::time_point now) {
-    server.health = Health::kDead;
-    server.dead_at = now;
-    ++server.epoch;
-    ring_.remove_node(server.name);
-  }
-
-  void revive_dead(Clock::time_point now) {
-    for (auto& server : servers_) {
-      if (server.health == Health::kDead && now - server.dead_at > options_.dead_timeout) {
-        server.health = Health::kHealthy;
-        server.attempts = 0;
-        ring_.add_node(server.name);
-      }
-    }
-  }
-
-  const HashClientOptions options_;
   std::vector<Server> servers_;  // in pool order
   std::unordered_map<std::string, std::size_t> index_of_;
-  mutable std::mutex mutex_;  // guards ring_ and servers_
-  RendezvousHash ring_;
+  mutable std::mutex mutex_;  // guards ring_ and servers_' health
+  RendezvousHash ring_;       // the servers not removed
 };
 
 }  // namespace
