@@ -5,7 +5,7 @@
 
 #include "client/lifecycle.hpp"
 #include "client/transport.hpp"
-#include "protocol/meta_protocol.hpp"
+#include "protocol/keys.hpp"
 
 namespace llmcache {
 namespace {

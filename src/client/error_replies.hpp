@@ -4,7 +4,7 @@
 // exception carries its reason and the server that answered, so no caller reads the text.
 #include <llmcache/options.hpp>
 
-#include "protocol/meta_protocol.hpp"
+#include "protocol/meta_parser.hpp"
 
 namespace llmcache::detail {
 

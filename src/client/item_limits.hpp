@@ -3,7 +3,7 @@
 // that cannot fit is refused before it is sent: memcached 1.6 answers a too-large set by
 // removing the previous value under the key, so sending it would cost the caller the old
 // entry. Learned lazily from `stats settings` (item_size_max), once per server.
-#include "protocol/meta_protocol.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -7,6 +7,7 @@
 #include "client/callbacks.hpp"
 #include "client/error_replies.hpp"
 #include "client/transport.hpp"
+#include "protocol/meta_requests.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -2,7 +2,7 @@
 // A request as the operations hand it to the transport, and what comes back.
 #include <llmcache/options.hpp>
 
-#include "protocol/meta_protocol.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <cstdint>
 #include <exception>
