@@ -169,7 +169,7 @@ int run_bench(const GlobalOptions& global, const BenchArgs& args) {
     Pipeline pipeline(256);
     for (int i = 0; i < args.keys; ++i) {
       pipeline.acquire();
-      pool->start_del(langchain_key(bench_prompt(i), kBenchLlm), false,
+      pool->start_del(cache.core()->key(bench_prompt(i), kBenchLlm), false,
                       [&pipeline](std::exception_ptr, bool) { pipeline.release(nullptr); });
     }
     pipeline.drain();

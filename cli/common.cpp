@@ -35,41 +35,36 @@ HashClientOptions GlobalOptions::client_options() const {
   return options;
 }
 
-std::shared_ptr<const Signer> GlobalOptions::signer() const {
-  std::string secret;
+MemcachedCacheOptions GlobalOptions::cache_options(std::chrono::seconds ttl) const {
+  MemcachedCacheOptions options;
+  options.ttl = ttl;
+  options.strict = true;
   if (!signing_secret_file.empty()) {
     // The whole file is the secret (it may be binary), less one trailing newline that
     // editors and `echo` add.
     std::ifstream file(signing_secret_file, std::ios::binary);
-    secret.assign(std::istreambuf_iterator<char>(file), {});
+    std::string secret(std::istreambuf_iterator<char>(file), {});
     if (!file.good() && !file.eof()) {
       throw Failure(kUsage, "cannot read --signing-secret-file " + signing_secret_file);
     }
     if (secret.ends_with('\n')) secret.pop_back();
     if (secret.empty())
       throw Failure(kUsage, "--signing-secret-file " + signing_secret_file + " is empty");
+    options.signing_secret = std::move(secret);
   } else if (const char* env = std::getenv("LLMCACHE_SIGNING_SECRET"); env && *env) {
-    secret = env;
-  } else {
-    return nullptr;
+    options.signing_secret = env;
   }
-  return std::make_shared<const Signer>(secret);
+  return options;
 }
 
-std::string GlobalOptions::stored_value(const Signer* signer, std::string_view key,
-                                        std::string value) const {
-  return signer ? signer->seal(key, value) : std::move(value);
+std::shared_ptr<CacheCore> GlobalOptions::make_cache(std::chrono::seconds ttl) const {
+  // The secret first: a bad secret file is a usage error whatever the servers say.
+  auto options = cache_options(ttl);
+  return std::make_shared<CacheCore>(make_pool(), std::move(options));
 }
 
-std::string_view GlobalOptions::opened_value(const Signer* signer, std::string_view key,
-                                             std::string_view stored) const {
-  if (!signer) return stored;
-  const auto opened = signer->open(key, stored);
-  if (!opened) {
-    throw DecodeError(std::string("its signature does not check out with this secret (") +
-                      to_string(opened.failure) + ")");
-  }
-  return *opened.value;
+std::shared_ptr<CacheCore> GlobalOptions::make_cache_without_secret() const {
+  return std::make_shared<CacheCore>(make_pool());
 }
 
 std::vector<ServerAddress> GlobalOptions::server_list() const {
@@ -85,34 +80,47 @@ std::shared_ptr<ClientBase> GlobalOptions::make_pool() const {
   return make_client(servers, client_options());
 }
 
+namespace {
+
+/// What an operator can do about an error, by its reason; empty when there is no advice.
+std::string_view hint_for(ErrorReason reason) {
+  switch (reason) {
+    case ErrorReason::kTimedOut:
+      return "the server did not answer in time; check that it is up and reachable, or raise "
+             "--timeout / --connect-timeout (milliseconds)";
+    case ErrorReason::kConnectionRefused:
+      return "nothing listens there. Start memcached on that address, or point --servers (or "
+             "MEMCACHED_SERVERS) at your pool, e.g. --servers 10.0.0.5:11211";
+    case ErrorReason::kNoServerAvailable:
+      return "check the server list (--servers or MEMCACHED_SERVERS)";
+    case ErrorReason::kCertificateUnverified:
+      return "trust the server's CA with --tls-ca-file, name the host its certificate carries "
+             "with --tls-server-name, or (tests only) --tls-no-verify";
+    case ErrorReason::kAuthenticationFailed:
+      return "check --username and MEMCACHED_PASSWORD / --password-file";
+    case ErrorReason::kUnauthenticated:
+      return "the server requires authentication: --username, with MEMCACHED_PASSWORD or "
+             "--password-file";
+    case ErrorReason::kTooLarge:
+      return "start memcached with a larger item size (-I 2m), or store less";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
 std::string explain(const std::exception& error) {
   std::string message = error.what();
-  if (dynamic_cast<const TimeoutError*>(&error)) {
-    message +=
-        "\nhint: the server did not answer in time; check that it is up and reachable, or "
-        "raise --timeout / --connect-timeout (milliseconds)";
-  } else if (dynamic_cast<const IoError*>(&error)) {
-    if (message.find("refused") != std::string::npos) {
-      message +=
-          "\nhint: nothing listens there. Start memcached on that address, or point "
-          "--servers (or MEMCACHED_SERVERS) at your pool, e.g. --servers 10.0.0.5:11211";
-    } else if (message.find("all memcached servers are down") != std::string::npos) {
-      message += "\nhint: check the server list (--servers or MEMCACHED_SERVERS)";
-    }
-    if (message.find("certificate could not be verified") != std::string::npos) {
-      message +=
-          "\nhint: trust the server's CA with --tls-ca-file, name the host its certificate "
-          "carries with --tls-server-name, or (tests only) --tls-no-verify";
-    } else if (message.find("authentication failed") != std::string::npos) {
-      message += "\nhint: check --username and MEMCACHED_PASSWORD / --password-file";
-    }
-  } else if (dynamic_cast<const ValueTooLargeError*>(&error)) {
-    message += "\nhint: start memcached with a larger item size (-I 2m), or store less";
-  }
-  if (message.find("unauthenticated") != std::string::npos) {
-    message +=
-        "\nhint: the server requires authentication: --username, with MEMCACHED_PASSWORD "
-        "or --password-file";
+  const auto* llmcache_error = dynamic_cast<const Error*>(&error);
+  if (!llmcache_error) return message;
+  // A TimeoutError is a timeout whatever reason its thrower gave it.
+  const ErrorReason reason = dynamic_cast<const TimeoutError*>(&error) != nullptr
+                                 ? ErrorReason::kTimedOut
+                                 : llmcache_error->reason();
+  if (const auto hint = hint_for(reason); !hint.empty()) {
+    message += "\nhint: ";
+    message += hint;
   }
   return message;
 }
@@ -120,6 +128,7 @@ std::string explain(const std::exception& error) {
 int report_current_exception(const GlobalOptions& global) {
   int code = kServer;
   std::string message;
+  ErrorDetails details;
   try {
     throw;
   } catch (const Failure& e) {
@@ -127,26 +136,38 @@ int report_current_exception(const GlobalOptions& global) {
     message = e.what();
   } catch (const IoError& e) {
     message = explain(e);
+    details = e.details();
   } catch (const ProtocolError& e) {
     message = explain(e);
+    details = e.details();
   } catch (const ServerError& e) {
     message = explain(e);
-  } catch (const DecodeError& e) {
+    details = e.details();
+  } catch (const Error& e) {
+    // DecodeError, InvalidArgumentError: the data, not the server.
     code = kData;
     message = e.what();
-  } catch (const InvalidArgumentError& e) {
-    code = kData;
-    message = e.what();
+    details = e.details();
   } catch (const std::exception& e) {
     code = kData;
     message = e.what();
   }
-  return print_error(global.json, message, code);
+  return print_error(global.json, message, code, details);
 }
 
-int print_error(bool json, const std::string& message, int code) {
+int print_error(bool json, const std::string& message, int code, const ErrorDetails& details) {
   if (json) {
-    std::cerr << Json{{"error", message}, {"exit_code", code}}.dump() << '\n';
+    // Scripts branch on `reason` (stable names) and `server`, never on the message.
+    const Json reason = details.reason == ErrorReason::kUnspecified
+                            ? Json(nullptr)
+                            : Json(std::string(to_string(details.reason)));
+    const Json server = details.server.empty() ? Json(nullptr) : Json(details.server);
+    std::cerr << Json{{"error", message},
+                      {"exit_code", code},
+                      {"reason", reason},
+                      {"server", server}}
+                     .dump()
+              << '\n';
   } else {
     std::cerr << "llmcache: " << message << '\n';
   }

@@ -57,16 +57,15 @@ struct GlobalOptions {
   /// A Client for one server, a HashClient for several (placement as pymemcache's).
   std::shared_ptr<ClientBase> make_pool() const;
   std::vector<ServerAddress> server_list() const;
-  /// The signer for a signed pool, or null when no secret was given. Throws
+  /// The cache options of this command line: the signing secret, if one was given, and
+  /// strict, so that a store that fails throws why instead of only counting it. Throws
   /// Failure(kUsage) for an unreadable or empty secret file.
-  std::shared_ptr<const Signer> signer() const;
-  /// What to store for `value` under `key`: the value itself, or sealed when signing.
-  std::string stored_value(const Signer* signer, std::string_view key, std::string value) const;
-  /// The LangChain bytes inside `stored`: itself, or what its envelope holds when
-  /// signing. Throws DecodeError saying why an entry does not open (a signed cache reads
-  /// it as a miss).
-  std::string_view opened_value(const Signer* signer, std::string_view key,
-                                std::string_view stored) const;
+  MemcachedCacheOptions cache_options(std::chrono::seconds ttl = std::chrono::seconds{0}) const;
+  /// The cache core (keys, TTL, signing) over make_pool(), with cache_options(ttl).
+  std::shared_ptr<CacheCore> make_cache(std::chrono::seconds ttl = std::chrono::seconds{0}) const;
+  /// The cache core over make_pool() for commands that neither seal nor open entries
+  /// (key, delete, clear, restore): the secret is not read, so it cannot fail them.
+  std::shared_ptr<CacheCore> make_cache_without_secret() const;
 };
 
 /// A registered subcommand and what runs it once the command line has been parsed.
@@ -87,8 +86,10 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, std::vector<C
 int report_current_exception(const GlobalOptions& global);
 
 /// The one way an error reaches the user: `llmcache: message` on stderr, or with --json
-/// `{"error", "exit_code"}` on stderr. Returns `code`.
-int print_error(bool json, const std::string& message, int code);
+/// `{"error", "exit_code", "reason", "server"}` on stderr, `reason` and `server` from
+/// `details` (null when unknown: usage errors, errors the command found itself).
+/// Returns `code`.
+int print_error(bool json, const std::string& message, int code, const ErrorDetails& details = {});
 
 /// An llmcache error as an operator should read it: the library's message plus a hint.
 std::string explain(const std::exception& error);

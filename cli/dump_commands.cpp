@@ -26,7 +26,7 @@ std::vector<MetadumpEntry> metadump_with_retry(ClientBase& client, const GlobalO
     try {
       return client.metadump(0);
     } catch (const ServerError& e) {
-      if (std::string(e.what()).find("BUSY") == std::string::npos || attempt >= 50) throw;
+      if (e.reason() != ErrorReason::kBusy || attempt >= 50) throw;
       note(global, std::string("crawler busy, retrying: ") + e.what());
       if (!sleep_unless_interrupted(std::chrono::milliseconds(200))) throw;
     }
@@ -51,9 +51,12 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
   }
   std::ostream& out = args.file.empty() ? std::cout : file;
 
-  // Each key is read back from the server that listed it, wherever the pool would place it.
+  // Each key is read back from the server that listed it, wherever the pool would place
+  // it: one cache core per server, each with this command's secret (a bad secret file is
+  // a usage error before any server is asked).
+  const MemcachedCacheOptions cache_options = global.cache_options();
   struct Listed {
-    std::unique_ptr<Client> client;
+    std::shared_ptr<CacheCore> cache;
     std::vector<MetadumpEntry> entries;
     std::string error;
   };
@@ -62,9 +65,9 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   for (const auto& server : servers) {
     Listed l;
-    l.client = std::make_unique<Client>(server, options);
+    l.cache = std::make_shared<CacheCore>(std::make_shared<Client>(server, options), cache_options);
     try {
-      for (auto& e : metadump_with_retry(*l.client, global)) {
+      for (auto& e : metadump_with_retry(l.cache->client(), global)) {
         if (e.exptime == -1 || e.exptime > now) l.entries.push_back(std::move(e));
       }
       note(global, server.name() + " lists " + std::to_string(l.entries.size()) + " items");
@@ -75,11 +78,8 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
     listed.push_back(std::move(l));
   }
 
-  // Signed entries are dumped as stored (restore puts the envelope back under the same
-  // key, where it still verifies); with the secret they are checked first.
-  const auto signer = global.signer();
   Progress progress("dump", total, "keys");
-  std::uint64_t seen = 0, written = 0, skipped = 0, gone = 0;
+  std::uint64_t seen = 0, written = 0, skipped = 0, unverified = 0, gone = 0;
   bool interrupted = false;
   for (std::size_t s = 0; s < listed.size() && !interrupted; ++s) {
     auto& l = listed[s];
@@ -91,27 +91,31 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
       const std::size_t end = std::min(begin + kBatch, l.entries.size());
       std::vector<std::string> keys;
       for (std::size_t i = begin; i < end; ++i) keys.push_back(l.entries[i].key);
-      std::vector<std::optional<Item>> items;
+      std::vector<std::optional<CacheCore::StoredEntry>> stored;
       try {
-        items = l.client->get_many(keys);
+        stored = l.cache->inspect_many(keys);
       } catch (const Error& e) {
         l.error = explain(e);
         break;
       }
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        const auto& item = items[i];
-        if (!item) {
+      for (std::size_t i = 0; i < stored.size(); ++i) {
+        const auto& entry = stored[i];
+        if (!entry) {
           ++gone;  // expired, evicted or deleted since the listing
           continue;
         }
+        if (entry->state == CacheCore::EntryState::kSignatureFailed) {
+          ++unverified;  // a signed pool reads it as a miss: not worth keeping
+          continue;
+        }
         try {
-          if (signer || !item->value.starts_with(Signer::kPrefix)) {
-            decode_generations(global.opened_value(signer.get(), keys[i], item->value));
-          }
+          // Signed entries are dumped as stored (restore puts the envelope back under the
+          // same key, where it still verifies); without the secret they cannot be checked.
+          if (entry->state == CacheCore::EntryState::kReadable) decode_generations(entry->value());
           const auto exptime = l.entries[begin + i].exptime;
           out << Json{{"key", keys[i]},
-                      {"value", item->value},
-                      {"flags", item->flags},
+                      {"value", entry->stored},
+                      {"flags", entry->flags},
                       {"exptime", exptime < 0 ? 0 : exptime}}
                      .dump()
               << '\n';
@@ -134,15 +138,23 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
   }
   const std::string where = args.file.empty() ? "stdout" : args.file;
   if (global.json) {
-    std::cerr << Json{{"written", written},         {"skipped_not_langchain", skipped},
-                      {"vanished", gone},           {"servers", servers.size()},
-                      {"failed_servers", failures}, {"interrupted", interrupted}}
+    std::cerr << Json{{"written", written},
+                      {"skipped_not_langchain", skipped},
+                      {"skipped_signature_failures", unverified},
+                      {"vanished", gone},
+                      {"servers", servers.size()},
+                      {"failed_servers", failures},
+                      {"interrupted", interrupted}}
                      .dump()
               << '\n';
   } else {
     std::cerr << "dumped " << written << " LangChain entries from " << servers.size()
               << (servers.size() == 1 ? " server" : " servers") << " to " << where;
     if (skipped > 0) std::cerr << "; skipped " << skipped << " items that are not LangChain's";
+    if (unverified > 0) {
+      std::cerr << "; skipped " << unverified
+                << " entries that fail their signature check (a signed cache misses them)";
+    }
     if (gone > 0) std::cerr << "; " << gone << " vanished while dumping";
     std::cerr << '\n';
     for (const auto& f : failures) std::cerr << "llmcache: could not dump " << f << '\n';
@@ -204,7 +216,8 @@ int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
   }
   std::istream& in = args.file.empty() ? std::cin : file;
   const std::string source = args.file.empty() ? "stdin" : args.file;
-  auto pool = global.make_pool();
+  // Entries go back as dumped, sealed or not: no secret is needed or read.
+  const auto cache = global.make_cache_without_secret();
 
   Progress progress("restore", total, "entries");
   Pipeline pipeline(kWindow);
@@ -244,27 +257,23 @@ int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
       ++expired;
       continue;
     }
-    SetOptions options;
-    options.flags = flags;
-    // An exptime is a unix time, which memcached reads as absolute (it is > 30 days).
-    options.ttl = std::chrono::seconds(exptime);
     pipeline.acquire();
     ++started;
     // The client is the one judge of what memcached can store (key length, spaces, control
     // bytes); what it refuses as an invalid argument is bad data in the dump (exit 4), not
     // a server failure (exit 3).
-    pool->start_set(std::move(key), std::move(value), options,
-                    [&pipeline, &refused, line_number](std::exception_ptr error, StoreResult) {
-                      if (error) {
-                        try {
-                          std::rethrow_exception(error);
-                        } catch (const InvalidArgumentError& e) {
-                          refused.record(line_number, e.what());
-                        } catch (...) {
-                        }
-                      }
-                      pipeline.release(error);
-                    });
+    cache->start_restore(std::move(key), std::move(value), flags, exptime,
+                         [&pipeline, &refused, line_number](std::exception_ptr error, StoreResult) {
+                           if (error) {
+                             try {
+                               std::rethrow_exception(error);
+                             } catch (const InvalidArgumentError& e) {
+                               refused.record(line_number, e.what());
+                             } catch (...) {
+                             }
+                           }
+                           pipeline.release(error);
+                         });
     progress.update(line_number);
   }
   pipeline.drain();
@@ -276,6 +285,7 @@ int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
   }
   progress.update(line_number);
   progress.finish();
+  const std::size_t servers = cache->client().servers().size();
   const std::uint64_t failed = pipeline.failed();
   const std::uint64_t stored = started - failed;
   if (global.json) {
@@ -286,8 +296,8 @@ int run_restore(const GlobalOptions& global, const RestoreArgs& args) {
                      .dump()
               << '\n';
   } else {
-    std::cout << "restored " << stored << " entries from " << source << " to "
-              << pool->servers().size() << (pool->servers().size() == 1 ? " server" : " servers");
+    std::cout << "restored " << stored << " entries from " << source << " to " << servers
+              << (servers == 1 ? " server" : " servers");
     if (expired > 0) std::cout << "; skipped " << expired << " already expired";
     std::cout << '\n';
   }

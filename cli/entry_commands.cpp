@@ -42,14 +42,29 @@ void print_text(const Generations& generations) {
   }
 }
 
+/// Why an entry that is there would read as a miss, or nothing when it reads back.
+std::optional<std::string> unreadable_because(const CacheCore::StoredEntry& entry) {
+  switch (entry.state) {
+    case CacheCore::EntryState::kReadable:
+      return std::nullopt;
+    case CacheCore::EntryState::kSignatureFailed:
+      return std::string("its signature does not check out with this secret (") +
+             to_string(entry.signature_failure) + ")\nhint: `llmcache get --raw` shows it";
+    case CacheCore::EntryState::kSealedNoSecret:
+      return std::string(
+          "it is a signed entry\nhint: give its secret with --signing-secret-file or "
+          "LLMCACHE_SIGNING_SECRET");
+  }
+  return std::nullopt;
+}
+
 int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
-  const auto signer = global.signer();  // a bad secret file is a usage error, even on a miss
-  const std::string key = langchain_key(args.prompt, args.llm_string);
-  auto pool = global.make_pool();
-  const std::string server = holder(*pool, key);
+  const auto cache = global.make_cache();  // a bad secret file is a usage error, even on a miss
+  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string server = holder(cache->client(), key);
   note(global, "key " + key + " on " + server);
-  const auto item = pool->get(key);
-  if (!item) {
+  const auto entry = cache->inspect(key);
+  if (!entry) {
     if (global.json) {
       std::cout << Json{{"key", key}, {"server", server}, {"hit", false}}.dump() << '\n';
     } else {
@@ -59,20 +74,17 @@ int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
     return kNotFound;
   }
   if (raw) {
-    std::cout << item->value << '\n';
+    std::cout << entry->stored << '\n';
     return kOk;
   }
+  const std::string unreadable = "the value under key " + key + " on " + server +
+                                 " does not read back (a cache reading it misses): ";
+  if (const auto why = unreadable_because(*entry)) throw Failure(kData, unreadable + *why);
   Generations generations;
   try {
-    generations = decode_generations(global.opened_value(signer.get(), key, item->value));
+    generations = decode_generations(entry->value());
   } catch (const DecodeError& e) {
-    const bool sealed = item->value.starts_with(Signer::kPrefix);
-    throw Failure(kData, "the value under key " + key + " on " + server +
-                             " does not read back (a cache reading it misses): " + e.what() +
-                             (sealed && !signer ? "\nhint: it is a signed entry: give its secret "
-                                                  "with --signing-secret-file or "
-                                                  "LLMCACHE_SIGNING_SECRET"
-                                                : "\nhint: `llmcache get --raw` shows it"));
+    throw Failure(kData, unreadable + e.what() + "\nhint: `llmcache get --raw` shows it");
   }
   if (global.json) {
     std::cout << Json{{"key", key},
@@ -88,9 +100,9 @@ int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
 }
 
 int run_key(const GlobalOptions& global, const EntryArgs& args) {
-  const std::string key = langchain_key(args.prompt, args.llm_string);
-  auto pool = global.make_pool();
-  const std::string server = holder(*pool, key);
+  const auto cache = global.make_cache_without_secret();
+  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string server = holder(cache->client(), key);
   if (global.json) {
     std::cout << Json{{"key", key}, {"server", server}}.dump() << '\n';
   } else {
@@ -122,35 +134,37 @@ int run_put(const GlobalOptions& global, const EntryArgs& args, const PutArgs& p
       }
     }
   }
-  const std::string key = langchain_key(args.prompt, args.llm_string);
-  const auto signer = global.signer();
-  const std::string value = global.stored_value(signer.get(), key, encode_generations(generations));
-  auto pool = global.make_pool();
-  const std::string server = holder(*pool, key);
-  SetOptions options;
-  options.ttl = std::chrono::seconds(put.ttl);
-  pool->set(key, value, options);
+  const std::string value = encode_generations(generations);
+  const auto cache = global.make_cache(std::chrono::seconds(put.ttl));
+  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string server = holder(cache->client(), key);
+  // Strict: a store that fails throws why, and is reported as a server error.
+  if (!cache->store(key, value)) {
+    throw Failure(kServer, "the server did not store the entry under " + key + " on " + server);
+  }
+  // What memcached holds: the value, in its envelope when signing.
+  const std::uint64_t stored_bytes = cache->stats().bytes_written;
   if (global.json) {
     std::cout << Json{{"key", key},
                       {"server", server},
                       {"stored", true},
                       {"generations", generations.size()},
-                      {"bytes", value.size()}}
+                      {"bytes", stored_bytes}}
                      .dump()
               << '\n';
   } else {
     std::cout << "stored " << generations.size()
-              << (generations.size() == 1 ? " generation" : " generations") << " (" << value.size()
+              << (generations.size() == 1 ? " generation" : " generations") << " (" << stored_bytes
               << " bytes) under " << key << " on " << server << '\n';
   }
   return kOk;
 }
 
 int run_delete(const GlobalOptions& global, const EntryArgs& args) {
-  const std::string key = langchain_key(args.prompt, args.llm_string);
-  auto pool = global.make_pool();
-  const std::string server = holder(*pool, key);
-  const bool deleted = pool->del(key);
+  const auto cache = global.make_cache_without_secret();
+  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string server = holder(cache->client(), key);
+  const bool deleted = cache->remove(key);
   if (global.json) {
     std::cout << Json{{"key", key}, {"server", server}, {"deleted", deleted}}.dump() << '\n';
   } else if (deleted) {
@@ -182,8 +196,9 @@ int run_clear(const GlobalOptions& global, int delay, bool yes) {
       return kNotFound;
     }
   }
-  auto pool = global.make_pool();
-  const std::size_t flushed = pool->flush_all(std::chrono::seconds(delay));
+  const auto cache = global.make_cache_without_secret();
+  cache->clear(std::chrono::seconds(delay));  // throws unless every server was flushed
+  const std::size_t flushed = servers.size();
   if (global.json) {
     std::cout << Json{{"cleared", flushed}, {"delay", delay}}.dump() << '\n';
   } else {

@@ -94,15 +94,14 @@ int run_import(const GlobalOptions& global, const ImportArgs& args) {
     if (count.step(db)) total = static_cast<std::uint64_t>(count.integer(0));
   }
   note(global, args.file + " holds " + std::to_string(total) + " entries");
-  auto pool = global.make_pool();
+  // Keys, TTL and sealing as every llmcache cache stores entries; strict, so a failed
+  // store reaches the pipeline with its reason.
+  const auto cache = global.make_cache(std::chrono::seconds(args.ttl));
   Statement rows(db, "SELECT prompt, llm, response FROM full_llm_cache ORDER BY prompt, llm, idx",
                  args.file);
 
-  const auto signer = global.signer();
   Progress progress("import", total, "entries");
   Pipeline pipeline(256);
-  SetOptions options;
-  options.ttl = std::chrono::seconds(args.ttl);
   std::uint64_t entries = 0, legacy = 0, unusable = 0;
   bool interrupted = false;
   std::string prompt, llm;
@@ -117,8 +116,7 @@ int run_import(const GlobalOptions& global, const ImportArgs& args) {
     }
     std::string value;
     try {
-      value = global.stored_value(signer.get(), langchain_key(prompt, llm),
-                                  encode_generations(generations));
+      value = encode_generations(generations);
     } catch (const InvalidArgumentError& e) {
       ++unusable;  // e.g. invalid UTF-8 in a row: Python could not have read it either
       note(global, "skipped an entry: " + std::string(e.what()));
@@ -126,9 +124,13 @@ int run_import(const GlobalOptions& global, const ImportArgs& args) {
       return;
     }
     pipeline.acquire();
-    pool->start_set(
-        langchain_key(prompt, llm), std::move(value), options,
-        [&pipeline](std::exception_ptr error, StoreResult) { pipeline.release(error); });
+    cache->start_store(cache->key(prompt, llm), value,
+                       [&pipeline](std::exception_ptr error, bool stored) {
+                         if (!stored && !error) {
+                           error = std::make_exception_ptr(ServerError("the entry was not stored"));
+                         }
+                         pipeline.release(error);
+                       });
     ++entries;
     progress.update(entries);
     responses.clear();

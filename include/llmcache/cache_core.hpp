@@ -14,6 +14,7 @@
 /// std::shared_ptr (make_shared), so that completions in flight keep it alive.
 #include <llmcache/client.hpp>
 #include <llmcache/detail/completion.hpp>
+#include <llmcache/signing.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -21,8 +22,10 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace llmcache {
 
@@ -124,6 +127,56 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   MemcachedCacheOptions options_;         // without the secret, which only the signer keeps
   std::unique_ptr<const Signer> signer_;  // null when signing is off
   std::unique_ptr<Counters> counters_;
+
+  // ============================================================ inspection, for tools
+  // For tools that show and move entries (the llmcache command's get, delete, dump and
+  // restore) rather than answer lookups: they must tell an entry that fails its signature
+  // check from a miss, and report server trouble rather than read it as a miss. Nothing
+  // here is counted or logged; server trouble throws (or reaches the callback) as the
+  // client's own call does.
+ public:
+  /// How an entry reads back through this cache.
+  enum class EntryState : std::uint8_t {
+    kReadable,         // value() is LangChain's bytes: verified, or unsealed and signing is off
+    kSignatureFailed,  // signing is on and the entry fails its check (signature_failure: why)
+    kSealedNoSecret,   // signing is off but the entry is sealed: only its secret opens it
+  };
+
+  /// One entry as memcached holds it, and how it reads back.
+  class StoredEntry {
+   public:
+    std::string stored;  // the bytes as stored (the envelope, when sealed)
+    std::uint32_t flags = 0;
+    EntryState state = EntryState::kReadable;
+    SignatureFailure signature_failure = SignatureFailure::kUnsigned;  // if kSignatureFailed
+
+    /// LangChain's bytes inside `stored` when kReadable (a view into it); empty otherwise.
+    std::string_view value() const {
+      return state == EntryState::kReadable ? std::string_view(stored).substr(value_offset_)
+                                            : std::string_view();
+    }
+
+   private:
+    friend class CacheCore;
+    std::size_t value_offset_ = 0;  // where value() starts: after the envelope, when sealed
+  };
+
+  /// The entry under `key`, or nullopt if there is none. Throws as ClientBase::get.
+  std::optional<StoredEntry> inspect(std::string_view key);
+  /// One result per key, in order, pipelined. Throws as ClientBase::get_many.
+  std::vector<std::optional<StoredEntry>> inspect_many(std::span<const std::string> keys);
+  /// Removes the entry under `key`; false if there was none. Throws as ClientBase::del.
+  bool remove(std::string_view key);
+  /// Puts back an entry exactly as inspect() read it (a line of a dump): not sealed again
+  /// (a sealed entry still verifies under the same key), with its own `flags` and expiry
+  /// instead of this cache's TTL. `expires_at` is a unix time still to come, or 0 for
+  /// never. `callback` runs once on the I/O thread with the client's result and error
+  /// (InvalidArgumentError for a key memcached cannot store).
+  void start_restore(std::string key, std::string stored, std::uint32_t flags,
+                     std::int64_t expires_at, Callback<StoreResult> callback);
+
+ private:
+  StoredEntry read_back(std::string_view key, Item item) const;
 };
 
 }  // namespace llmcache

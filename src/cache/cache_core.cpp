@@ -261,4 +261,59 @@ CacheStats CacheCore::stats() const {
   return s;
 }
 
+// ================================================================ inspection, for tools
+
+CacheCore::StoredEntry CacheCore::read_back(std::string_view key, Item item) const {
+  StoredEntry entry;
+  entry.stored = std::move(item.value);
+  entry.flags = item.flags;
+  if (signer_) {
+    const OpenedValue opened = signer_->open(key, entry.stored);
+    if (opened) {
+      entry.value_offset_ = static_cast<std::size_t>(opened.value->data() - entry.stored.data());
+    } else {
+      entry.state = EntryState::kSignatureFailed;
+      entry.signature_failure = opened.failure;
+    }
+  } else if (entry.stored.starts_with(Signer::kPrefix)) {
+    entry.state = EntryState::kSealedNoSecret;
+  }
+  return entry;
+}
+
+std::optional<CacheCore::StoredEntry> CacheCore::inspect(std::string_view key) {
+  auto item = client_->get(key);
+  if (!item) return std::nullopt;
+  return read_back(key, std::move(*item));
+}
+
+std::vector<std::optional<CacheCore::StoredEntry>> CacheCore::inspect_many(
+    std::span<const std::string> keys) {
+  auto items = client_->get_many(keys);
+  std::vector<std::optional<StoredEntry>> entries;
+  entries.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i]) {
+      entries.push_back(read_back(keys[i], std::move(*items[i])));
+    } else {
+      entries.emplace_back();
+    }
+  }
+  return entries;
+}
+
+bool CacheCore::remove(std::string_view key) {
+  return client_->del(key);
+}
+
+void CacheCore::start_restore(std::string key, std::string stored, std::uint32_t flags,
+                              std::int64_t expires_at, Callback<StoreResult> callback) {
+  SetOptions options;
+  options.flags = flags;
+  // memcached reads an expiry beyond 30 days as a unix time, and every unix time still to
+  // come is beyond 30 days: passed as is, it is absolute.
+  options.ttl = std::chrono::seconds(expires_at);
+  client_->start_set(std::move(key), std::move(stored), options, std::move(callback));
+}
+
 }  // namespace llmcache

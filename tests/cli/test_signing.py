@@ -70,3 +70,26 @@ def test_empty_secret_file_is_a_usage_error(server, tmp_path):
     got = run("--signing-secret-file", str(empty), "get", PROMPT, LLM, servers=[server])
     assert got.returncode == 2
     assert "empty" in got.stderr
+
+
+def test_signed_dump_skips_entries_that_fail_the_check_and_says_so(server):
+    env = {"LLMCACHE_SIGNING_SECRET": "k"}
+    assert run("put", PROMPT, LLM, "signed", servers=[server], env=env).returncode == 0
+    assert run("put", "another prompt", LLM, "plain", servers=[server]).returncode == 0  # unsigned
+    assert run("put", "third prompt", LLM, "foreign", servers=[server],
+               env={"LLMCACHE_SIGNING_SECRET": "another secret"}).returncode == 0
+
+    dumped = run("--json", "dump", servers=[server], env=env)
+    assert dumped.returncode == 0, dumped.stderr
+    assert [json.loads(line)["key"] for line in dumped.stdout.splitlines()] == [KEY]
+    summary = json.loads(dumped.stderr)
+    assert summary["written"] == 1
+    assert summary["skipped_signature_failures"] == 2
+    assert summary["skipped_not_langchain"] == 0
+
+    as_text = run("dump", servers=[server], env=env)
+    assert "skipped 2 entries that fail their signature check" in as_text.stderr
+
+    # Without the secret nothing can be checked: every entry is dumped as stored.
+    unchecked = json.loads(run("--json", "dump", servers=[server]).stderr)
+    assert unchecked["written"] == 3 and unchecked["skipped_signature_failures"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -40,12 +41,22 @@ def test_put_and_get_over_tls_with_auth(tmp_path: Path):
                     env={"MEMCACHED_PASSWORD": "nope"})
         assert wrong.returncode == 3
         assert "authentication failed" in wrong.stderr
+        assert "--password-file" in wrong.stderr  # the hint says what to check
 
         untrusted = run("--tls", "--username", "alice", "get", PROMPT, LLM, servers=[server],
                         env={"MEMCACHED_PASSWORD": "secret"})
         assert untrusted.returncode == 3
         assert "certificate could not be verified" in untrusted.stderr
         assert "--tls-ca-file" in untrusted.stderr  # the hint says what to do
+        untrusted_json = json.loads(run("--json", "--tls", "get", PROMPT, LLM,
+                                        servers=[server]).stderr)
+        assert untrusted_json["reason"] == "certificate_unverified"
+        assert untrusted_json["server"] == server.spec
+
+        anonymous = run("--tls", "--tls-ca-file", str(tmp_path / "ca.pem"), "get", PROMPT, LLM,
+                        servers=[server])
+        assert anonymous.returncode == 3
+        assert "requires authentication" in anonymous.stderr and "--username" in anonymous.stderr
 
         no_password = run(*tls, "get", PROMPT, LLM, servers=[server])
         assert no_password.returncode == 2

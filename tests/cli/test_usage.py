@@ -16,7 +16,7 @@ def json_error(result) -> dict:
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     error = json.loads(lines[0])
-    assert set(error) == {"error", "exit_code"}
+    assert set(error) == {"error", "exit_code", "reason", "server"}
     assert error["exit_code"] == result.returncode
     assert error["error"]
     return error
@@ -32,7 +32,19 @@ def json_error(result) -> dict:
 def test_json_usage_errors_are_json_on_stderr(args):
     result = run(*args)
     assert result.returncode == 2
-    json_error(result)
+    error = json_error(result)
+    # No server was asked, so there is no library reason to branch on.
+    assert error["reason"] is None and error["server"] is None
+
+
+def test_json_server_error_carries_the_reason_and_the_server(memcached_factory):
+    (server,) = memcached_factory(1)
+    server.kill()
+    result = run("--json", "get", PROMPT, LLM, servers=[server])
+    assert result.returncode == 3
+    error = json_error(result)
+    assert error["reason"] == "connection_refused"
+    assert error["server"] == server.spec
 
 
 def test_json_clear_refusal_is_json(server):
