@@ -2,6 +2,8 @@
 
 #include <llmcache/errors.hpp>
 
+#include "net/net_error.hpp"
+
 #include <algorithm>
 
 namespace llmcache::net {
@@ -39,8 +41,9 @@ std::string auth_request(const Credentials& credentials) {
 
 void check_auth_reply(std::string_view line, const ServerAddress& address) {
   if (line == "STORED") return;
-  throw IoError("memcached " + address.name() + ": authentication failed: the server answered '" +
-                std::string(line) + "' (check the username and password)");
+  throw net_error<IoError>(address, ErrorReason::kAuthenticationFailed,
+                           "authentication failed: the server answered '" + std::string(line) +
+                               "' (check the username and password)");
 }
 
 }  // namespace llmcache::net

@@ -3,6 +3,7 @@
 #include <llmcache/errors.hpp>
 
 #include "net/auth.hpp"
+#include "net/net_error.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -100,8 +101,7 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
     pollfd pfds[2] = {{fd_, events, 0}, {closing_ ? closing_->fd() : -1, POLLIN, 0}};
     const int ready = ::poll(pfds, 2, remaining_ms(deadline));
     if (ready > 0 && pfds[1].revents != 0) {
-      fail(
-          std::make_exception_ptr(ClosedError("memcached " + address_.name() + ": client closed")));
+      fail(net_failure<ClosedError>(address_, ErrorReason::kClosedByClient, "client closed"));
     }
     if (ready > 0) return;
     if (ready == 0) {
@@ -111,13 +111,14 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
       // for the rest: a handshake that times out most often means that.
       const char* hint =
           std::string_view(what) == "TLS handshake" ? " (does the server speak TLS?)" : "";
-      fail(std::make_exception_ptr(TimeoutError("memcached " + address_.name() + ": " + what +
-                                                " timed out after " +
-                                                std::to_string(limit.count()) + " ms" + hint)));
+      fail(net_failure<TimeoutError>(
+          address_, ErrorReason::kTimedOut,
+          std::string(what) + " timed out after " + std::to_string(limit.count()) + " ms" + hint));
     }
     if (errno != EINTR) {
-      fail(std::make_exception_ptr(
-          IoError("memcached " + address_.name() + ": poll failed: " + std::strerror(errno))));
+      fail(net_failure<IoError>(
+          address_, (events & POLLIN) ? ErrorReason::kReadFailed : ErrorReason::kWriteFailed,
+          std::string("poll failed: ") + std::strerror(errno)));
     }
   }
 }
@@ -141,14 +142,19 @@ void BlockingConnection::open_socket(Clock::time_point deadline) {
   AddrInfo addresses;
   const std::string port = std::to_string(address_.port);
   if (int rc = ::getaddrinfo(address_.host.c_str(), port.c_str(), &hints, &addresses.list)) {
-    throw IoError("memcached " + address_.name() + ": cannot resolve host: " + gai_strerror(rc));
+    throw net_error<IoError>(address_, ErrorReason::kResolveFailed,
+                             std::string("cannot resolve host: ") + gai_strerror(rc));
   }
-  std::string last_error = "no address";
+  // getaddrinfo never answers an empty list; this stands for "no address" all the same.
+  std::error_code last_error = std::make_error_code(std::errc::address_not_available);
   for (addrinfo* ai = addresses.list; ai; ai = ai->ai_next) {
     fd_ = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd_ < 0) continue;
+    if (fd_ < 0) {
+      last_error = std::error_code(errno, std::system_category());
+      continue;
+    }
     if (::connect(fd_, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-      last_error = std::strerror(errno);
+      last_error = std::error_code(errno, std::system_category());
       close();
       continue;
     }
@@ -161,12 +167,10 @@ void BlockingConnection::open_socket(Clock::time_point deadline) {
       ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       return;
     }
-    last_error = std::strerror(error);
+    last_error = std::error_code(error, std::system_category());
     close();
   }
-  const bool refused = last_error == std::strerror(ECONNREFUSED);
-  throw IoError("memcached " + address_.name() + ": cannot connect: " + last_error +
-                (refused ? " (is memcached running there? check the server list)" : ""));
+  throw connect_error(address_, last_error);
 }
 
 void BlockingConnection::open_unix_socket() {
@@ -180,20 +184,17 @@ void BlockingConnection::open_unix_socket() {
   if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&where), sizeof where) == 0) {
     return;
   }
-  const std::string failure =
-      errno == EAGAIN ? "the server's listen backlog is full" : std::string(std::strerror(errno));
+  const std::error_code failure(errno, std::system_category());
   close();
-  throw IoError("memcached " + address_.name() + ": cannot connect: " + failure +
-                " (is memcached listening on this socket, started with -s " + address_.unix_path +
-                "?)");
+  throw connect_error(address_, failure);
 }
 
 void BlockingConnection::handshake(Clock::time_point deadline) {
   ssl_.reset(::SSL_new(tls_->context().native_handle()));
   BIO* bio = ssl_ ? make_socket_bio(fd_) : nullptr;
   if (!bio) {
-    throw IoError("memcached " + address_.name() +
-                  ": cannot start TLS: " + last_openssl_error("out of memory"));
+    throw net_error<IoError>(address_, ErrorReason::kTlsHandshakeFailed,
+                             "cannot start TLS: " + last_openssl_error("out of memory"));
   }
   ::SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO from here
   tls_->prepare(ssl_.get(), address_);
@@ -209,8 +210,7 @@ void BlockingConnection::handshake(Clock::time_point deadline) {
     } else if (ssl_error == SSL_ERROR_WANT_WRITE) {
       wait(POLLOUT, deadline, "TLS handshake");
     } else {
-      throw IoError("memcached " + address_.name() + ": " +
-                    tls_->handshake_failure(ssl_.get(), ssl_failure(ssl_error, saved_errno)));
+      throw tls_->handshake_error(ssl_.get(), address_, ssl_failure(ssl_error, saved_errno));
     }
   }
 }
@@ -222,8 +222,8 @@ void BlockingConnection::authenticate(Clock::time_point deadline) {
   std::size_t end = std::string::npos;
   while ((end = reply.find("\r\n")) == std::string::npos) {
     if (reply.size() > kMaxAuthReplyBytes) {
-      throw IoError("memcached " + address_.name() +
-                    ": authentication failed: the reply is longer than a line");
+      throw net_error<IoError>(address_, ErrorReason::kAuthenticationFailed,
+                               "authentication failed: the reply is longer than a line");
     }
     reply.append(buffer_.data(), receive(deadline, "authentication", false));
   }
@@ -255,8 +255,8 @@ void BlockingConnection::send_all(std::string_view bytes, Clock::time_point dead
       } else if (ssl_error == SSL_ERROR_WANT_READ) {
         wait(POLLIN, deadline, what);
       } else {
-        throw IoError("memcached " + address_.name() +
-                      ": write failed: " + ssl_failure(ssl_error, saved_errno));
+        throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                                 "write failed: " + ssl_failure(ssl_error, saved_errno));
       }
       continue;
     }
@@ -266,7 +266,8 @@ void BlockingConnection::send_all(std::string_view bytes, Clock::time_point dead
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       wait(POLLOUT, deadline, what);
     } else if (n < 0 && errno != EINTR) {
-      throw IoError("memcached " + address_.name() + ": write failed: " + std::strerror(errno));
+      throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                               std::string("write failed: ") + std::strerror(errno));
     }
   }
 }
@@ -286,26 +287,26 @@ std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* 
       const int saved_errno = errno;
       const int ssl_error = ::SSL_get_error(ssl_.get(), n);
       if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-        throw IoError("memcached " + address_.name() + ": connection closed by the server" +
-                      during);
+        throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                                 "connection closed by the server" + during);
       }
       if (ssl_error == SSL_ERROR_WANT_WRITE) {
         events = POLLOUT;
       } else if (ssl_error != SSL_ERROR_WANT_READ) {
-        throw IoError("memcached " + address_.name() +
-                      ": read failed: " + ssl_failure(ssl_error, saved_errno) + during);
+        throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                                 "read failed: " + ssl_failure(ssl_error, saved_errno) + during);
       }
     } else {
       const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
       if (n > 0) return static_cast<std::size_t>(n);
       if (n == 0) {
-        throw IoError("memcached " + address_.name() + ": connection closed by the server" +
-                      during);
+        throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                                 "connection closed by the server" + during);
       }
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        throw IoError("memcached " + address_.name() + ": read failed: " + std::strerror(errno) +
-                      during);
+        throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                                 std::string("read failed: ") + std::strerror(errno) + during);
       }
     }
     if (spin && events == POLLIN) {
@@ -333,7 +334,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
       if (auto reply = parser_.next()) {
         // A reply without our opaque is someone else's, unless it is an error reply.
         if (opaque && (reply->opaque ? *reply->opaque != *opaque : !is_error_reply(*reply))) {
-          throw ProtocolError("memcached " + address_.name() + ": reply out of order");
+          throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply,
+                                         "reply out of order");
         }
         return std::move(*reply);
       }
@@ -342,10 +344,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     }
   } catch (const ProtocolError& e) {
     parser_ = protocol::MetaParser(parser_limits());
-    fail(std::make_exception_ptr(
-        ProtocolError(std::string(e.what()).starts_with("memcached ")
-                          ? e.what()
-                          : "memcached " + address_.name() + ": " + e.what())));
+    fail(std::make_exception_ptr(with_server(e, address_)));
   } catch (...) {
     parser_ = protocol::MetaParser(parser_limits());
     fail(std::current_exception());

@@ -1,6 +1,7 @@
 #include "net/connection.hpp"
 
 #include "net/auth.hpp"
+#include "net/net_error.hpp"
 
 #include <llmcache/errors.hpp>
 
@@ -19,15 +20,18 @@ namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 
+// asio's system errors are errno values in a category of its own, which does not compare
+// equal to std::errc; connect_error judges errno values, as the blocking path has them.
+std::error_code as_errno(std::error_code ec) {
+  return ec.category() == asio::system_category()
+             ? std::error_code(ec.value(), std::system_category())
+             : ec;
+}
+
 bool is_error_reply(const protocol::Reply& reply) {
   using protocol::Status;
   return reply.status == Status::kError || reply.status == Status::kClientError ||
          reply.status == Status::kServerError;
-}
-
-template <class E>
-std::exception_ptr error(const ServerAddress& address, const std::string& what) {
-  return std::make_exception_ptr(E("memcached " + address.name() + ": " + what));
 }
 
 // Runs `operation` on the TLS stream when there is one, else on the plain socket: the
@@ -49,8 +53,9 @@ Connection::Connection(asio::io_context& io, ServerAddress address, const Client
 
 void Connection::submit(PendingRequest request) {
   if (pending_.size() >= options_.max_in_flight) {
-    request.on_reply(error<IoError>(address_, std::to_string(pending_.size()) +
-                                                  " requests already in flight; refusing more"),
+    request.on_reply(net_failure<IoError>(address_, ErrorReason::kTooManyInFlight,
+                                          std::to_string(pending_.size()) +
+                                              " requests already in flight; refusing more"),
                      {});
     return;
   }
@@ -96,7 +101,8 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
     auto resolved = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
                                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      std::rethrow_exception(error<IoError>(address_, "cannot resolve host: " + ec.message()));
+      throw net_error<IoError>(address_, ErrorReason::kResolveFailed,
+                               "cannot resolve host: " + ec.message());
     }
     for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
   }
@@ -138,21 +144,13 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   }
   timer.cancel();
   if (*timed_out) {
-    std::rethrow_exception(error<TimeoutError>(
-        address_, "connect timed out after " + std::to_string(options_.connect_timeout.count()) +
-                      " ms" + step));
+    throw net_error<TimeoutError>(address_, ErrorReason::kTimedOut,
+                                  "connect timed out after " +
+                                      std::to_string(options_.connect_timeout.count()) + " ms" +
+                                      step);
   }
   if (failure) std::rethrow_exception(failure);
-  if (ec) {
-    std::string hint;
-    if (address_.is_unix()) {
-      hint =
-          " (is memcached listening on this socket, started with -s " + address_.unix_path + "?)";
-    } else if (ec == asio::error::connection_refused) {
-      hint = " (is memcached running there? check the server list)";
-    }
-    std::rethrow_exception(error<IoError>(address_, "cannot connect: " + ec.message() + hint));
-  }
+  if (ec) throw connect_error(address_, as_errno(ec));
 }
 
 asio::awaitable<void> Connection::handshake(Session& session) {
@@ -161,8 +159,7 @@ asio::awaitable<void> Connection::handshake(Session& session) {
   std::error_code ec;
   co_await session.tls->async_handshake(asio::ssl::stream_base::client,
                                         asio::redirect_error(asio::use_awaitable, ec));
-  if (ec)
-    std::rethrow_exception(error<IoError>(address_, tls_->handshake_failure(ssl, ec.message())));
+  if (ec) throw tls_->handshake_error(ssl, address_, ec.message());
 }
 
 asio::awaitable<void> Connection::authenticate(Session& session) {
@@ -173,25 +170,28 @@ asio::awaitable<void> Connection::authenticate(Session& session) {
                              asio::redirect_error(asio::use_awaitable, ec));
   });
   if (ec) {
-    std::rethrow_exception(error<IoError>(address_, "authentication failed: " + ec.message()));
+    throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                             "authentication failed: " + ec.message());
   }
   // Nothing else is sent until the answer is in, so the first line is the answer.
   std::string reply;
   std::size_t end = std::string::npos;
   while ((end = reply.find("\r\n")) == std::string::npos) {
     if (reply.size() > kMaxAuthReplyBytes) {
-      std::rethrow_exception(
-          error<IoError>(address_, "authentication failed: the reply is longer than a line"));
+      throw net_error<IoError>(address_, ErrorReason::kAuthenticationFailed,
+                               "authentication failed: the reply is longer than a line");
     }
     const std::size_t n = co_await on_stream(session, [&](auto& stream) {
       return stream.async_read_some(asio::buffer(session.read_buffer),
                                     asio::redirect_error(asio::use_awaitable, ec));
     });
+    if (ec == asio::error::eof) {
+      throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                               "authentication failed: the server closed the connection");
+    }
     if (ec) {
-      std::rethrow_exception(error<IoError>(
-          address_, "authentication failed: " +
-                        (ec == asio::error::eof ? std::string("the server closed the connection")
-                                                : ec.message())));
+      throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                               "authentication failed: " + ec.message());
     }
     reply.append(session.read_buffer.data(), n);
   }
@@ -217,9 +217,13 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
       // A TLS peer that closes without close_notify reports stream_truncated: to the
       // user that is the same "closed by the server".
       if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-        std::rethrow_exception(error<IoError>(address_, "connection closed by the server"));
+        throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                                 "connection closed by the server");
       }
-      if (ec) std::rethrow_exception(error<IoError>(address_, "read failed: " + ec.message()));
+      if (ec) {
+        throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                                 "read failed: " + ec.message());
+      }
       session->parser.feed(std::string_view(session->read_buffer.data(), n));
       while (auto reply = session->parser.next()) {
         on_reply(std::move(*reply));
@@ -227,7 +231,7 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
       }
     }
   } catch (const ProtocolError& e) {
-    if (current(session)) fail_all(error<ProtocolError>(address_, e.what()));
+    if (current(session)) fail_all(std::make_exception_ptr(with_server(e, address_)));
   } catch (const Error&) {
     if (current(session)) fail_all(std::current_exception());
   }
@@ -248,7 +252,8 @@ void Connection::flush() {
           session->writing.clear();
           if (!current(session)) return;
           if (ec) {
-            fail_all(error<IoError>(address_, "write failed: " + ec.message()));
+            fail_all(net_failure<IoError>(address_, ErrorReason::kWriteFailed,
+                                          "write failed: " + ec.message()));
             return;
           }
           flush();
@@ -257,15 +262,20 @@ void Connection::flush() {
 }
 
 void Connection::on_reply(protocol::Reply reply) {
-  if (pending_.empty()) throw ProtocolError("reply to no request");
+  if (pending_.empty()) {
+    throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply, "reply to no request");
+  }
   auto& oldest = pending_.front();
   if (oldest.opaque) {
     if (reply.opaque ? *reply.opaque != *oldest.opaque : !is_error_reply(reply)) {
-      throw ProtocolError("reply out of order: expected opaque " + std::to_string(*oldest.opaque) +
-                          ", got " + (reply.opaque ? std::to_string(*reply.opaque) : "none"));
+      throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply,
+                                     "reply out of order: expected opaque " +
+                                         std::to_string(*oldest.opaque) + ", got " +
+                                         (reply.opaque ? std::to_string(*reply.opaque) : "none"));
     }
   } else if (reply.opaque) {
-    throw ProtocolError("unexpected opaque " + std::to_string(*reply.opaque));
+    throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply,
+                                   "unexpected opaque " + std::to_string(*reply.opaque));
   }
   auto on_reply = std::move(oldest.on_reply);
   pending_.pop_front();
@@ -286,14 +296,15 @@ void Connection::on_deadline() {
   if (!pending_.empty() && pending_.front().deadline <= Clock::now()) {
     // The oldest reply is overdue; the stream can no longer be trusted to catch up in
     // time, so every request on this connection fails now rather than later.
-    fail_all(error<TimeoutError>(
-        address_, "no reply within " + std::to_string(options_.request_timeout.count()) + " ms"));
+    fail_all(net_failure<TimeoutError>(
+        address_, ErrorReason::kTimedOut,
+        "no reply within " + std::to_string(options_.request_timeout.count()) + " ms"));
   }
   arm_deadline();
 }
 
 void Connection::close() {
-  fail_all(error<ClosedError>(address_, "client closed"));
+  fail_all(net_failure<ClosedError>(address_, ErrorReason::kClosedByClient, "client closed"));
   deadline_timer_.cancel();
 }
 

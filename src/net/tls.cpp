@@ -2,6 +2,8 @@
 
 #include <llmcache/errors.hpp>
 
+#include "net/net_error.hpp"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -175,15 +177,20 @@ void TlsContext::prepare(SSL* ssl, const ServerAddress& address) const {
   }
 }
 
-std::string TlsContext::handshake_failure(SSL* ssl, const std::string& reason) const {
+IoError TlsContext::handshake_error(SSL* ssl, const ServerAddress& address,
+                                    const std::string& cause) const {
   const long verdict = ::SSL_get_verify_result(ssl);
   if (options_.verify && verdict != X509_V_OK) {
-    return std::string("TLS handshake failed: the server's certificate could not be verified: ") +
-           ::X509_verify_cert_error_string(verdict) + " (check the CA file, " + named(kCaFile) +
-           ", and the name the certificate must carry, " + named(kServerName) +
-           "; or, for tests only, " + named(kVerifyOff) + ")";
+    return net_error<IoError>(
+        address, ErrorReason::kCertificateUnverified,
+        std::string("TLS handshake failed: the server's certificate could not be verified: ") +
+            ::X509_verify_cert_error_string(verdict) + " (check the CA file, " + named(kCaFile) +
+            ", and the name the certificate must carry, " + named(kServerName) +
+            "; or, for tests only, " + named(kVerifyOff) + ")");
   }
-  return "TLS handshake failed: " + reason + " (is the server started with TLS, memcached -Z?)";
+  return net_error<IoError>(
+      address, ErrorReason::kTlsHandshakeFailed,
+      "TLS handshake failed: " + cause + " (is the server started with TLS, memcached -Z?)");
 }
 
 std::shared_ptr<const TlsContext> make_tls_context(const TlsOptions& options) {

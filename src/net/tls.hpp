@@ -3,6 +3,7 @@
 // (trust store, client certificate), loaded once; the async Connection wraps its socket in
 // an asio::ssl::stream over it, the blocking path drives an SSL over its own socket. Both
 // prepare each SSL and describe a failed handshake here, so the two behave the same.
+#include <llmcache/errors.hpp>
 #include <llmcache/options.hpp>
 
 #include <asio/ssl/context.hpp>
@@ -25,9 +26,10 @@ class TlsContext {
   /// Sets SNI and the name the certificate must carry on a new client SSL for `address`.
   void prepare(SSL* ssl, const ServerAddress& address) const;
 
-  /// Why a handshake failed, for an IoError: a certificate that could not be verified
-  /// says so and why; anything else gets `reason` and a hint.
-  std::string handshake_failure(SSL* ssl, const std::string& reason) const;
+  /// The error for a failed handshake: a certificate that could not be verified says so
+  /// and why (kCertificateUnverified); anything else gets `cause` and a hint
+  /// (kTlsHandshakeFailed).
+  IoError handshake_error(SSL* ssl, const ServerAddress& address, const std::string& cause) const;
 
  private:
   mutable asio::ssl::context context_;

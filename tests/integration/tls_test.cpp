@@ -5,7 +5,9 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "support/fake_server.hpp"
 #include "support/forked_child.hpp"
+#include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -203,6 +205,26 @@ TEST_F(Tls, UntrustedCertificateFailsWithAClearError) {
                         {"certificate could not be verified"});
   // A failed verification is an answer, not a hang: well within the connect deadlines.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2 * 5000ms);
+  for (const auto& error : {testing::thrown_by([&] { client.get("k"); }), testing::thrown_by([&] {
+                              client.async_get("k", asio::use_future).get();
+                            })}) {
+    EXPECT_EQ(testing::reason_of(error), "certificate_unverified") << testing::describe(error);
+    EXPECT_EQ(testing::details_of(error).server, server.address().name());
+  }
+}
+
+TEST_F(Tls, TlsToAPlaintextServerThatClosesIsAHandshakeFailure) {
+  // A plaintext memcached closes the connection on a ClientHello it cannot read as a
+  // command only sometimes; a fake that hangs up at once makes it certain.
+  const auto hang_up = [](testing::FakePeer& peer) { peer.close(); };
+  testing::FakeServer server({hang_up, hang_up});  // one connection per path
+  Client client(server.address(), certs().options());
+  for (const auto& error : {testing::thrown_by([&] { client.get("k"); }), testing::thrown_by([&] {
+                              client.async_get("k", asio::use_future).get();
+                            })}) {
+    EXPECT_TRUE(testing::holds<IoError>(error)) << testing::describe(error);
+    EXPECT_EQ(testing::reason_of(error), "tls_handshake_failed") << testing::describe(error);
+  }
 }
 
 TEST_F(Tls, SystemStoreDoesNotTrustATestCa) {
