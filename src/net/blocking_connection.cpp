@@ -4,6 +4,7 @@
 
 #include "net/auth.hpp"
 #include "net/net_error.hpp"
+#include "net/reply_matcher.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -29,13 +30,6 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   return left.count() < 0 ? 0 : static_cast<int>(left.count()) + 1;
-}
-
-// Error replies may lack the opaque (memcached's CLIENT_ERROR does), as in Connection.
-bool is_error_reply(const protocol::Reply& reply) {
-  using protocol::Status;
-  return reply.status == Status::kError || reply.status == Status::kClientError ||
-         reply.status == Status::kServerError;
 }
 
 // Something to read on a socket with no request outstanding: the server closed it (it was
@@ -216,19 +210,13 @@ void BlockingConnection::handshake(Clock::time_point deadline) {
 }
 
 void BlockingConnection::authenticate(Clock::time_point deadline) {
-  send_all(auth_request(options_.credentials), deadline, "authentication");
-  // Nothing else is sent until the answer is in, so the first line is the answer.
-  std::string reply;
-  std::size_t end = std::string::npos;
-  while ((end = reply.find("\r\n")) == std::string::npos) {
-    if (reply.size() > kMaxAuthReplyBytes) {
-      throw net_error<IoError>(address_, ErrorReason::kAuthenticationFailed,
-                               "authentication failed: the reply is longer than a line");
-    }
-    reply.append(buffer_.data(), receive(deadline, "authentication", false));
+  AuthExchange exchange(options_.credentials, address_);
+  send_all(exchange.request(), deadline, "authentication");
+  for (;;) {
+    const std::size_t n = receive(deadline, "authentication", false);
+    if (exchange.feed(std::string_view(buffer_.data(), n))) break;
   }
-  check_auth_reply(std::string_view(reply).substr(0, end), address_);
-  if (end + 2 < reply.size()) parser_.feed(std::string_view(reply).substr(end + 2));
+  parser_.feed(exchange.rest());
 }
 
 void BlockingConnection::send_all(std::string_view bytes, Clock::time_point deadline,
@@ -332,11 +320,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     send_all(request, deadline, "request");
     for (;;) {
       if (auto reply = parser_.next()) {
-        // A reply without our opaque is someone else's, unless it is an error reply.
-        if (opaque && (reply->opaque ? *reply->opaque != *opaque : !is_error_reply(*reply))) {
-          throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply,
-                                         "reply out of order");
-        }
+        check_answers(*reply, opaque, address_);
         return std::move(*reply);
       }
       const std::size_t n = receive(deadline, "request", true);

@@ -28,12 +28,6 @@ std::error_code as_errno(std::error_code ec) {
              : ec;
 }
 
-bool is_error_reply(const protocol::Reply& reply) {
-  using protocol::Status;
-  return reply.status == Status::kError || reply.status == Status::kClientError ||
-         reply.status == Status::kServerError;
-}
-
 // Runs `operation` on the TLS stream when there is one, else on the plain socket: the
 // same asio calls work on both.
 template <class Session, class Operation>
@@ -49,7 +43,8 @@ Connection::Connection(asio::io_context& io, ServerAddress address, const Client
       address_(std::move(address)),
       options_(options),
       tls_(std::move(tls)),
-      deadline_timer_(io) {}
+      deadline_timer_(io),
+      pending_(address_) {}
 
 void Connection::submit(PendingRequest request) {
   if (pending_.size() >= options_.max_in_flight) {
@@ -60,8 +55,8 @@ void Connection::submit(PendingRequest request) {
     return;
   }
   outbox_ += request.bytes;
-  pending_.push_back(
-      {request.opaque, std::move(request.on_reply), Clock::now() + options_.request_timeout});
+  pending_.expect(request.opaque,
+                  {std::move(request.on_reply), Clock::now() + options_.request_timeout});
   arm_deadline();
   if (!session_) {
     protocol::ParserLimits limits;
@@ -81,8 +76,7 @@ void Connection::fail_all(std::exception_ptr reason) {
   }
   outbox_.clear();
   // Callbacks may submit new requests (and so reconnect): hand them a clean slate.
-  auto failed = std::move(pending_);
-  pending_.clear();
+  auto failed = pending_.take_all();
   for (auto& waiting : failed) {
     if (waiting.on_reply) waiting.on_reply(reason, {});
   }
@@ -163,24 +157,17 @@ asio::awaitable<void> Connection::handshake(Session& session) {
 }
 
 asio::awaitable<void> Connection::authenticate(Session& session) {
-  const std::string request = auth_request(options_.credentials);
+  AuthExchange exchange(options_.credentials, address_);
   std::error_code ec;
   co_await on_stream(session, [&](auto& stream) {
-    return asio::async_write(stream, asio::buffer(request),
+    return asio::async_write(stream, asio::buffer(exchange.request()),
                              asio::redirect_error(asio::use_awaitable, ec));
   });
   if (ec) {
     throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
                              "authentication failed: " + ec.message());
   }
-  // Nothing else is sent until the answer is in, so the first line is the answer.
-  std::string reply;
-  std::size_t end = std::string::npos;
-  while ((end = reply.find("\r\n")) == std::string::npos) {
-    if (reply.size() > kMaxAuthReplyBytes) {
-      throw net_error<IoError>(address_, ErrorReason::kAuthenticationFailed,
-                               "authentication failed: the reply is longer than a line");
-    }
+  for (;;) {
     const std::size_t n = co_await on_stream(session, [&](auto& stream) {
       return stream.async_read_some(asio::buffer(session.read_buffer),
                                     asio::redirect_error(asio::use_awaitable, ec));
@@ -193,10 +180,9 @@ asio::awaitable<void> Connection::authenticate(Session& session) {
       throw net_error<IoError>(address_, ErrorReason::kReadFailed,
                                "authentication failed: " + ec.message());
     }
-    reply.append(session.read_buffer.data(), n);
+    if (exchange.feed(std::string_view(session.read_buffer.data(), n))) break;
   }
-  check_auth_reply(std::string_view(reply).substr(0, end), address_);
-  if (end + 2 < reply.size()) session.parser.feed(std::string_view(reply).substr(end + 2));
+  session.parser.feed(exchange.rest());
 }
 
 asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
@@ -262,30 +248,14 @@ void Connection::flush() {
 }
 
 void Connection::on_reply(protocol::Reply reply) {
-  if (pending_.empty()) {
-    throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply, "reply to no request");
-  }
-  auto& oldest = pending_.front();
-  if (oldest.opaque) {
-    if (reply.opaque ? *reply.opaque != *oldest.opaque : !is_error_reply(reply)) {
-      throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply,
-                                     "reply out of order: expected opaque " +
-                                         std::to_string(*oldest.opaque) + ", got " +
-                                         (reply.opaque ? std::to_string(*reply.opaque) : "none"));
-    }
-  } else if (reply.opaque) {
-    throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply,
-                                   "unexpected opaque " + std::to_string(*reply.opaque));
-  }
-  auto on_reply = std::move(oldest.on_reply);
-  pending_.pop_front();
+  auto on_reply = pending_.match(reply).on_reply;
   if (on_reply) on_reply(nullptr, std::move(reply));
 }
 
 void Connection::arm_deadline() {
   if (deadline_armed_ || pending_.empty()) return;
   deadline_armed_ = true;
-  deadline_timer_.expires_at(pending_.front().deadline);
+  deadline_timer_.expires_at(pending_.oldest().deadline);
   deadline_timer_.async_wait([this, keep_alive = shared_from_this()](std::error_code) {
     deadline_armed_ = false;
     on_deadline();
@@ -293,7 +263,7 @@ void Connection::arm_deadline() {
 }
 
 void Connection::on_deadline() {
-  if (!pending_.empty() && pending_.front().deadline <= Clock::now()) {
+  if (!pending_.empty() && pending_.oldest().deadline <= Clock::now()) {
     // The oldest reply is overdue; the stream can no longer be trusted to catch up in
     // time, so every request on this connection fails now rather than later.
     fail_all(net_failure<TimeoutError>(

@@ -6,6 +6,7 @@
 #include <llmcache/detail/completion.hpp>
 #include <llmcache/options.hpp>
 
+#include "net/reply_matcher.hpp"
 #include "net/tls.hpp"
 #include "protocol/meta_protocol.hpp"
 
@@ -17,7 +18,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,7 +74,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   struct Waiting {
-    std::optional<std::uint32_t> opaque;
     Callback<protocol::Reply> on_reply;
     Clock::time_point deadline;
   };
@@ -97,7 +96,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool deadline_armed_ = false;
   std::shared_ptr<Session> session_;  // null while disconnected
   std::string outbox_;                // bytes not yet handed to the socket
-  std::deque<Waiting> pending_;       // oldest first
+  ReplyMatcher<Waiting> pending_;     // oldest first
 };
 
 }  // namespace llmcache::net
