@@ -5,12 +5,11 @@
 #include "net/auth.hpp"
 #include "net/net_error.hpp"
 #include "net/reply_matcher.hpp"
+#include "net/tls_session.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -46,16 +45,6 @@ struct AddrInfo {
   }
 };
 
-// What an SSL_* call that returned `result` failed with, for a message.
-std::string ssl_failure(int ssl_error, int saved_errno) {
-  if (ssl_error == SSL_ERROR_SYSCALL) {
-    const std::string queued = last_openssl_error("");
-    if (!queued.empty()) return queued;
-    return saved_errno ? std::strerror(saved_errno) : "the server closed the connection";
-  }
-  return last_openssl_error("TLS error " + std::to_string(ssl_error));
-}
-
 }  // namespace
 
 BlockingConnection::BlockingConnection(const ServerAddress& address, const ClientOptions& options,
@@ -79,7 +68,7 @@ BlockingConnection::~BlockingConnection() {
 
 void BlockingConnection::close() {
   // No TLS close_notify: the socket may be broken, and memcached needs none.
-  ssl_.reset();
+  tls_session_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -184,28 +173,19 @@ void BlockingConnection::open_unix_socket() {
 }
 
 void BlockingConnection::handshake(Clock::time_point deadline) {
-  ssl_.reset(::SSL_new(tls_->context().native_handle()));
-  BIO* bio = ssl_ ? make_socket_bio(fd_) : nullptr;
-  if (!bio) {
-    throw net_error<IoError>(address_, ErrorReason::kTlsHandshakeFailed,
-                             "cannot start TLS: " + last_openssl_error("out of memory"));
-  }
-  ::SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO from here
-  tls_->prepare(ssl_.get(), address_);
+  TlsSession& tls = tls_session_.emplace(*tls_, address_);
   for (;;) {
-    ::ERR_clear_error();
-    errno = 0;
-    const int rc = ::SSL_connect(ssl_.get());
-    if (rc == 1) return;
-    const int saved_errno = errno;
-    const int ssl_error = ::SSL_get_error(ssl_.get(), rc);
-    if (ssl_error == SSL_ERROR_WANT_READ) {
-      wait(POLLIN, deadline, "TLS handshake");
-    } else if (ssl_error == SSL_ERROR_WANT_WRITE) {
-      wait(POLLOUT, deadline, "TLS handshake");
-    } else {
-      throw tls_->handshake_error(ssl_.get(), address_, ssl_failure(ssl_error, saved_errno));
+    const bool done = tls.handshake();
+    ciphertext_.clear();
+    tls.take_output(ciphertext_);
+    if (const int error = write_socket(ciphertext_, deadline, "TLS handshake")) {
+      throw tls.handshake_failed(std::strerror(error));
     }
+    if (done) return;
+    const SocketRead got = read_socket(deadline, "TLS handshake", nullptr);
+    if (got.error) throw tls.handshake_failed(std::strerror(got.error));
+    if (got.bytes == 0) throw tls.handshake_failed("the server closed the connection");
+    tls.feed(std::string_view(buffer_.data(), got.bytes));
   }
 }
 
@@ -219,44 +199,51 @@ void BlockingConnection::authenticate(Clock::time_point deadline) {
   parser_.feed(exchange.rest());
 }
 
-void BlockingConnection::send_all(std::string_view bytes, Clock::time_point deadline,
-                                  const char* what) {
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const char* data = bytes.data() + sent;
-    const std::size_t size = bytes.size() - sent;
-    if (ssl_) {
-      ::ERR_clear_error();
-      errno = 0;
-      // After WANT_* OpenSSL needs the same arguments again, which the loop passes.
-      const int n = ::SSL_write(
-          ssl_.get(), data,
-          static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
-      if (n > 0) {
-        sent += static_cast<std::size_t>(n);
-        continue;
-      }
-      const int saved_errno = errno;
-      const int ssl_error = ::SSL_get_error(ssl_.get(), n);
-      if (ssl_error == SSL_ERROR_WANT_WRITE) {
-        wait(POLLOUT, deadline, what);
-      } else if (ssl_error == SSL_ERROR_WANT_READ) {
-        wait(POLLIN, deadline, what);
-      } else {
-        throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
-                                 "write failed: " + ssl_failure(ssl_error, saved_errno));
-      }
-      continue;
-    }
-    const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+int BlockingConnection::write_socket(std::string_view bytes, Clock::time_point deadline,
+                                     const char* what) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
-      sent += static_cast<std::size_t>(n);
+      bytes.remove_prefix(static_cast<std::size_t>(n));
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       wait(POLLOUT, deadline, what);
     } else if (n < 0 && errno != EINTR) {
-      throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
-                               std::string("write failed: ") + std::strerror(errno));
+      return errno;
     }
+  }
+  return 0;
+}
+
+BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point deadline,
+                                                               const char* what,
+                                                               Clock::time_point* spin_until) {
+  if (buffer_.empty()) buffer_.resize(kReadChunkBytes);
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
+    if (n >= 0) return {static_cast<std::size_t>(n), 0};
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return {0, errno};
+    if (spin_until) {
+      // The clock is read only once the socket has nothing: a reply already there costs
+      // no time call.
+      if (*spin_until == Clock::time_point{}) *spin_until = Clock::now() + options_.blocking_spin;
+      if (Clock::now() < *spin_until) continue;
+    }
+    wait(POLLIN, deadline, what);
+  }
+}
+
+void BlockingConnection::send_all(std::string_view bytes, Clock::time_point deadline,
+                                  const char* what) {
+  if (tls_session_) {
+    ciphertext_.clear();
+    tls_session_->write(bytes);
+    tls_session_->take_output(ciphertext_);
+    bytes = ciphertext_;
+  }
+  if (const int error = write_socket(bytes, deadline, what)) {
+    throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                             std::string("write failed: ") + std::strerror(error));
   }
 }
 
@@ -266,42 +253,24 @@ std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* 
       std::string_view(what) == "request" ? std::string() : std::string(" during ") + what;
   Clock::time_point spin_until{};
   for (;;) {
-    short events = POLLIN;
-    if (ssl_) {
-      ::ERR_clear_error();
-      errno = 0;
-      const int n = ::SSL_read(ssl_.get(), buffer_.data(), static_cast<int>(buffer_.size()));
-      if (n > 0) return static_cast<std::size_t>(n);
-      const int saved_errno = errno;
-      const int ssl_error = ::SSL_get_error(ssl_.get(), n);
-      if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-        throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
-                                 "connection closed by the server" + during);
+    if (tls_session_) {
+      if (const std::size_t n = tls_session_->read(buffer_.data(), buffer_.size(), during)) {
+        return n;
       }
-      if (ssl_error == SSL_ERROR_WANT_WRITE) {
-        events = POLLOUT;
-      } else if (ssl_error != SSL_ERROR_WANT_READ) {
-        throw net_error<IoError>(address_, ErrorReason::kReadFailed,
-                                 "read failed: " + ssl_failure(ssl_error, saved_errno) + during);
-      }
-    } else {
-      const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
-      if (n > 0) return static_cast<std::size_t>(n);
-      if (n == 0) {
-        throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
-                                 "connection closed by the server" + during);
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        throw net_error<IoError>(address_, ErrorReason::kReadFailed,
-                                 std::string("read failed: ") + std::strerror(errno) + during);
-      }
+      // Reading can make TLS answer (a key update); it must go out before we wait.
+      if (tls_session_->has_output()) send_all({}, deadline, what);
     }
-    if (spin && events == POLLIN) {
-      if (spin_until == Clock::time_point{}) spin_until = Clock::now() + options_.blocking_spin;
-      if (Clock::now() < spin_until) continue;
+    const SocketRead got = read_socket(deadline, what, spin ? &spin_until : nullptr);
+    if (got.error) {
+      throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                               std::string("read failed: ") + std::strerror(got.error) + during);
     }
-    wait(events, deadline, what);
+    if (got.bytes == 0) {
+      throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                               "connection closed by the server" + during);
+    }
+    if (!tls_session_) return got.bytes;
+    tls_session_->feed(std::string_view(buffer_.data(), got.bytes));
   }
 }
 
@@ -310,7 +279,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
   const auto start = Clock::now();
   // An idle socket with something to read (see readable_now) cannot carry this request:
   // start afresh rather than fail it.
-  if (fd_ >= 0 && (parser_.buffered() > 0 || readable_now(fd_))) {
+  if (fd_ >= 0 && (parser_.buffered() > 0 || (tls_session_ && tls_session_->has_input()) ||
+                   readable_now(fd_))) {
     close();
     parser_ = protocol::MetaParser(parser_limits());
   }

@@ -11,7 +11,6 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/redirect_error.hpp>
-#include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -26,13 +25,6 @@ std::error_code as_errno(std::error_code ec) {
   return ec.category() == asio::system_category()
              ? std::error_code(ec.value(), std::system_category())
              : ec;
-}
-
-// Runs `operation` on the TLS stream when there is one, else on the plain socket: the
-// same asio calls work on both.
-template <class Session, class Operation>
-decltype(auto) on_stream(Session& session, Operation&& operation) {
-  return session.tls ? operation(*session.tls) : operation(session.socket);
 }
 
 }  // namespace
@@ -61,7 +53,7 @@ void Connection::submit(PendingRequest request) {
   if (!session_) {
     protocol::ParserLimits limits;
     limits.max_value_bytes = options_.max_value_bytes;
-    session_ = std::make_shared<Session>(io_, limits, tls_.get());
+    session_ = std::make_shared<Session>(io_, limits);
     asio::co_spawn(io_, run(session_), asio::detached);
   } else {
     flush();
@@ -124,7 +116,7 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
     if (!address_.is_unix()) session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
     ec.clear();
     try {
-      if (session.tls) {
+      if (tls_) {
         step = " (during the TLS handshake: does the server speak TLS?)";
         co_await handshake(session);
       }
@@ -148,30 +140,65 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
 }
 
 asio::awaitable<void> Connection::handshake(Session& session) {
-  SSL* ssl = session.tls->native_handle();
-  tls_->prepare(ssl, address_);
+  TlsSession& tls = session.tls.emplace(*tls_, address_);
+  std::string ciphertext;
   std::error_code ec;
-  co_await session.tls->async_handshake(asio::ssl::stream_base::client,
-                                        asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) throw tls_->handshake_error(ssl, address_, ec.message());
+  for (;;) {
+    const bool done = tls.handshake();
+    ciphertext.clear();
+    tls.take_output(ciphertext);
+    if (!ciphertext.empty()) {
+      co_await asio::async_write(session.socket, asio::buffer(ciphertext),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) throw tls.handshake_failed(ec.message());
+    }
+    if (done) co_return;
+    const std::size_t n = co_await session.socket.async_read_some(
+        asio::buffer(session.read_buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof) throw tls.handshake_failed("the server closed the connection");
+    if (ec) throw tls.handshake_failed(ec.message());
+    tls.feed(std::string_view(session.read_buffer.data(), n));
+  }
+}
+
+asio::awaitable<void> Connection::send(Session& session, std::string_view plaintext,
+                                       std::error_code& ec) {
+  std::string ciphertext;
+  if (session.tls) {
+    session.tls->write(plaintext);
+    session.tls->take_output(ciphertext);
+    plaintext = ciphertext;
+  }
+  co_await asio::async_write(session.socket, asio::buffer(plaintext),
+                             asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<std::size_t> Connection::receive(Session& session, std::error_code& ec,
+                                                 std::string_view during) {
+  for (;;) {
+    if (session.tls) {
+      if (const std::size_t n =
+              session.tls->read(session.read_buffer.data(), session.read_buffer.size(), during)) {
+        co_return n;
+      }
+    }
+    const std::size_t n = co_await session.socket.async_read_some(
+        asio::buffer(session.read_buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !session.tls) co_return n;
+    session.tls->feed(std::string_view(session.read_buffer.data(), n));
+  }
 }
 
 asio::awaitable<void> Connection::authenticate(Session& session) {
   AuthExchange exchange(options_.credentials, address_);
   std::error_code ec;
-  co_await on_stream(session, [&](auto& stream) {
-    return asio::async_write(stream, asio::buffer(exchange.request()),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  });
+  co_await send(session, exchange.request(), ec);
   if (ec) {
     throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
                              "authentication failed: " + ec.message());
   }
   for (;;) {
-    const std::size_t n = co_await on_stream(session, [&](auto& stream) {
-      return stream.async_read_some(asio::buffer(session.read_buffer),
-                                    asio::redirect_error(asio::use_awaitable, ec));
-    });
+    const std::size_t n = co_await receive(session, ec, " during authentication");
     if (ec == asio::error::eof) {
       throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
                                "authentication failed: the server closed the connection");
@@ -195,14 +222,9 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
     flush();
     for (;;) {
       std::error_code ec;
-      std::size_t n = co_await on_stream(*session, [&](auto& stream) {
-        return stream.async_read_some(asio::buffer(session->read_buffer),
-                                      asio::redirect_error(asio::use_awaitable, ec));
-      });
+      const std::size_t n = co_await receive(*session, ec, {});
       if (!current(session)) co_return;
-      // A TLS peer that closes without close_notify reports stream_truncated: to the
-      // user that is the same "closed by the server".
-      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+      if (ec == asio::error::eof) {
         throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
                                  "connection closed by the server");
       }
@@ -215,6 +237,8 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
         on_reply(std::move(*reply));
         if (!current(session)) co_return;
       }
+      // Reading can make TLS answer (a key update): it goes out with the next write.
+      if (session->tls && session->tls->has_output()) flush();
     }
   } catch (const ProtocolError& e) {
     if (current(session)) fail_all(std::make_exception_ptr(with_server(e, address_)));
@@ -225,26 +249,37 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
 
 void Connection::flush() {
   auto session = session_;
-  if (!session || !session->connected || session->writing_now || outbox_.empty()) return;
+  if (!session || !session->connected || session->writing_now) return;
   // Everything queued since the last write goes out in one syscall: that is the pipelining.
-  session->writing.swap(outbox_);
-  outbox_.clear();
+  if (session->tls) {
+    // Encrypted as it goes out, so the records keep the order of the requests.
+    try {
+      session->tls->write(outbox_);
+    } catch (const Error&) {
+      fail_all(std::current_exception());
+      return;
+    }
+    outbox_.clear();
+    session->tls->take_output(session->writing);
+  } else {
+    session->writing.swap(outbox_);
+    outbox_.clear();
+  }
+  if (session->writing.empty()) return;
   session->writing_now = true;
-  on_stream(*session, [&](auto& stream) {
-    asio::async_write(
-        stream, asio::buffer(session->writing),
-        [this, keep_alive = shared_from_this(), session](std::error_code ec, std::size_t) {
-          session->writing_now = false;
-          session->writing.clear();
-          if (!current(session)) return;
-          if (ec) {
-            fail_all(net_failure<IoError>(address_, ErrorReason::kWriteFailed,
-                                          "write failed: " + ec.message()));
-            return;
-          }
-          flush();
-        });
-  });
+  asio::async_write(
+      session->socket, asio::buffer(session->writing),
+      [this, keep_alive = shared_from_this(), session](std::error_code ec, std::size_t) {
+        session->writing_now = false;
+        session->writing.clear();
+        if (!current(session)) return;
+        if (ec) {
+          fail_all(net_failure<IoError>(address_, ErrorReason::kWriteFailed,
+                                        "write failed: " + ec.message()));
+          return;
+        }
+        flush();
+      });
 }
 
 void Connection::on_reply(protocol::Reply reply) {

@@ -18,9 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace llmcache {
 namespace {
@@ -134,6 +136,31 @@ TEST_F(Tls, VerifiedBlockingAndAsyncCallsWork) {
   EXPECT_EQ(client.async_get("a", asio::use_future).get()->value, "async");
   EXPECT_EQ(client.async_get("k", asio::use_future).get()->value, "over tls");
   EXPECT_EQ(client.get("a")->value, "async");
+}
+
+// Values many TLS records long, and many requests pipelined in one write, both ways: the
+// records are cut and joined wherever the socket splits them.
+TEST_F(Tls, LargeValuesAndPipelinedRequestsOnBothPaths) {
+  MemcachedServer server(certs().server_args());
+  Client client(server.address(), certs().options());
+  const std::string big(900 * 1024, 'b');
+  std::string patterned(700 * 1024, '\0');
+  for (std::size_t i = 0; i < patterned.size(); ++i) patterned[i] = static_cast<char>(i * 7 % 251);
+  EXPECT_EQ(client.set("big", big), StoreResult::kStored);
+  EXPECT_EQ(client.async_set("patterned", patterned, {}, asio::use_future).get(),
+            StoreResult::kStored);
+  EXPECT_EQ(client.get("patterned")->value, patterned);
+  EXPECT_EQ(client.async_get("big", asio::use_future).get()->value, big);
+  std::vector<std::future<std::optional<Item>>> gets;
+  for (int i = 0; i < 200; ++i) {
+    gets.push_back(client.async_get(i % 2 ? "big" : "patterned", asio::use_future));
+  }
+  for (int i = 0; i < 200; ++i) {
+    const auto item = gets[static_cast<std::size_t>(i)].get();
+    ASSERT_TRUE(item);
+    EXPECT_EQ(item->value.size(), i % 2 ? big.size() : patterned.size());
+    EXPECT_TRUE(item->value == (i % 2 ? big : patterned)) << "request " << i;
+  }
 }
 
 // A child must neither use nor end the parent's TLS sessions (an SSL_shutdown from the
