@@ -3,22 +3,17 @@
 #include <llmcache/errors.hpp>
 
 #include "net/auth.hpp"
+#include "net/endpoints.hpp"
 #include "net/net_error.hpp"
 #include "net/reply_matcher.hpp"
 #include "net/tls_session.hpp"
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <limits>
 
 namespace llmcache::net {
 namespace {
@@ -37,13 +32,6 @@ bool readable_now(int fd) {
   pollfd pfd{fd, POLLIN, 0};
   return ::poll(&pfd, 1, 0) != 0;
 }
-
-struct AddrInfo {
-  addrinfo* list = nullptr;
-  ~AddrInfo() {
-    if (list) ::freeaddrinfo(list);
-  }
-};
 
 }  // namespace
 
@@ -118,58 +106,28 @@ void BlockingConnection::connect(Clock::time_point deadline) {
 }
 
 void BlockingConnection::open_socket(Clock::time_point deadline) {
-  if (address_.is_unix()) return open_unix_socket();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  AddrInfo addresses;
-  const std::string port = std::to_string(address_.port);
-  if (int rc = ::getaddrinfo(address_.host.c_str(), port.c_str(), &hints, &addresses.list)) {
-    throw net_error<IoError>(address_, ErrorReason::kResolveFailed,
-                             std::string("cannot resolve host: ") + gai_strerror(rc));
-  }
   // getaddrinfo never answers an empty list; this stands for "no address" all the same.
   std::error_code last_error = std::make_error_code(std::errc::address_not_available);
-  for (addrinfo* ai = addresses.list; ai; ai = ai->ai_next) {
-    fd_ = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd_ < 0) {
-      last_error = std::error_code(errno, std::system_category());
+  // Each endpoint in turn, as the async path does, waiting with poll() instead of Asio.
+  for (const Endpoint& endpoint : resolve(address_)) {
+    const ConnectStart attempt = start_connect(endpoint);
+    if (attempt.fd < 0) {
+      last_error = std::error_code(attempt.error, std::system_category());
       continue;
     }
-    if (::connect(fd_, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-      last_error = std::error_code(errno, std::system_category());
-      close();
-      continue;
+    fd_ = attempt.fd;
+    if (attempt.in_progress) {
+      wait(POLLOUT, deadline, "connect");
+      if (const int error = finish_connect(fd_)) {
+        last_error = std::error_code(error, std::system_category());
+        close();
+        continue;
+      }
     }
-    wait(POLLOUT, deadline, "connect");
-    int error = 0;
-    socklen_t length = sizeof error;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
-    if (error == 0) {
-      int one = 1;
-      ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      return;
-    }
-    last_error = std::error_code(error, std::system_category());
-    close();
-  }
-  throw connect_error(address_, last_error);
-}
-
-void BlockingConnection::open_unix_socket() {
-  sockaddr_un where{};
-  where.sun_family = AF_UNIX;
-  // parse_server refused paths that do not fit, with the terminating NUL.
-  std::memcpy(where.sun_path, address_.unix_path.c_str(), address_.unix_path.size() + 1);
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  // A local connect completes or fails at once; Linux answers EAGAIN (rather than
-  // completing later, as TCP does) when the server's listen backlog is full.
-  if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&where), sizeof where) == 0) {
+    tune_connected(fd_, endpoint);
     return;
   }
-  const std::error_code failure(errno, std::system_category());
-  close();
-  throw connect_error(address_, failure);
+  throw connect_error(address_, last_error);
 }
 
 void BlockingConnection::handshake(Clock::time_point deadline) {

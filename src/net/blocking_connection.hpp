@@ -51,7 +51,6 @@ class BlockingConnection {
   // `deadline`.
   void connect(Clock::time_point deadline);
   void open_socket(Clock::time_point deadline);
-  void open_unix_socket();
   void handshake(Clock::time_point deadline);
   void authenticate(Clock::time_point deadline);
   // Sends all of `bytes` (plaintext; encrypted first when TLS is on). Throws on failure.

@@ -1,18 +1,20 @@
 #include "net/connection.hpp"
 
 #include "net/auth.hpp"
+#include "net/endpoints.hpp"
 #include "net/net_error.hpp"
 
 #include <llmcache/errors.hpp>
 
 #include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/local/stream_protocol.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+
+#include <netinet/in.h>
+#include <unistd.h>
 
 namespace llmcache::net {
 namespace {
@@ -77,20 +79,22 @@ void Connection::fail_all(std::exception_ptr reason) {
 asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   Session& session = *owner;
   std::error_code ec;
-  // One generic socket serves TCP and Unix servers, so everything after the connect (TLS,
-  // auth, pipelining) is the same code for both.
-  std::vector<asio::generic::stream_protocol::endpoint> endpoints;
+  // The same endpoints as the blocking path; names resolve on Asio's resolver thread
+  // rather than this one, which serves every other connection meanwhile.
+  std::vector<Endpoint> endpoints;
   if (address_.is_unix()) {
-    endpoints.emplace_back(asio::local::stream_protocol::endpoint(address_.unix_path));
+    endpoints = resolve(address_);
   } else {
     asio::ip::tcp::resolver resolver(io_);
-    auto resolved = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
-                                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      throw net_error<IoError>(address_, ErrorReason::kResolveFailed,
-                               "cannot resolve host: " + ec.message());
+    auto resolved = co_await resolver.async_resolve(
+        address_.host, std::to_string(address_.port),
+        static_cast<asio::ip::resolver_base::flags>(resolver_hints().ai_flags),
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) throw resolve_error(address_, ec.message());
+    for (const auto& entry : resolved) {
+      endpoints.push_back(
+          endpoint_of(entry.endpoint().data(), entry.endpoint().size(), IPPROTO_TCP));
     }
-    for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
   }
 
   // One deadline for the TCP connect, the TLS handshake and authentication: to the caller
@@ -110,11 +114,43 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   });
   const char* step = "";
   std::exception_ptr failure;
-  co_await asio::async_connect(session.socket, endpoints,
-                               asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec && !*timed_out) {
-    if (!address_.is_unix()) session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    ec.clear();
+  // getaddrinfo never answers an empty list; this stands for "no address" all the same.
+  std::error_code last_error = std::make_error_code(std::errc::address_not_available);
+  bool connected = false;
+  // Each endpoint in turn, as the blocking path does, waiting with Asio instead of poll().
+  for (const Endpoint& endpoint : endpoints) {
+    if (*timed_out) break;
+    const ConnectStart attempt = start_connect(endpoint);
+    if (attempt.fd < 0) {
+      last_error = std::error_code(attempt.error, std::system_category());
+      continue;
+    }
+    // One generic socket serves TCP and Unix servers, so everything after the connect
+    // (TLS, auth, pipelining) is the same code for both.
+    session.socket.assign(asio::generic::stream_protocol(endpoint.family, endpoint.protocol),
+                          attempt.fd, ec);
+    if (ec) {
+      ::close(attempt.fd);
+      last_error = as_errno(ec);
+      continue;
+    }
+    if (attempt.in_progress) {
+      co_await session.socket.async_wait(asio::socket_base::wait_write,
+                                         asio::redirect_error(asio::use_awaitable, ec));
+      if (*timed_out) break;
+      const int error = ec ? 0 : finish_connect(session.socket.native_handle());
+      if (ec || error) {
+        last_error = ec ? as_errno(ec) : std::error_code(error, std::system_category());
+        std::error_code ignored;
+        session.socket.close(ignored);
+        continue;
+      }
+    }
+    tune_connected(session.socket.native_handle(), endpoint);
+    connected = true;
+    break;
+  }
+  if (connected && !*timed_out) {
     try {
       if (tls_) {
         step = " (during the TLS handshake: does the server speak TLS?)";
@@ -136,7 +172,7 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
                                       step);
   }
   if (failure) std::rethrow_exception(failure);
-  if (ec) throw connect_error(address_, as_errno(ec));
+  if (!connected) throw connect_error(address_, last_error);
 }
 
 asio::awaitable<void> Connection::handshake(Session& session) {

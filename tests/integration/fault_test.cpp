@@ -629,6 +629,19 @@ TEST(Fault, RefusedPortIsConnectionRefusedNamingTheServer) {
   }
 }
 
+TEST(Fault, UnresolvableHostIsResolveFailedNamingTheServer) {
+  QuietLog quiet;
+  // .invalid never resolves (RFC 2606), whatever the resolver.
+  const ServerAddress address{"no-such-host.invalid", 11211};
+  Client client(address);
+  for (const auto& error : {thrown_by([&] { client.get("k"); }),
+                            thrown_by([&] { client.async_get("k", asio::use_future).get(); })}) {
+    EXPECT_TRUE(holds<IoError>(error)) << describe(error);
+    EXPECT_EQ(reason_of(error), "resolve_failed") << describe(error);
+    EXPECT_EQ(details_of(error).server, address.name());
+  }
+}
+
 TEST(Fault, DeadlinesAreTimedOutNamingTheServer) {
   QuietLog quiet;
   ClientOptions options;
