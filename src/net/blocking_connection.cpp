@@ -106,28 +106,16 @@ void BlockingConnection::connect(Clock::time_point deadline) {
 }
 
 void BlockingConnection::open_socket(Clock::time_point deadline) {
-  // getaddrinfo never answers an empty list; this stands for "no address" all the same.
-  std::error_code last_error = std::make_error_code(std::errc::address_not_available);
-  // Each endpoint in turn, as the async path does, waiting with poll() instead of Asio.
-  for (const Endpoint& endpoint : resolve(address_)) {
-    const ConnectStart attempt = start_connect(endpoint);
-    if (attempt.fd < 0) {
-      last_error = std::error_code(attempt.error, std::system_category());
-      continue;
-    }
-    fd_ = attempt.fd;
-    if (attempt.in_progress) {
-      wait(POLLOUT, deadline, "connect");
-      if (const int error = finish_connect(fd_)) {
-        last_error = std::error_code(error, std::system_category());
-        close();
-        continue;
-      }
-    }
-    tune_connected(fd_, endpoint);
-    return;
+  Connector connector(address_, resolve(address_));
+  // As the async path does, waiting with poll() instead of Asio.
+  while (const auto attempt = connector.next()) {
+    fd_ = attempt->fd;
+    if (!attempt->in_progress) return;
+    wait(POLLOUT, deadline, "connect");
+    if (connector.connected(*attempt)) return;
+    close();
   }
-  throw connect_error(address_, last_error);
+  throw connector.error();
 }
 
 void BlockingConnection::handshake(Clock::time_point deadline) {
@@ -193,16 +181,23 @@ BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point
 
 void BlockingConnection::send_all(std::string_view bytes, Clock::time_point deadline,
                                   const char* what) {
-  if (tls_session_) {
+  const auto write_all = [&](std::string_view out) {
+    if (const int error = write_socket(out, deadline, what)) {
+      throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                               std::string("write failed: ") + std::strerror(error));
+    }
+  };
+  if (!tls_session_) return write_all(bytes);
+  // A piece at a time; at least once, so that what TLS has waiting goes out even when
+  // `bytes` is empty.
+  do {
+    const std::string_view piece = bytes.substr(0, kTlsWriteChunkBytes);
+    bytes.remove_prefix(piece.size());
     ciphertext_.clear();
-    tls_session_->write(bytes);
+    tls_session_->write(piece);
     tls_session_->take_output(ciphertext_);
-    bytes = ciphertext_;
-  }
-  if (const int error = write_socket(bytes, deadline, what)) {
-    throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
-                             std::string("write failed: ") + std::strerror(error));
-  }
+    write_all(ciphertext_);
+  } while (!bytes.empty());
 }
 
 std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* what, bool spin) {

@@ -6,6 +6,8 @@
 
 #include <llmcache/errors.hpp>
 
+#include <netinet/in.h>
+#include <unistd.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
@@ -13,8 +15,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
-#include <netinet/in.h>
-#include <unistd.h>
+#include <algorithm>
 
 namespace llmcache::net {
 namespace {
@@ -69,6 +70,7 @@ void Connection::fail_all(std::exception_ptr reason) {
     session_.reset();
   }
   outbox_.clear();
+  outbox_encrypted_ = 0;
   // Callbacks may submit new requests (and so reconnect): hand them a clean slate.
   auto failed = pending_.take_all();
   for (auto& waiting : failed) {
@@ -114,41 +116,32 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   });
   const char* step = "";
   std::exception_ptr failure;
-  // getaddrinfo never answers an empty list; this stands for "no address" all the same.
-  std::error_code last_error = std::make_error_code(std::errc::address_not_available);
+  Connector connector(address_, std::move(endpoints));
   bool connected = false;
-  // Each endpoint in turn, as the blocking path does, waiting with Asio instead of poll().
-  for (const Endpoint& endpoint : endpoints) {
-    if (*timed_out) break;
-    const ConnectStart attempt = start_connect(endpoint);
-    if (attempt.fd < 0) {
-      last_error = std::error_code(attempt.error, std::system_category());
-      continue;
-    }
+  // As the blocking path does, waiting with Asio instead of poll().
+  while (!*timed_out) {
+    const auto attempt = connector.next();
+    if (!attempt) break;
     // One generic socket serves TCP and Unix servers, so everything after the connect
     // (TLS, auth, pipelining) is the same code for both.
-    session.socket.assign(asio::generic::stream_protocol(endpoint.family, endpoint.protocol),
-                          attempt.fd, ec);
+    session.socket.assign(
+        asio::generic::stream_protocol(attempt->endpoint->family, attempt->endpoint->protocol),
+        attempt->fd, ec);
     if (ec) {
-      ::close(attempt.fd);
-      last_error = as_errno(ec);
+      ::close(attempt->fd);
+      connector.failed(as_errno(ec));
       continue;
     }
-    if (attempt.in_progress) {
-      co_await session.socket.async_wait(asio::socket_base::wait_write,
-                                         asio::redirect_error(asio::use_awaitable, ec));
-      if (*timed_out) break;
-      const int error = ec ? 0 : finish_connect(session.socket.native_handle());
-      if (ec || error) {
-        last_error = ec ? as_errno(ec) : std::error_code(error, std::system_category());
-        std::error_code ignored;
-        session.socket.close(ignored);
-        continue;
-      }
-    }
-    tune_connected(session.socket.native_handle(), endpoint);
-    connected = true;
-    break;
+    connected = !attempt->in_progress;
+    if (connected) break;
+    co_await session.socket.async_wait(asio::socket_base::wait_write,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+    if (*timed_out) break;  // the timer closed the socket
+    if (ec) connector.failed(as_errno(ec));
+    connected = !ec && connector.connected(*attempt);
+    if (connected) break;
+    std::error_code ignored;
+    session.socket.close(ignored);
   }
   if (connected && !*timed_out) {
     try {
@@ -172,7 +165,7 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
                                       step);
   }
   if (failure) std::rethrow_exception(failure);
-  if (!connected) throw connect_error(address_, last_error);
+  if (!connected) throw connector.error();
 }
 
 asio::awaitable<void> Connection::handshake(Session& session) {
@@ -288,14 +281,20 @@ void Connection::flush() {
   if (!session || !session->connected || session->writing_now) return;
   // Everything queued since the last write goes out in one syscall: that is the pipelining.
   if (session->tls) {
-    // Encrypted as it goes out, so the records keep the order of the requests.
+    // Encrypted a piece at a time as it goes out (each write's completion sends the
+    // next), so the records keep the order of the requests.
+    const std::size_t piece = std::min(outbox_.size() - outbox_encrypted_, kTlsWriteChunkBytes);
     try {
-      session->tls->write(outbox_);
+      session->tls->write(std::string_view(outbox_).substr(outbox_encrypted_, piece));
     } catch (const Error&) {
       fail_all(std::current_exception());
       return;
     }
-    outbox_.clear();
+    outbox_encrypted_ += piece;
+    if (outbox_encrypted_ == outbox_.size()) {
+      outbox_.clear();
+      outbox_encrypted_ = 0;
+    }
     session->tls->take_output(session->writing);
   } else {
     session->writing.swap(outbox_);

@@ -100,6 +100,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool deadline_armed_ = false;
   std::shared_ptr<Session> session_;  // null while disconnected
   std::string outbox_;                // bytes not yet handed to the socket
+  std::size_t outbox_encrypted_ = 0;  // TLS: how much of outbox_ is encrypted already
   ReplyMatcher<Waiting> pending_;     // oldest first
 };
 

@@ -33,6 +33,13 @@ Endpoint unix_endpoint(const std::string& path) {
   return endpoint;
 }
 
+// Settings for a connected socket: no Nagle delay on TCP (requests are whole already).
+void tune(int fd, const Endpoint& endpoint) {
+  if (endpoint.family == AF_UNIX) return;
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 }  // namespace
 
 addrinfo resolver_hints() {
@@ -70,32 +77,46 @@ std::vector<Endpoint> resolve(const ServerAddress& address) {
   return endpoints;
 }
 
-ConnectStart start_connect(const Endpoint& endpoint) {
-  const int fd =
-      ::socket(endpoint.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, endpoint.protocol);
-  if (fd < 0) return {-1, errno, false};
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) == 0) {
-    return {fd, 0, false};
+Connector::Connector(const ServerAddress& address, std::vector<Endpoint> endpoints)
+    : address_(&address), endpoints_(std::move(endpoints)) {}
+
+std::optional<Connector::Attempt> Connector::next() {
+  while (next_ < endpoints_.size()) {
+    const Endpoint& endpoint = endpoints_[next_++];
+    const int fd =
+        ::socket(endpoint.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, endpoint.protocol);
+    if (fd < 0) {
+      last_error_ = std::error_code(errno, std::system_category());
+      continue;
+    }
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) == 0) {
+      tune(fd, endpoint);
+      return Attempt{fd, false, &endpoint};
+    }
+    // TCP completes later (EINPROGRESS). A local connect completes or fails at once; Linux
+    // answers EAGAIN (rather than completing later) when the server's listen backlog is
+    // full, which connect_error names.
+    if (errno == EINPROGRESS) return Attempt{fd, true, &endpoint};
+    last_error_ = std::error_code(errno, std::system_category());
+    ::close(fd);
   }
-  // TCP completes later (EINPROGRESS). A local connect completes or fails at once; Linux
-  // answers EAGAIN (rather than completing later) when the server's listen backlog is full.
-  if (errno == EINPROGRESS) return {fd, 0, true};
-  const int error = errno;
-  ::close(fd);
-  return {-1, error, false};
+  return std::nullopt;
 }
 
-int finish_connect(int fd) {
+bool Connector::connected(const Attempt& attempt) {
   int error = 0;
   socklen_t length = sizeof error;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
-  return error;
+  if (::getsockopt(attempt.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  if (error != 0) {
+    last_error_ = std::error_code(error, std::system_category());
+    return false;
+  }
+  tune(attempt.fd, *attempt.endpoint);
+  return true;
 }
 
-void tune_connected(int fd, const Endpoint& endpoint) {
-  if (endpoint.family == AF_UNIX) return;
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+IoError Connector::error() const {
+  return connect_error(*address_, last_error_);
 }
 
 }  // namespace llmcache::net

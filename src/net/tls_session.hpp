@@ -18,6 +18,10 @@
 
 namespace llmcache::net {
 
+/// The most plaintext either path encrypts before sending it: the ciphertext held at once
+/// (in OpenSSL's buffer and the connection's) stays this small whatever the value size.
+inline constexpr std::size_t kTlsWriteChunkBytes = 64 * 1024;
+
 class TlsSession {
  public:
   /// A session to `address` (SNI and the name to verify are set from it). Throws IoError
