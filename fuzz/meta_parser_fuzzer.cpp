@@ -17,7 +17,8 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "protocol/meta_protocol.hpp"
+#include "protocol/keys.hpp"
+#include "protocol/meta_parser.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #   2. mypy --strict over the package and tests/typing/user_code.py ([tool.mypy] in
 #      pyproject.toml). tests/python/test_typing_user_code.py runs that same user code.
 # `scripts/typecheck.sh --update` rewrites the committed stub from the build first: do that,
-# and commit the result, after changing the bindings in python/src/ext.cpp.
+# and commit the result, after changing the bindings in python/src/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-$PWD/.venv/bin/python}

@@ -141,6 +141,8 @@ class ClientBase {
   // ------------------------------------------------------------ blocking
   /// The value under `key`, or nullopt on a miss. Throws InvalidArgumentError for a key
   /// memcached cannot store, IoError/TimeoutError/ProtocolError/ServerError otherwise.
+  /// An error the server caused names it (Error::server()) and says why (Error::reason():
+  /// e.g. kNotUnderstood for ERROR, kUnauthenticated when the server wants credentials).
   std::optional<Item> get(std::string_view key);
   /// One result per key, in order; requests are pipelined (per server on a HashClient).
   std::vector<std::optional<Item>> get_many(std::span<const std::string> keys);
@@ -148,7 +150,8 @@ class ClientBase {
   /// server from `stats settings`) throws ValueTooLargeError before anything is sent, so
   /// the old value is kept; if the server itself refuses it (a value within a few bytes
   /// of the limit), ValueTooLargeError::reached_server() is true and memcached has
-  /// dropped the old value under the key.
+  /// dropped the old value under the key. Either way its reason() is kTooLarge and its
+  /// server() the server concerned.
   StoreResult set(std::string_view key, std::string_view value, const SetOptions& options = {});
   /// Deletes `key`; false if it did not exist.
   bool del(std::string_view key);
@@ -173,8 +176,7 @@ class ClientBase {
   /// `lru_crawler metadump all`: every item the server holds, unordered (expired items it
   /// has not reclaimed yet may be listed). The whole listing is held in memory, bounded
   /// by ClientOptions::max_value_bytes of listing text (~75 bytes per item). Throws
-  /// ServerError, with "BUSY" in its message, while another crawl runs on that server:
-  /// retry later.
+  /// ServerError with reason() kBusy while another crawl runs on that server: retry later.
   std::vector<MetadumpEntry> metadump(std::size_t server_index);
 
   // ------------------------------------------------------------ completion tokens
@@ -248,8 +250,8 @@ class ClientBase {
   bool on_io_thread() const;
   /// The servers, in the order given.
   std::vector<ServerAddress> servers() const;
-  /// The server that currently holds `key` (after failover, if any). Throws IoError if
-  /// every server is down.
+  /// The server that currently holds `key` (after failover, if any). Throws IoError
+  /// (reason kNoServerAvailable) if every server is down.
   ServerAddress server_for(std::string_view key) const;
 
  protected:
@@ -281,7 +283,8 @@ class Client final : public ClientBase {
 /// (rendezvous hashing on MurmurHash3 of "host:port-key"), with its failure rules:
 /// a failing server is skipped without I/O for retry_timeout, removed after
 /// retry_attempts failures (its keys move), and tried again after dead_timeout.
-/// Requests for a skipped server fail fast with IoError.
+/// Requests for a skipped server fail fast with IoError (reason kServerDown, server() the
+/// one skipped); with every server removed, with IoError (reason kNoServerAvailable).
 class HashClient final : public ClientBase {
  public:
   explicit HashClient(std::vector<ServerAddress> servers, HashClientOptions options = {});

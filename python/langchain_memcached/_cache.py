@@ -17,20 +17,18 @@ code the C++ cache uses, and only entries signed with that secret read back.
 
 from __future__ import annotations
 
-import logging
-import threading
+import asyncio
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.outputs import Generation
 
-from langchain_memcached import _codec, _ext
+from langchain_memcached import _aio, _codec, _ext
 from langchain_memcached._client import Client, HashClient, _ClientBase
 from langchain_memcached._pymemcache import from_pymemcache
 
 __all__ = ["MemcachedCache"]
 
-logger = logging.getLogger("langchain_memcached")
 
 def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
     if isinstance(client, str):
@@ -91,178 +89,100 @@ class MemcachedCache(BaseCache):
     ) -> None:
         if ttl is not None and ttl < 0:
             raise ValueError("ttl cannot be negative")
-        # The C++ Signer, so both languages seal and check entries with one implementation.
-        self._signer = _ext.Signer(signing_secret) if signing_secret is not None else None
         self.client = _to_client(client_, client_options)
-        self.ttl = ttl or 0
-        self.strict = strict
-        self._lock = threading.Lock()
-        self._stats = dict.fromkeys(
-            ("hits", "misses", "updates", "update_failures", "io_errors", "timeouts",
-             "server_errors", "protocol_errors", "decode_errors", "too_large",
-             "signature_failures", "unserializable_values"),
-            0,
-        )
-        self._logged: set[str] = set()
+        self._ttl = ttl or 0
+        self._strict = strict
+        # The C++ cache core: keys, TTL, signing, counters and logging once per cause are
+        # the same code as the C++ cache's; this class only turns bytes into generations.
+        self._core = _ext.CacheCore(self.client._core, self._ttl, strict, signing_secret)
 
-    # ------------------------------------------------------------------ bookkeeping
+    # Read-only: the core was made with them, so assigning one would change nothing.
+    @property
+    def ttl(self) -> int:
+        """Seconds entries live; 0 means forever."""
+        return self._ttl
+
+    @property
+    def strict(self) -> bool:
+        """Whether update failures are raised rather than counted and logged."""
+        return self._strict
+
     def stats(self) -> dict[str, int]:
-        """Counters since creation: every lookup is one hit or one miss; the rest say why."""
-        with self._lock:
-            return dict(self._stats)
+        """Counters since creation: every lookup is one hit or one miss; the rest say why
+        (the C++ cache's counters, under the same names)."""
+        return self._core.stats()
 
-    def _count(self, name: str) -> None:
-        with self._lock:
-            self._stats[name] += 1
-
-    def _failed(self, error: BaseException, operation: str) -> None:
-        if isinstance(error, _codec.UnwritableValueError):
-            cause = "unserializable_values"
-        elif isinstance(error, _ext.TimeoutError):
-            cause = "timeouts"
-        elif isinstance(error, _ext.IoError):
-            cause = "io_errors"
-        elif isinstance(error, _ext.ProtocolError):
-            cause = "protocol_errors"
-        elif isinstance(error, _ext.ValueTooLargeError):
-            cause = "too_large"
-        elif isinstance(error, _ext.ServerError):
-            cause = "server_errors"
-        else:
-            cause = "decode_errors"
-        log_as = cause
-        if cause == "too_large" and "nothing was sent" not in str(error):
-            # Refused by the server, which then removed the old value, rather than before
-            # sending (the old value kept): different news, so each is logged once.
-            log_as = "too_large_at_server"
-        # One line per operation and cause, so a dead server cannot flood the log, yet a
-        # user who saw lookups fail also learns that writes fail (and are not stored).
-        logged_as = f"{operation}: {log_as}"
-        with self._lock:
-            self._stats[cause] += 1
-            first = logged_as not in self._logged
-            self._logged.add(logged_as)
-        if first:
-            logger.warning(
-                "llmcache %s failed (%s: %s); further %s during %s are only counted",
-                operation, type(error).__name__, error, log_as.replace("_", " "), operation,
-            )
-
-    def _open(self, key: str, value: bytes) -> bytes | None:
-        """The signed value under ``key``; None (counted, logged once per cause) if not."""
-        assert self._signer is not None
-        opened, why = self._signer.open(key, value)
-        if opened is not None:
-            return opened
-        with self._lock:
-            self._stats["signature_failures"] += 1
-            first = f"signature: {why}" not in self._logged
-            self._logged.add(f"signature: {why}")
-        if first:
-            logger.warning(
-                "llmcache lookup: an entry failed its signature check (%s) and reads as a "
-                "miss; it was not written by a cache holding this signing secret (further "
-                "entries of this kind are only counted)", why,
-            )
-        return None
-
-    def _decode(self, key: str, value: bytes | None) -> list[Generation] | None:
-        result = None
-        if value is not None and self._signer is not None:
-            value = self._open(key, value)
+    def _finish_lookup(self, value: bytes | None) -> list[Generation] | None:
+        """Ends a lookup: the verified bytes as generations (a hit), or None (a miss)."""
         if value is not None:
             try:
-                result = _codec.loads_generations(value)
+                generations = _codec.loads_generations(value)
             except Exception as error:  # noqa: BLE001 - any corrupt entry is a miss
-                self._failed(error, "decoding a cached value")
-        self._count("hits" if result is not None else "misses")
-        return result
+                self._core.record_decode_failure(f"{type(error).__name__}: {error}")
+            else:
+                self._core.finish_lookup(True, len(value))
+                return generations
+        self._core.finish_lookup(False)
+        return None
 
     @staticmethod
-    def _check(return_val: RETURN_VAL_TYPE) -> None:
+    def _value(return_val: RETURN_VAL_TYPE) -> str | bytes:
+        """LangChain's bytes for ``return_val``; raises UnwritableValueError for what its
+        writer cannot represent."""
         for gen in return_val:
             if not isinstance(gen, Generation):
                 raise ValueError(
                     "Memcached only supports caching of normal LLM generations, "
                     + f"got {type(gen)}"
                 )
-
-    def _stored_value(
-        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
-    ) -> tuple[str, str | bytes]:
-        self._check(return_val)
-        key = _ext.langchain_key(prompt, llm_string)
-        value = _codec.dumps_generations(return_val)
-        return key, value if self._signer is None else self._signer.seal(key, value)
-
-    def _stored(self, error: BaseException | None) -> None:
-        if error is None:
-            self._count("updates")
-            return
-        self._count("update_failures")
-        self._failed(error, "update")
-        if self.strict:
-            raise error
+        return _codec.dumps_generations(return_val)
 
     # ------------------------------------------------------------------ BaseCache
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Look up based on prompt and llm_string. Never raises for server trouble."""
-        key = _ext.langchain_key(prompt, llm_string)
-        try:
-            value = self.client.get(key)
-        except _ext.Error as error:
-            self._failed(error, "lookup")
-            value = None
-        return self._decode(key, value)
+        return self._finish_lookup(self._core.fetch(prompt, llm_string))
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Update cache based on prompt and llm_string."""
         try:
-            key, value = self._stored_value(prompt, llm_string, return_val)
+            value = self._value(return_val)
         except _codec.UnwritableValueError as error:  # nothing sent: the old entry stays
-            self._stored(error)
+            self._core.refuse_update(error)
             return
-        try:
-            self.client.set(key, value, ttl=self.ttl)
-        except _ext.Error as error:
-            self._stored(error)
-        else:
-            self._stored(None)
+        self._core.store(prompt, llm_string, value)
 
     def clear(self, **kwargs: Any) -> None:
         """``flush_all`` on every server: wipes each WHOLE server, not only LangChain's
         entries. Takes ``delay`` (seconds) and ``noreply`` (don't wait for the servers)."""
-        self.client.flush_all(int(kwargs.get("delay", 0)), bool(kwargs.get("noreply")))
+        self._core.clear(int(kwargs.get("delay", 0)), bool(kwargs.get("noreply")))
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async lookup: completed by llmcache's I/O thread, no executor thread per call."""
-        key = _ext.langchain_key(prompt, llm_string)
-        try:
-            value = await self.client.aget(key)
-        except _ext.Error as error:
-            self._failed(error, "lookup")
-            value = None
-        return self._decode(key, value)
+        future: asyncio.Future[bytes | None] = _aio.submit(
+            self._core.start_fetch, prompt, llm_string
+        )
+        return self._finish_lookup(await future)
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> None:
         """Async update cache based on prompt and llm_string."""
         try:
-            key, value = self._stored_value(prompt, llm_string, return_val)
+            value = self._value(return_val)
         except _codec.UnwritableValueError as error:  # nothing sent: the old entry stays
-            self._stored(error)
+            self._core.refuse_update(error)
             return
-        try:
-            await self.client.aset(key, value, ttl=self.ttl)
-        except _ext.Error as error:
-            self._stored(error)
-        else:
-            self._stored(None)
+        future: asyncio.Future[bool] = _aio.submit(
+            self._core.start_store, prompt, llm_string, value
+        )
+        await future
 
     async def aclear(self, **kwargs: Any) -> None:
         """Async clear: ``flush_all`` on every server (see :meth:`clear`)."""
-        await self.client.aflush_all(int(kwargs.get("delay", 0)), bool(kwargs.get("noreply")))
+        future: asyncio.Future[bool] = _aio.submit(
+            self._core.start_clear, int(kwargs.get("delay", 0)), bool(kwargs.get("noreply"))
+        )
+        await future
 
     def __repr__(self) -> str:
         return f"MemcachedCache({self.client!r})"

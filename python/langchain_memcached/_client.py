@@ -100,7 +100,7 @@ def _client_core(
     timeout: float,
     connections: int,
     max_value_bytes: int,
-    failure_rules: tuple[int, float, float],
+    failure_rules: tuple[int, float, float] | None,
     tls: bool,
     tls_ca_file: str | os.PathLike[str] | None,
     tls_cert_file: str | os.PathLike[str] | None,
@@ -112,19 +112,21 @@ def _client_core(
     key_prefix: str | bytes,
 ) -> _ext.ClientCore:
     """The one place Client and HashClient turn their keywords into the C++ client:
-    `failure_rules` is (retry_attempts, retry_timeout, dead_timeout)."""
-    return _ext.ClientCore(
-        servers,
-        hashed,
-        connect_timeout,
-        timeout,
-        connections,
-        max_value_bytes,
-        *failure_rules,
-        *_security(tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name, tls_verify,
-                   username, password),
-        key_prefix=_key_prefix(key_prefix),
+    `failure_rules` is HashClient's (retry_attempts, retry_timeout, dead_timeout), None for
+    a Client (one server has none)."""
+    settings = _ext.ClientSettings()
+    settings.connect_timeout = connect_timeout
+    settings.timeout = timeout
+    settings.connections = connections
+    settings.max_value_bytes = max_value_bytes
+    if failure_rules is not None:
+        settings.retry_attempts, settings.retry_timeout, settings.dead_timeout = failure_rules
+    settings.tls, settings.credentials = _security(
+        tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name, tls_verify, username,
+        password,
     )
+    settings.key_prefix = _key_prefix(key_prefix)
+    return _ext.ClientCore(servers, hashed, settings)
 
 
 class _ClientBase:
@@ -245,10 +247,9 @@ class Client(_ClientBase):
             raise _type_error("server", 'a "host:port" str', server)
         _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
                        connections=connections, max_value_bytes=max_value_bytes)
-        # No failure rules for one server: retry_attempts and the timeouts are unused.
         self._core = _client_core(
             [server], False, connect_timeout, timeout, connections, max_value_bytes,
-            (0, 0.0, 0.0), tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
+            None, tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
             tls_verify, username, password, key_prefix,
         )
 

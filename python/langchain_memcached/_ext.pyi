@@ -12,16 +12,18 @@ from typing import Any
 # python/stub_patterns.txt). Do not edit: run scripts/typecheck.sh --update.
 
 class Error(Exception):
-    pass
+    reason: str = 'unspecified'
+
+    server: str = ''
 
 class IoError(Error):
     pass
 
 class TimeoutError(IoError, builtins.TimeoutError):
-    pass
+    reason: str = 'timed_out'
 
 class ClosedError(IoError):
-    pass
+    reason: str = 'closed_by_client'
 
 class ProtocolError(Error):
     pass
@@ -30,7 +32,9 @@ class ServerError(Error):
     pass
 
 class ValueTooLargeError(ServerError):
-    pass
+    reason: str = 'too_large'
+
+    reached_server: bool = True
 
 class DecodeError(Error):
     pass
@@ -124,8 +128,71 @@ class Credentials:
     @password.setter
     def password(self, arg: str, /) -> None: ...
 
+class ClientSettings:
+    def __init__(self) -> None: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @connect_timeout.setter
+    def connect_timeout(self, arg: float, /) -> None: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    @timeout.setter
+    def timeout(self, arg: float, /) -> None: ...
+
+    @property
+    def connections(self) -> int: ...
+
+    @connections.setter
+    def connections(self, arg: int, /) -> None: ...
+
+    @property
+    def max_value_bytes(self) -> int: ...
+
+    @max_value_bytes.setter
+    def max_value_bytes(self, arg: int, /) -> None: ...
+
+    @property
+    def retry_attempts(self) -> int: ...
+
+    @retry_attempts.setter
+    def retry_attempts(self, arg: int, /) -> None: ...
+
+    @property
+    def retry_timeout(self) -> float: ...
+
+    @retry_timeout.setter
+    def retry_timeout(self, arg: float, /) -> None: ...
+
+    @property
+    def dead_timeout(self) -> float: ...
+
+    @dead_timeout.setter
+    def dead_timeout(self, arg: float, /) -> None: ...
+
+    @property
+    def tls(self) -> TlsOptions: ...
+
+    @tls.setter
+    def tls(self, arg: TlsOptions, /) -> None: ...
+
+    @property
+    def credentials(self) -> Credentials: ...
+
+    @credentials.setter
+    def credentials(self, arg: Credentials, /) -> None: ...
+
+    @property
+    def key_prefix(self) -> str: ...
+
+    @key_prefix.setter
+    def key_prefix(self, arg: str, /) -> None: ...
+
 class ClientCore:
-    def __init__(self, servers: Sequence[str], hashed: bool, connect_timeout: float, timeout: float, connections: int, max_value_bytes: int, retry_attempts: int, retry_timeout: float, dead_timeout: float, tls: TlsOptions = ..., credentials: Credentials = ..., key_prefix: str = '') -> None: ...
+    def __init__(self, servers: Sequence[str], hashed: bool, settings: ClientSettings) -> None: ...
 
     def close(self) -> None: ...
 
@@ -152,3 +219,51 @@ class ClientCore:
     def start_delete(self, key: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
 
     def start_flush_all(self, delay: int, noreply: bool, bridge: AsyncBridge, future: asyncio.Future[int]) -> None: ...
+
+class CacheCore:
+    def __init__(self, client: ClientCore, ttl: int = 0, strict: bool = False, signing_secret: str | bytes | None = None) -> None:
+        """
+        The cache policy over `client`: keys, TTL, signing, counters, logging once per cause. Raises InvalidArgumentError for a negative ttl or an empty secret.
+        """
+
+    def key(self, prompt: str | bytes, llm_string: str | bytes) -> str:
+        """The key the entry for this prompt and llm_string is stored under."""
+
+    def fetch(self, prompt: str | bytes, llm_string: str | bytes) -> bytes | None:
+        """
+        The verified bytes stored for this prompt and llm_string, or None: server trouble and entries failing their signature check are counted misses. Call finish_lookup() afterwards, once.
+        """
+
+    def start_fetch(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bytes | None]) -> None: ...
+
+    def finish_lookup(self, decoded: bool, value_bytes: int = 0) -> None:
+        """
+        Ends one lookup: a hit if the fetched value `decoded` (of `value_bytes` bytes), else a miss.
+        """
+
+    def record_decode_failure(self, why: str) -> None:
+        """
+        A fetched value did not decode: counted and logged once. Then finish_lookup(False).
+        """
+
+    def store(self, prompt: str | bytes, llm_string: str | bytes, value: str | bytes) -> bool:
+        """
+        Stores `value` (LangChain's bytes) for this prompt and llm_string; whether it was stored. A failure is counted and logged once per cause, or raised when strict.
+        """
+
+    def start_store(self, prompt: str | bytes, llm_string: str | bytes, value: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
+
+    def refuse_update(self, error: BaseException) -> bool:
+        """
+        An update the face could not encode (`error` says why): nothing is sent, the old entry stays; counted as unserializable_values and logged once. Returns False, or raises `error` again when strict.
+        """
+
+    def clear(self, delay: int = 0, noreply: bool = False) -> None:
+        """`flush_all [delay]` on every server: wipes each WHOLE server."""
+
+    def start_clear(self, delay: int, noreply: bool, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
+
+    def stats(self) -> dict[str, int]:
+        """
+        Counters since the cache was made: every lookup is one hit or one miss; the rest say why.
+        """

@@ -73,7 +73,7 @@ std::optional<std::string> CacheCore::open(std::string_view key, std::optional<I
   if (opened) return std::string(*opened.value);
   add(counters_->signature_failures);
   counters_->log_once(std::string("signature: ") + to_string(opened.failure),
-                      std::string("cache lookup: an entry failed its signature check (") +
+                      std::string("lookup: an entry failed its signature check (") +
                           to_string(opened.failure) +
                           ") and reads as a miss; it was not written by a cache holding this "
                           "signing secret (further entries of this kind are only counted)");
@@ -120,7 +120,7 @@ void CacheCore::finish_lookup(bool decoded, std::size_t value_bytes) {
 
 void CacheCore::record_decode_failure(std::string_view why) {
   add(counters_->decode_errors);
-  counters_->log_once("lookup: decode", std::string("cache lookup: a stored value is not "
+  counters_->log_once("lookup: decode", std::string("lookup: a stored value is not "
                                                     "LangChain generations and reads as a "
                                                     "miss (") +
                                             std::string(why) +
@@ -195,7 +195,7 @@ bool CacheCore::refuse_update(const std::exception_ptr& why) {
   } catch (...) {
   }
   counters_->log_once("update: unserializable_values",
-                      "cache update refused, nothing stored: " + message +
+                      "update refused, nothing stored: " + message +
                           " (further refusals of this kind are only counted)");
   if (options_.strict) std::rethrow_exception(why);
   return false;
@@ -219,8 +219,8 @@ void CacheCore::count(const std::exception_ptr& error, const char* operation) {
   auto note = [&](std::atomic<std::uint64_t>& counter, const char* cause, const std::exception& e) {
     add(counter);
     counters_->log_once(std::string(operation) + ": " + cause,
-                        std::string("cache ") + operation + " failed: " + e.what() + " (further " +
-                            operation + " failures of this kind are only counted)");
+                        std::string(operation) + " failed (" + cause + "): " + e.what() +
+                            " (further " + operation + " failures of this kind are only counted)");
   };
   try {
     std::rethrow_exception(error);

@@ -1,5 +1,7 @@
 #include "client/item_limits.hpp"
 
+#include <llmcache/errors.hpp>
+
 #include <charconv>
 
 namespace llmcache::detail {
@@ -52,6 +54,40 @@ std::optional<std::size_t> ItemLimits::parse(const protocol::Reply& reply) {
     return limit;
   }
   return std::nullopt;
+}
+
+LimitCheck::LimitCheck(std::shared_ptr<ItemLimits> limits, std::string server,
+                       std::size_t value_size, std::size_t item_bytes,
+                       ItemLimits::Clock::time_point now)
+    : limits_(std::move(limits)),
+      server_(std::move(server)),
+      value_size_(value_size),
+      item_bytes_(item_bytes) {
+  if (!server_.empty()) action_ = limits_->decide(server_, item_bytes_, now);
+}
+
+void LimitCheck::learned(std::optional<std::size_t> limit, ItemLimits::Clock::time_point now) {
+  limits_->learn(server_, limit, now);
+  action_ = limits_->decide(server_, item_bytes_, now);
+}
+
+std::exception_ptr LimitCheck::refusal() const {
+  if (action_ != ItemLimits::Action::kRefuse) return nullptr;
+  return std::make_exception_ptr(ValueTooLargeError(
+      "a value of " + std::to_string(value_size_) + " bytes cannot fit the item size limit of " +
+          std::to_string(limits_->limit(server_)) + " bytes of memcached " + server_ +
+          " (-I); nothing was sent and the previous value under the key, if any, is kept",
+      false, server_));
+}
+
+void LimitCheck::after_set(const std::exception_ptr& error) const {
+  if (!error || server_.empty()) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const ValueTooLargeError& e) {
+    if (e.reached_server()) limits_->forget(server_);
+  } catch (...) {
+  }
 }
 
 }  // namespace llmcache::detail

@@ -2,97 +2,25 @@
 
 #include <llmcache/errors.hpp>
 
-#include "net/auth.hpp"
-
 #include <asio/post.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <thread>
 
 namespace llmcache::detail {
 
-void validate(const ClientOptions& options) {
-  if (options.connect_timeout <= std::chrono::milliseconds::zero() ||
-      options.request_timeout <= std::chrono::milliseconds::zero()) {
-    throw InvalidArgumentError("connect_timeout and request_timeout must be positive");
-  }
-  if (options.max_in_flight == 0) throw InvalidArgumentError("max_in_flight must be positive");
-  net::validate_credentials(options.credentials);
-}
-
-ServerConnections::ServerConnections(asio::io_context& io, ServerAddress address,
-                                     const ClientOptions& options,
-                                     std::shared_ptr<const net::TlsContext> tls)
-    : address_(std::move(address)) {
-  validate(options);
-  const std::size_t count = std::max<std::size_t>(options.connections, 1);
-  for (std::size_t i = 0; i < count; ++i) {
-    connections_.push_back(std::make_shared<net::Connection>(io, address_, options, tls));
-  }
-}
-
-void ServerConnections::submit(net::PendingRequest request) {
-  auto least_busy = std::min_element(
-      connections_.begin(), connections_.end(),
-      [](const auto& a, const auto& b) { return a->in_flight() < b->in_flight(); });
-  (*least_busy)->submit(std::move(request));
-}
-
-void ServerConnections::close() {
-  for (auto& connection : connections_) connection->close();
-}
-
 std::exception_ptr closed_error() {
   return std::make_exception_ptr(ClosedError("llmcache client closed"));
 }
 
-Transport::Transport()
-    : io_owner_(std::make_shared<asio::io_context>()),
-      io_(*io_owner_),
-      generation_(fork_generation()),
-      work_(asio::make_work_guard(io_)),
-      thread_([io = io_owner_] { io->run(); }) {}
+Transport::Transport(const std::vector<ServerAddress>& servers, const ClientOptions& options,
+                     std::unique_ptr<Router> router)
+    : generation_(fork_generation()),
+      pool_(io_.context(), servers, options, close_signal_),
+      router_(std::move(router)),
+      records_outcomes_(router_->records_outcomes()) {}
 
 Transport::~Transport() {
-  if (thread_.joinable()) {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-}
-
-void Transport::send(std::vector<RoutedRequest> requests) {
-  asio::post(io_, [this, requests = std::move(requests)]() mutable {
-    // Checked here, on the I/O thread, as well as by the caller: a send that was on its
-    // way while close() ran arrives after close_connections() and must not reconnect.
-    if (closed_.load()) {
-      for (auto& routed : requests) routed.request.on_reply(closed_error(), {});
-      return;
-    }
-    dispatch(std::move(requests));
-  });
-}
-
-void Transport::send_to(std::size_t index, net::PendingRequest request) {
-  asio::post(io_, [this, index, request = std::move(request)]() mutable {
-    if (closed_.load()) return request.on_reply(closed_error(), {});
-    dispatch_to(index, std::move(request));
-  });
-}
-
-void Transport::close() {
-  if (closed_.exchange(true)) return;
-  close_signal_.raise();
-  close_blocking();
-  if (in_io_thread()) {
-    close_connections();
-  } else {
-    asio::post(io_, [this] { close_connections(); });
-  }
-}
-
-void Transport::shutdown() {
   close();
   // close() has woken the calls inside; none waits for the I/O thread (see arrive()), so
   // each leaves within moments. Polled, not notified: a call's decrement must be its last
@@ -104,17 +32,97 @@ void Transport::shutdown() {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   }
-  if (in_io_thread()) {
-    // Destroyed from one of its own callbacks: the thread cannot join itself.
-    io_.stop();
-    thread_.detach();
-    return;
+  // The close, the sends queued behind it (failing with ClosedError) and the completions
+  // they post all run before the thread ends, so that every callback fires once. With the
+  // connections closed, nothing of ours keeps the context busy for long.
+  io_.finish();
+}
+
+const ServerAddress* Transport::address_of(const Router::Route& route) const {
+  return route.server < pool_.size() ? &pool_.address(route.server) : nullptr;
+}
+
+void Transport::send(std::vector<RoutedRequest> requests) {
+  asio::post(io_.context(), [this, requests = std::move(requests)]() mutable {
+    // Checked here, on the I/O thread, as well as by the caller: a send that was on its
+    // way while close() ran arrives after the connections closed and must not reconnect.
+    if (closed_.load()) {
+      for (auto& routed : requests) routed.request.on_reply(closed_error(), {}, nullptr);
+      return;
+    }
+    const auto now = records_outcomes_ ? Clock::now() : Clock::time_point{};
+    for (auto& routed : requests) dispatch(std::move(routed), now);
+  });
+}
+
+void Transport::dispatch(RoutedRequest routed, Clock::time_point now) {
+  const Router::Route route = router_->choose(routed.routing_key, now);
+  Request& request = routed.request;
+  if (route.skip) return request.on_reply(route.skip, {}, address_of(route));
+  PooledServer& server = pool_.at(route.server);
+  if (!records_outcomes_) return server.connections.submit(std::move(request));
+  server.connections.submit(net::PendingRequest{
+      std::move(request.bytes), request.opaque,
+      [router = router_.get(), route, address = &server.address(),
+       on_reply = std::move(request.on_reply)](std::exception_ptr error, protocol::Reply reply) {
+        if (error) {
+          router->record_failure(route, error, Clock::now());
+        } else {
+          router->record_success(route);
+        }
+        on_reply(error, std::move(reply), address);
+      }});
+}
+
+void Transport::send_to(std::size_t index, Request request) {
+  asio::post(io_.context(), [this, index, request = std::move(request)]() mutable {
+    if (closed_.load()) return request.on_reply(closed_error(), {}, nullptr);
+    pool_.at(index).connections.submit(std::move(request));
+  });
+}
+
+Answer Transport::round_trip(std::string_view routing_key, std::string_view request,
+                             std::optional<std::uint32_t> opaque) {
+  const Router::Route route =
+      router_->choose(routing_key, records_outcomes_ ? Clock::now() : Clock::time_point{});
+  if (route.skip) std::rethrow_exception(route.skip);
+  PooledServer& server = pool_.at(route.server);
+  if (!records_outcomes_) return {server.blocking.round_trip(request, opaque), server.address()};
+  try {
+    protocol::Reply reply = server.blocking.round_trip(request, opaque);
+    router_->record_success(route);
+    return {std::move(reply), server.address()};
+  } catch (...) {
+    router_->record_failure(route, std::current_exception(), Clock::now());
+    throw;
   }
-  // Rather than stop(): the close, the sends queued behind it (failing with ClosedError)
-  // and the completions they post must all run, so that every callback fires once. With
-  // the connections closed, nothing of ours keeps the context busy for long.
-  work_.reset();
-  thread_.join();
+}
+
+ServerAddress Transport::server_for(std::string_view key) const {
+  return pool_.address(router_->server_for(key));
+}
+
+void Transport::close() {
+  if (closed_.exchange(true)) return;
+  close_signal_.raise();
+  pool_.close_blocking();
+  if (in_io_thread()) {
+    pool_.close_connections();
+  } else {
+    asio::post(io_.context(), [this] { pool_.close_connections(); });
+  }
+}
+
+std::unique_ptr<Transport> make_single_server_transport(ServerAddress server,
+                                                        const ClientOptions& options) {
+  return std::make_unique<Transport>(std::vector{std::move(server)}, options,
+                                     make_single_server_router());
+}
+
+std::unique_ptr<Transport> make_hash_transport(std::vector<ServerAddress> servers,
+                                               const HashClientOptions& options) {
+  auto router = make_hash_router(servers, options);
+  return std::make_unique<Transport>(servers, options.client, std::move(router));
 }
 
 }  // namespace llmcache::detail

@@ -1,46 +1,24 @@
 #pragma once
-// Where requests go: the I/O thread and the servers behind a ClientBase. Client uses
-// one server as given; HashClient places each key and applies pymemcache's failure rules.
+// Where a ClientBase's requests go: its I/O thread (client/io_thread.hpp), its servers and
+// their connections (client/server_pool.hpp) and the rules that pick a server for each key
+// (client/router.hpp), put together with what makes close() and fork() safe.
 #include <llmcache/options.hpp>
 
+#include "client/io_thread.hpp"
 #include "client/item_limits.hpp"
-#include "net/blocking_connection.hpp"
+#include "client/request.hpp"
+#include "client/router.hpp"
+#include "client/server_pool.hpp"
 #include "net/close_signal.hpp"
-#include "net/connection.hpp"
-
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 namespace llmcache::detail {
-
-struct RoutedRequest {
-  /// The key that decides the server (ignored by a single-server transport).
-  std::string routing_key;
-  net::PendingRequest request;
-};
-
-/// A server's connections; requests go to the one with the fewest in flight.
-/// I/O thread only.
-class ServerConnections {
- public:
-  /// `tls` is null for plaintext.
-  ServerConnections(asio::io_context& io, ServerAddress address, const ClientOptions& options,
-                    std::shared_ptr<const net::TlsContext> tls);
-  void submit(net::PendingRequest request);
-  void close();
-  const ServerAddress& address() const { return address_; }
-
- private:
-  ServerAddress address_;
-  std::vector<std::shared_ptr<net::Connection>> connections_;
-};
 
 /// The ClosedError every request gets once its client is closed.
 std::exception_ptr closed_error();
@@ -51,29 +29,36 @@ std::uint64_t fork_generation();
 
 class Transport {
  public:
-  /// Stops the I/O thread if a derived destructor has not (a constructor that threw).
-  virtual ~Transport();
+  /// Starts the I/O thread, then connects nothing yet: connections open on first use.
+  Transport(const std::vector<ServerAddress>& servers, const ClientOptions& options,
+            std::unique_ptr<Router> router);
+  /// Closes, waits for the calls in progress to leave, lets the I/O thread run out of
+  /// work (so every completion already queued runs) and joins it.
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
 
-  asio::any_io_executor executor() { return io_.get_executor(); }
+  asio::any_io_executor executor() { return io_.executor(); }
+  bool in_io_thread() const { return io_.is_current(); }
   std::uint32_t next_opaque() { return next_opaque_.fetch_add(1, std::memory_order_relaxed); }
-  bool in_io_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
-  /// Each server's item size limit, as far as it is known (shared with callbacks).
-  const std::shared_ptr<ItemLimits> item_limits = std::make_shared<ItemLimits>();
+  /// Each server's item size limit, as far as it is known. Shared with callbacks.
+  const std::shared_ptr<ItemLimits>& item_limits() const { return item_limits_; }
 
   /// Thread-safe. Each request goes to the server that holds its routing key; a request
-  /// that cannot be sent fails through its own callback, with ClosedError once closed.
+  /// that cannot be sent fails through its own handler, with ClosedError once closed.
   void send(std::vector<RoutedRequest> requests);
-  /// Thread-safe. Sends to server `index` of servers(), bypassing placement.
-  void send_to(std::size_t index, net::PendingRequest request);
+  /// Thread-safe. Sends to server `index` of servers(), bypassing placement and the
+  /// failure rules.
+  void send_to(std::size_t index, Request request);
   /// Thread-safe and blocking: sends one request from the calling thread (the fast path
   /// of blocking calls) to the server that holds `routing_key`, and returns its reply.
   /// Throws the transport's errors; error replies are returned, not thrown.
-  virtual protocol::Reply round_trip(std::string_view routing_key, std::string_view request,
-                                     std::optional<std::uint32_t> opaque) = 0;
-  virtual std::vector<ServerAddress> servers() const = 0;
+  Answer round_trip(std::string_view routing_key, std::string_view request,
+                    std::optional<std::uint32_t> opaque);
+  std::vector<ServerAddress> servers() const { return pool_.addresses(); }
   /// Thread-safe. Throws IoError if no server is available.
-  virtual ServerAddress server_for(std::string_view key) const = 0;
+  ServerAddress server_for(std::string_view key) const;
 
   /// Thread-safe, idempotent, does not wait. Blocking round trips waiting on a socket wake
   /// and fail with ClosedError; pending requests fail with ClosedError on the I/O thread;
@@ -96,38 +81,24 @@ class Transport {
   /// (never destroyed) so that it stays reachable.
   Transport* inherited = nullptr;
 
- protected:
-  Transport();
-  /// Closes, waits for the calls in progress to leave, lets the I/O thread run out of
-  /// work (so every completion already queued runs) and joins it. Derived destructors
-  /// call this first, while their members still exist.
-  void shutdown();
-
-  /// Raised by close(); the blocking pools poll it.
-  const net::CloseSignal& close_signal() const { return close_signal_; }
-
-  /// I/O thread: gives each request to the server that holds its routing key.
-  virtual void dispatch(std::vector<RoutedRequest> requests) = 0;
-  /// I/O thread: gives the request to server `index`.
-  virtual void dispatch_to(std::size_t index, net::PendingRequest request) = 0;
-  /// I/O thread: fails every pending request with ClosedError and closes the connections.
-  virtual void close_connections() = 0;
-  /// Any thread: drops the idle blocking sockets, and those handed back later.
-  virtual void close_blocking() = 0;
-
-  // Shared with the I/O thread, so that a transport destroyed from one of its own
-  // callbacks can detach the thread and leave the context alive until run() returns.
-  std::shared_ptr<asio::io_context> io_owner_;
-  asio::io_context& io_;
-
  private:
+  using Clock = Router::Clock;
+
+  /// I/O thread: routes one request and submits it.
+  void dispatch(RoutedRequest routed, Clock::time_point now);
+  /// The server of a route, if it names one.
+  const ServerAddress* address_of(const Router::Route& route) const;
+
   const std::uint64_t generation_;
-  net::CloseSignal close_signal_;
+  net::CloseSignal close_signal_;  // raised by close(); the blocking sockets poll it
   std::atomic<bool> closed_{false};
   std::atomic<std::uint32_t> active_calls_{0};
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::atomic<std::uint32_t> next_opaque_{1};
-  std::thread thread_;
+  const std::shared_ptr<ItemLimits> item_limits_ = std::make_shared<ItemLimits>();
+  IoThread io_;  // before the pool: the connections live on its context
+  ServerPool pool_;
+  const std::unique_ptr<Router> router_;
+  const bool records_outcomes_;
 };
 
 std::unique_ptr<Transport> make_single_server_transport(ServerAddress server,

@@ -16,7 +16,7 @@
 #include "net/close_signal.hpp"
 #include "net/tls.hpp"
 #include "net/tls_session.hpp"
-#include "protocol/meta_protocol.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <chrono>
 #include <cstdint>

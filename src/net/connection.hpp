@@ -9,7 +9,7 @@
 #include "net/reply_matcher.hpp"
 #include "net/tls.hpp"
 #include "net/tls_session.hpp"
-#include "protocol/meta_protocol.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/generic/stream_protocol.hpp>

@@ -8,7 +8,7 @@
 // kUnexpectedReply, after which the connection must be dropped.
 #include <llmcache/options.hpp>
 
-#include "protocol/meta_protocol.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -2,6 +2,7 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "support/fake_server.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,10 @@
 #include <asio/use_future.hpp>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -19,6 +24,8 @@ namespace llmcache {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::FakePeer;
+using testing::FakeServer;
 using testing::MemcachedServer;
 
 ClientOptions fast_options() {
@@ -264,6 +271,99 @@ TEST(Client, CanBeDestroyedFromItsOwnCallback) {
     seen.set_value(item ? item->value : "miss");
   });
   ASSERT_EQ(seen.get_future().wait_for(5s), std::future_status::ready);
+}
+
+// ---------------------------------------------------------------- typed error details
+// A caller (the CLI's hints, a retry policy) tells errors apart by reason() and server(),
+// never by the message text.
+
+/// The error of class E that `call` throws.
+template <class E, class F>
+E error_of(F call) {
+  try {
+    call();
+  } catch (const E& e) {
+    return e;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "another exception: " << e.what();
+  }
+  ADD_FAILURE() << "no exception";
+  return E("no exception");
+}
+
+/// A fake server whose first `connections` connections each answer one request with
+/// `reply(request)` (memcached's own words).
+FakeServer answering(std::function<std::string(const testing::FakeRequest&)> reply,
+                     std::size_t connections = 2) {
+  std::vector<FakeServer::Script> scripts(connections, [reply](FakePeer& peer) {
+    if (auto request = peer.read_request()) peer.send(reply(*request));
+    peer.wait_for_client_close(10s);
+  });
+  return FakeServer(std::move(scripts));
+}
+
+FakeServer answering(const std::string& reply, std::size_t connections = 2) {
+  return answering([reply](const testing::FakeRequest&) { return reply; }, connections);
+}
+
+TEST(ClientErrors, EachErrorReplyHasItsReasonAndServerOnBothPaths) {
+  const std::pair<const char*, ErrorReason> cases[] = {
+      {"ERROR\r\n", ErrorReason::kNotUnderstood},
+      {"CLIENT_ERROR bad command line format\r\n", ErrorReason::kClientErrorReply},
+      {"SERVER_ERROR out of memory storing object\r\n", ErrorReason::kServerErrorReply},
+  };
+  for (const auto& [reply, reason] : cases) {
+    FakeServer server = answering(reply);
+    Client client(server.address(), fast_options());
+    // The blocking call takes the first connection, the async one the second.
+    for (const ServerError& e :
+         {error_of<ServerError>([&] { client.get("k"); }),
+          error_of<ServerError>([&] { client.async_get("k", asio::use_future).get(); })}) {
+      EXPECT_EQ(e.reason(), reason) << reply << ": " << e.what();
+      EXPECT_EQ(e.server(), server.address().name()) << reply;
+    }
+  }
+}
+
+TEST(ClientErrors, BusyCrawlerIsABusyServerError) {
+  FakeServer server = answering("BUSY currently processing crawler request\r\n", 1);
+  Client client(server.address(), fast_options());
+  try {
+    client.metadump(0);
+    FAIL() << "no ServerError";
+  } catch (const ServerError& e) {
+    EXPECT_EQ(e.reason(), ErrorReason::kBusy) << e.what();
+    EXPECT_EQ(e.server(), server.address().name());
+  }
+}
+
+TEST(ClientErrors, UnexpectedReplyIsAProtocolErrorNamingItsServer) {
+  // A well-formed reply to this very request (its opaque), but not one a get can have.
+  FakeServer server = answering(
+      [](const testing::FakeRequest& request) {
+        return "NS O" + std::to_string(request.opaque.value_or(0)) + "\r\n";
+      },
+      1);
+  Client client(server.address(), fast_options());
+  const auto e = error_of<ProtocolError>([&] { client.get("k"); });
+  EXPECT_EQ(e.reason(), ErrorReason::kUnexpectedReply) << e.what();
+  EXPECT_EQ(e.server(), server.address().name());
+}
+
+TEST(ClientErrors, ServerRequiringAuthenticationSaysUnauthenticated) {
+  namespace fs = std::filesystem;
+  std::string dir = (fs::temp_directory_path() / "llmcache-auth-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const std::string authfile = dir + "/authfile";
+  std::ofstream(authfile) << "alice:secret\n";
+  {
+    MemcachedServer server({"-Y", authfile});
+    Client client(server.address(), fast_options());  // no credentials
+    const auto e = error_of<ServerError>([&] { client.get("k"); });
+    EXPECT_EQ(e.reason(), ErrorReason::kUnauthenticated) << e.what();
+    EXPECT_EQ(e.server(), server.spec());
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <asio/use_future.hpp>
 
 #include <array>
+#include <functional>
 #include <thread>
 
 namespace llmcache {
@@ -77,8 +78,15 @@ TEST(HashClient, LosingAServerMissesFastThenMovesItsKeysThenTakesItBack) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_THROW(client.get(keys[0]), IoError);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  // Inside retry_timeout the server is skipped without I/O: still an IoError, at once.
-  EXPECT_THROW(client.get(keys[0]), IoError);
+  // Inside retry_timeout the server is skipped without I/O: still an IoError, at once,
+  // which says which server was skipped.
+  try {
+    client.get(keys[0]);
+    FAIL() << "no IoError";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.reason(), ErrorReason::kServerDown) << e.what();
+    EXPECT_EQ(e.server(), victim_name);
+  }
   EXPECT_EQ(client.server_for(keys[0]).name(), victim_name);
 
   // Each retry after retry_timeout fails and counts; after retry_attempts the server is
@@ -111,7 +119,13 @@ TEST(HashClient, AsyncCallsFollowTheSameFailureRules) {
   pool.servers[victim].kill();
   auto async_get = [&] { return client.async_get(key, asio::use_future).get(); };
   EXPECT_THROW(async_get(), IoError);  // the failure that starts the count
-  EXPECT_THROW(async_get(), IoError);  // skipped without I/O
+  try {
+    async_get();  // skipped without I/O
+    FAIL() << "no IoError";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.reason(), ErrorReason::kServerDown) << e.what();
+    EXPECT_EQ(e.server(), pool.servers[victim].spec());
+  }
   for (int attempt = 0; attempt < options.retry_attempts; ++attempt) {
     std::this_thread::sleep_for(options.retry_timeout + 50ms);
     EXPECT_THROW(async_get(), IoError);
@@ -130,7 +144,19 @@ TEST(HashClient, AllServersDownIsAnIoErrorNotAHang) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_THROW(client.get("key" + std::to_string(i)), IoError);
   }
-  EXPECT_THROW(client.server_for("anything"), IoError);
+  // By now each server failed once and was removed: none is left to ask.
+  for (auto call :
+       {std::function<void()>([&] { client.server_for("anything"); }),
+        std::function<void()>([&] { client.get("anything"); }),
+        std::function<void()>([&] { client.async_get("anything", asio::use_future).get(); })}) {
+    try {
+      call();
+      FAIL() << "no IoError";
+    } catch (const IoError& e) {
+      EXPECT_EQ(e.reason(), ErrorReason::kNoServerAvailable) << e.what();
+      EXPECT_EQ(e.server(), "");
+    }
+  }
 }
 
 TEST(HashClient, FlushAllReachesEveryServerAndNamesTheOnesThatFailed) {

@@ -127,6 +127,8 @@ TEST(ItemLimit, RefusalByTheServerSaysThePreviousValueIsGone) {
     FAIL() << "no ValueTooLargeError";
   } catch (const ValueTooLargeError& e) {
     EXPECT_TRUE(e.reached_server());
+    EXPECT_EQ(e.reason(), ErrorReason::kTooLarge);
+    EXPECT_EQ(e.server(), server.spec());
     EXPECT_NE(std::string(e.what()).find("removed the previous value"), std::string::npos)
         << e.what();
   }
@@ -145,9 +147,17 @@ TEST(ItemLimit, ClientRefusesWithoutTouchingTheServer) {
     FAIL() << "no ValueTooLargeError";
   } catch (const ValueTooLargeError& e) {
     EXPECT_FALSE(e.reached_server());
+    EXPECT_EQ(e.reason(), ErrorReason::kTooLarge);
+    EXPECT_EQ(e.server(), server.spec());
   }
-  EXPECT_THROW(client.async_set("k", std::string(2u << 20, 'v'), {}, asio::use_future).get(),
-               ValueTooLargeError);
+  try {
+    client.async_set("k", std::string(2u << 20, 'v'), {}, asio::use_future).get();
+    FAIL() << "no ValueTooLargeError";
+  } catch (const ValueTooLargeError& e) {
+    EXPECT_FALSE(e.reached_server());
+    EXPECT_EQ(e.reason(), ErrorReason::kTooLarge);
+    EXPECT_EQ(e.server(), server.spec());
+  }
   EXPECT_EQ(client.get("k")->value, "old");
 }
 

@@ -33,7 +33,7 @@ COMMITTED = ROOT / "python" / "langchain_memcached" / "_ext.pyi"
 PATTERNS = ROOT / "python" / "stub_patterns.txt"
 MODULE = "langchain_memcached._ext"
 # What the installed stub is made from.
-SOURCES = [ROOT / "python" / "src" / "ext.cpp", PATTERNS]
+SOURCES = [*sorted((ROOT / "python" / "src").glob("*.[ch]pp")), PATTERNS]
 
 
 def installed_module() -> ModuleType:
@@ -134,7 +134,7 @@ def main() -> int:
             )
     for name, function in bound.items():
         if unnamed(function):
-            failures.append(f'name every argument of {name} in python/src/ext.cpp ("name"_a)')
+            failures.append(f'name every argument of {name} in python/src/register_*.cpp ("name"_a)')
 
     for failure in failures:
         print(f"typecheck: {failure}")

@@ -109,7 +109,10 @@ def errors(spec: str) -> None:
     except langchain_memcached.TimeoutError:
         log.info("the server is slow")  # TimeoutError is an IoError: catch it first
     except langchain_memcached.IoError as error:
-        log.info("no server: %s", error)
+        # Typed details: why (stable names) and which server, never the message text.
+        reason: str = error.reason
+        server: str = error.server
+        log.info("no server (%s at %s): %s", reason, server, error)
     else:
         raise AssertionError("a get from a closed port succeeded")
 
@@ -117,7 +120,9 @@ def errors(spec: str) -> None:
     try:
         client.set("big", b"x" * (2 << 20))  # over memcached's item limit (-I, 1 MB)
     except langchain_memcached.ValueTooLargeError as error:
-        log.info("too large: %s", error)
+        old_value_kept: bool = not error.reached_server
+        assert error.reason == "too_large"
+        log.info("too large (old value kept: %s): %s", old_value_kept, error)
     else:
         raise AssertionError("a value over the item limit was stored")
 

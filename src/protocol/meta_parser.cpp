@@ -1,11 +1,14 @@
-#include "protocol/meta_protocol.hpp"
+#include "protocol/meta_parser.hpp"
+
+#include <llmcache/errors.hpp>
+
+#include "protocol/keys.hpp"
+#include "protocol/quote.hpp"
 
 #include <charconv>
 #include <cstring>
 #include <system_error>
 #include <utility>
-
-#include "llmcache/errors.hpp"
 
 namespace llmcache::protocol {
 namespace {
@@ -18,28 +21,9 @@ constexpr std::string_view kStatPrefix = "STAT ";
 // connection; below this it is kept to avoid reallocating for every ordinary value.
 constexpr std::size_t kRetainedCapacity = 1u << 20;
 
-// Error messages quote the offending bytes, but a hostile or corrupt stream must not be
-// able to put control characters or megabytes into a log line.
-std::string quote(std::string_view bytes) {
-  constexpr std::size_t kMaxQuoted = 64;
-  constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "'";
-  for (std::size_t i = 0; i < bytes.size() && i < kMaxQuoted; ++i) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  out += bytes.size() > kMaxQuoted ? "'..." : "'";
-  return out;
-}
-
 [[noreturn]] void malformed(std::string_view what, std::string_view bytes) {
-  throw ProtocolError("malformed memcached reply: " + std::string(what) + " in " + quote(bytes));
+  throw ProtocolError("malformed memcached reply: " + std::string(what) + " in " + quote(bytes),
+                      {ErrorReason::kMalformedReply, {}});
 }
 
 template <typename T>
@@ -156,135 +140,7 @@ MetadumpEntry parse_metadump_line(std::string_view line) {
   return entry;
 }
 
-void append_flag(std::string& out, char letter) {
-  const char flag[2] = {' ', letter};
-  out.append(flag, 2);
-}
-
-template <typename T>
-void append_flag(std::string& out, char letter, T value) {
-  char buf[2 + 20];
-  buf[0] = ' ';
-  buf[1] = letter;
-  const auto result = std::to_chars(buf + 2, buf + sizeof buf, value);
-  out.append(buf, result.ptr);
-}
-
-void append_number(std::string& out, std::size_t value) {
-  char buf[1 + 20];
-  buf[0] = ' ';
-  const auto result = std::to_chars(buf + 1, buf + sizeof buf, value);
-  out.append(buf, result.ptr);
-}
-
-void append_command(std::string& out, std::string_view command, std::string_view key) {
-  out += command;
-  out += ' ';
-  out += key;
-}
-
-void append_opaque_and_end(std::string& out, std::uint32_t opaque) {
-  append_flag(out, 'O', opaque);
-  out += "\r\n";
-}
-
 }  // namespace
-
-void validate_key(std::string_view key) {
-  if (key.empty()) throw InvalidArgumentError("memcached key is empty");
-  if (key.size() > kMaxKeyBytes) {
-    throw InvalidArgumentError("memcached key is " + std::to_string(key.size()) +
-                               " bytes; the limit is " + std::to_string(kMaxKeyBytes));
-  }
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    const auto c = static_cast<unsigned char>(key[i]);
-    if (c <= 0x20 || c == 0x7f) {
-      throw InvalidArgumentError("memcached key " + quote(key) +
-                                 " has a space or control byte at offset " + std::to_string(i));
-    }
-  }
-}
-
-void append_meta_get(std::string& out, std::string_view key, const MetaGetFlags& flags,
-                     std::uint32_t opaque) {
-  append_command(out, "mg", key);
-  if (flags.value) append_flag(out, 'v');
-  if (flags.client_flags) append_flag(out, 'f');
-  if (flags.cas) append_flag(out, 'c');
-  if (flags.ttl) append_flag(out, 't');
-  if (flags.vivify_ttl) append_flag(out, 'N', *flags.vivify_ttl);
-  if (flags.recache_ttl) append_flag(out, 'R', *flags.recache_ttl);
-  if (flags.touch_ttl) append_flag(out, 'T', *flags.touch_ttl);
-  append_opaque_and_end(out, opaque);
-}
-
-void append_meta_set(std::string& out, std::string_view key, std::string_view value,
-                     const MetaSetFlags& flags, std::uint32_t opaque) {
-  out.reserve(out.size() + key.size() + value.size() + 96);
-  append_command(out, "ms", key);
-  append_number(out, value.size());
-  // F0 and T0 are memcached's defaults, so they are left out.
-  if (flags.client_flags != 0) append_flag(out, 'F', flags.client_flags);
-  if (flags.ttl != 0) append_flag(out, 'T', flags.ttl);
-  if (flags.cas) append_flag(out, 'C', *flags.cas);
-  if (flags.invalidate) append_flag(out, 'I');
-  if (flags.return_cas) append_flag(out, 'c');
-  switch (flags.mode) {
-    case SetMode::kSet:
-      break;  // S is the default
-    case SetMode::kAdd:
-      out += " ME";
-      break;
-    case SetMode::kReplace:
-      out += " MR";
-      break;
-    case SetMode::kAppend:
-      out += " MA";
-      break;
-    case SetMode::kPrepend:
-      out += " MP";
-      break;
-  }
-  append_opaque_and_end(out, opaque);
-  out += value;
-  out += "\r\n";
-}
-
-void append_meta_delete(std::string& out, std::string_view key, const MetaDeleteFlags& flags,
-                        std::uint32_t opaque) {
-  append_command(out, "md", key);
-  if (flags.cas) append_flag(out, 'C', *flags.cas);
-  if (flags.invalidate) append_flag(out, 'I');
-  append_opaque_and_end(out, opaque);
-}
-
-void append_meta_noop(std::string& out) {
-  out += "mn\r\n";
-}
-
-void append_flush_all(std::string& out, std::uint32_t delay_seconds) {
-  out += "flush_all";
-  append_number(out, delay_seconds);
-  out += "\r\n";
-}
-
-void append_version(std::string& out) {
-  out += "version\r\n";
-}
-
-void append_stats(std::string& out) {
-  out += "stats\r\n";
-}
-
-void append_stats_settings(std::string& out) {
-  out += "stats settings\r\n";
-}
-
-void append_metadump_all(std::string& out) {
-  out += "lru_crawler metadump all\r\n";
-}
-
-// ---------------------------------------------------------------- parser
 
 MetaParser::MetaParser(ParserLimits limits) : limits_(limits) {}
 
@@ -327,8 +183,9 @@ std::size_t MetaParser::find_line_end() {
     const std::size_t line_bytes = scanned_ - (scanned_ > 0 && buffer_.back() == '\r' ? 1 : 0);
     if (line_bytes > limits_.max_line_bytes) {
       throw ProtocolError("malformed memcached reply: no line end within " +
-                          std::to_string(limits_.max_line_bytes) + " bytes, starting " +
-                          quote(std::string_view(base + start, line_bytes)));
+                              std::to_string(limits_.max_line_bytes) + " bytes, starting " +
+                              quote(std::string_view(base + start, line_bytes)),
+                          {ErrorReason::kMalformedReply, {}});
     }
     return npos;
   }

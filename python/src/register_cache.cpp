@@ -1,0 +1,285 @@
+// The cache core (llmcache::CacheCore) for langchain_memcached.MemcachedCache, and the log
+// bridge that brings the core's log lines to Python's logging.
+//
+// The core owns the cache policy: key derivation, TTL, sealing and opening signed entries,
+// which failure is counted where, logging once per cause. The Python face only turns
+// verified bytes into generations and back.
+#include "binding.hpp"
+
+#include <nanobind/stl/string.h>
+
+#include <utility>
+
+namespace llmcache_python {
+
+using namespace nb::literals;
+
+// ---------------------------------------------------------------- log bridge
+//
+// llmcache::log may run on any thread, the client's I/O thread included, which must never
+// take the GIL. So the handler only queues the line under a mutex, and drain_log() emits
+// the queued lines to the logger "langchain_memcached" on a Python thread, after each
+// call into the library returns (and after an AsyncBridge resolved its futures). Logging
+// once per cause is the core's rule; the bridge emits every line it is given.
+
+namespace {
+
+struct LogQueue {
+  explicit LogQueue(std::uint64_t generation) : generation(generation) {}
+  const std::uint64_t generation;  // the fork_generation it was made in
+  std::mutex mutex;
+  std::vector<std::pair<llmcache::LogLevel, std::string>> lines;
+};
+
+// A line waits here only until the next call returns to Python; the bound keeps the queue
+// finite should none return for a long time (lines beyond it are dropped, the counters
+// still count). Logging once per cause keeps real queues to a few lines.
+constexpr std::size_t kMaxQueuedLines = 1000;
+
+std::atomic<LogQueue*> log_queue{nullptr};
+std::atomic<bool> log_pending{false};
+
+/// This process's queue. A child after fork makes its own: a parent thread may have held
+/// the inherited queue's mutex at fork, so that one is never locked (and never freed) here.
+LogQueue& current_log_queue() {
+  const std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  LogQueue* queue = log_queue.load(std::memory_order_acquire);
+  if (queue && queue->generation == generation) return *queue;
+  auto* fresh = new LogQueue(generation);
+  if (log_queue.compare_exchange_strong(queue, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;  // another thread of this process made it first
+  return *queue;
+}
+
+void queue_log_line(llmcache::LogLevel level, std::string_view message) {
+  LogQueue& queue = current_log_queue();
+  {
+    std::lock_guard lock(queue.mutex);
+    if (queue.lines.size() >= kMaxQueuedLines) return;
+    queue.lines.emplace_back(level, std::string(message));
+  }
+  log_pending.store(true, std::memory_order_release);
+}
+
+int python_level(llmcache::LogLevel level) {
+  switch (level) {
+    case llmcache::LogLevel::kDebug:
+      return 10;  // logging.DEBUG
+    case llmcache::LogLevel::kInfo:
+      return 20;  // logging.INFO
+    case llmcache::LogLevel::kWarning:
+      return 30;  // logging.WARNING
+    case llmcache::LogLevel::kError:
+      return 40;  // logging.ERROR
+  }
+  return 30;
+}
+
+}  // namespace
+
+void drain_log() noexcept {
+  // The common case (nothing logged) is one plain load, no read-modify-write.
+  if (!log_pending.load(std::memory_order_relaxed)) return;
+  if (!log_pending.exchange(false, std::memory_order_acq_rel)) return;
+  std::vector<std::pair<llmcache::LogLevel, std::string>> lines;
+  {
+    LogQueue& queue = current_log_queue();
+    std::lock_guard lock(queue.mutex);
+    lines.swap(queue.lines);
+  }
+  try {
+    nb::object logger = nb::module_::import_("logging").attr("getLogger")("langchain_memcached");
+    for (const auto& [level, message] : lines) {
+      // An error message may quote bytes from the wire: never let them fail the logging.
+      nb::object text = nb::steal(
+          PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
+      if (!text) throw nb::python_error();
+      logger.attr("log")(python_level(level), "llmcache %s", text);
+    }
+  } catch (nb::python_error& e) {
+    e.discard_as_unraisable("langchain_memcached: logging a line of llmcache");
+  } catch (...) {
+    // Out of memory while logging: the counters still say what happened.
+  }
+}
+
+// ---------------------------------------------------------------- CacheCore
+
+namespace {
+
+struct PyCache {
+  std::shared_ptr<llmcache::CacheCore> core;
+
+  std::string key(nb::handle prompt, nb::handle llm_string) const {
+    return core->key(to_bytes(prompt, "prompt"), to_bytes(llm_string, "llm_string"));
+  }
+};
+
+/// Emits what the call logged once it returns, normally or by an exception.
+struct DrainLogOnReturn {
+  DrainLogOnReturn() = default;
+  DrainLogOnReturn(const DrainLogOnReturn&) = delete;
+  DrainLogOnReturn& operator=(const DrainLogOnReturn&) = delete;
+  ~DrainLogOnReturn() { drain_log(); }
+};
+
+nb::dict stats_to_python(const llmcache::CacheStats& s) {
+  nb::dict d;
+  d["hits"] = s.hits;
+  d["misses"] = s.misses;
+  d["updates"] = s.updates;
+  d["update_failures"] = s.update_failures;
+  d["io_errors"] = s.io_errors;
+  d["timeouts"] = s.timeouts;
+  d["server_errors"] = s.server_errors;
+  d["protocol_errors"] = s.protocol_errors;
+  d["decode_errors"] = s.decode_errors;
+  d["too_large"] = s.too_large;
+  d["signature_failures"] = s.signature_failures;
+  d["unserializable_values"] = s.unserializable_values;
+  d["bytes_read"] = s.bytes_read;
+  d["bytes_written"] = s.bytes_written;
+  return d;
+}
+
+}  // namespace
+
+void register_cache(nb::module_& m) {
+  llmcache::set_log_handler(queue_log_line);
+
+  // Prompts and values are nb::handle with .none() so to_bytes names a wrong type, None
+  // included, in a clear TypeError.
+  nb::class_<PyCache>(m, "CacheCore")
+      .def(
+          "__init__",
+          [](PyCache* self, const PyClient& client, std::int64_t ttl, bool strict,
+             nb::handle signing_secret) {
+            llmcache::MemcachedCacheOptions options;
+            options.ttl = std::chrono::seconds(ttl);
+            options.strict = strict;
+            if (!signing_secret.is_none()) {
+              options.signing_secret = to_bytes(signing_secret, "signing_secret");
+            }
+            new (self)
+                PyCache{std::make_shared<llmcache::CacheCore>(client.client(), std::move(options))};
+          },
+          "client"_a, "ttl"_a = 0, "strict"_a = false, "signing_secret"_a.none() = nb::none(),
+          "The cache policy over `client`: keys, TTL, signing, counters, logging once per "
+          "cause. Raises InvalidArgumentError for a negative ttl or an empty secret.")
+      .def("key", &PyCache::key, "prompt"_a.none(), "llm_string"_a.none(),
+           "The key the entry for this prompt and llm_string is stored under.")
+      // ---- lookup: fetch (or start_fetch), then finish_lookup exactly once
+      .def(
+          "fetch",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string) {
+            std::string key = self.key(prompt, llm_string);
+            DrainLogOnReturn drain;
+            auto value = without_gil([&] { return self.core->fetch(key); });
+            return to_python(value);
+          },
+          "prompt"_a.none(), "llm_string"_a.none(),
+          "The verified bytes stored for this prompt and llm_string, or None: server "
+          "trouble and entries failing their signature check are counted misses. Call "
+          "finish_lookup() afterwards, once.")
+      .def(
+          "start_fetch",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, AsyncBridge& bridge,
+             nb::handle future) {
+            std::string key = self.key(prompt, llm_string);
+            DrainLogOnReturn drain;  // a refusal before anything was queued is logged at once
+            bridge.submit<OptionalBytes>(future, [&](llmcache::Callback<OptionalBytes> done) {
+              self.core->start_fetch(std::move(key), std::move(done));
+            });
+          },
+          "prompt"_a.none(), "llm_string"_a.none(), "bridge"_a, "future"_a)
+      .def(
+          "finish_lookup",
+          [](const PyCache& self, bool decoded, std::size_t value_bytes) {
+            self.core->finish_lookup(decoded, value_bytes);
+          },
+          "decoded"_a, "value_bytes"_a = 0,
+          "Ends one lookup: a hit if the fetched value `decoded` (of `value_bytes` bytes), "
+          "else a miss.")
+      .def(
+          "record_decode_failure",
+          [](const PyCache& self, const std::string& why) {
+            DrainLogOnReturn drain;
+            self.core->record_decode_failure(why);
+          },
+          "why"_a,
+          "A fetched value did not decode: counted and logged once. Then finish_lookup(False).")
+      // ---- update
+      .def(
+          "store",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, nb::handle value) {
+            std::string key = self.key(prompt, llm_string);
+            std::string bytes = to_bytes(value, "value");
+            DrainLogOnReturn drain;
+            return without_gil([&] { return self.core->store(key, bytes); });
+          },
+          "prompt"_a.none(), "llm_string"_a.none(), "value"_a.none(),
+          "Stores `value` (LangChain's bytes) for this prompt and llm_string; whether it was "
+          "stored. A failure is counted and logged once per cause, or raised when strict.")
+      .def(
+          "start_store",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, nb::handle value,
+             AsyncBridge& bridge, nb::handle future) {
+            std::string key = self.key(prompt, llm_string);
+            std::string bytes = to_bytes(value, "value");
+            DrainLogOnReturn drain;
+            bridge.submit<bool>(future, [&](llmcache::Callback<bool> done) {
+              self.core->start_store(std::move(key), bytes, std::move(done));
+            });
+          },
+          "prompt"_a.none(), "llm_string"_a.none(), "value"_a.none(), "bridge"_a, "future"_a)
+      .def(
+          "refuse_update",
+          [](const PyCache& self, nb::handle error) {
+            // The core needs the reason's text for its log line, and rethrows when strict:
+            // then the caller gets its own exception back, not a copy.
+            const std::string why = nb::str(error).c_str();
+            bool refused_strictly = false;
+            bool result = false;
+            {
+              DrainLogOnReturn drain;
+              try {
+                result = self.core->refuse_update(
+                    std::make_exception_ptr(llmcache::InvalidArgumentError(why)));
+              } catch (const llmcache::InvalidArgumentError&) {
+                refused_strictly = true;
+              }
+            }
+            if (refused_strictly) {
+              PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+              throw nb::python_error();
+            }
+            return result;
+          },
+          "error"_a,
+          "An update the face could not encode (`error` says why): nothing is sent, the old "
+          "entry stays; counted as unserializable_values and logged once. Returns False, or "
+          "raises `error` again when strict.")
+      // ---- the rest
+      .def(
+          "clear",
+          [](const PyCache& self, std::int64_t delay, bool noreply) {
+            without_gil([&] { self.core->clear(std::chrono::seconds(delay), noreply); });
+          },
+          "delay"_a = 0, "noreply"_a = false,
+          "`flush_all [delay]` on every server: wipes each WHOLE server.")
+      .def(
+          "start_clear",
+          [](const PyCache& self, std::int64_t delay, bool noreply, AsyncBridge& bridge,
+             nb::handle future) {
+            bridge.submit<bool>(future, [&](llmcache::Callback<bool> done) {
+              self.core->start_clear(std::chrono::seconds(delay), noreply, std::move(done));
+            });
+          },
+          "delay"_a, "noreply"_a, "bridge"_a, "future"_a)
+      .def(
+          "stats", [](const PyCache& self) { return stats_to_python(self.core->stats()); },
+          "Counters since the cache was made: every lookup is one hit or one miss; the rest "
+          "say why.");
+}
+
+}  // namespace llmcache_python

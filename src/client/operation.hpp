@@ -1,0 +1,62 @@
+#pragma once
+// What the operation files (reads.cpp, writes.cpp, admin.cpp) share: request arguments, and
+// the two paths of a single-key request. Each single-key operation is a prepare_* (validate,
+// build the bytes) and a map_* (reply to result), used by both paths.
+#include <llmcache/errors.hpp>
+
+#include "client/callbacks.hpp"
+#include "client/error_replies.hpp"
+#include "client/transport.hpp"
+#include "protocol/meta_requests.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace llmcache::detail {
+
+inline std::uint32_t seconds_count(std::chrono::seconds s) {
+  if (s.count() < 0) throw InvalidArgumentError("a TTL or delay cannot be negative");
+  return static_cast<std::uint32_t>(s.count());
+}
+
+/// A single-key request, ready to send.
+struct Prepared {
+  std::string bytes;
+  std::uint32_t opaque = 0;
+};
+
+template <class T>
+using MapReply = T (*)(protocol::Reply, const ServerAddress&);
+
+/// The async path: prepare(key) (a caller mistake fails through the callback), then send.
+template <class T, class Prepare>
+void send_prepared(Transport& transport, std::string key, Callback<T> callback, MapReply<T> map,
+                   Prepare prepare) {
+  Prepared prepared;
+  try {
+    prepared = prepare(key);
+  } catch (...) {
+    return fail_later(transport.executor(), std::move(callback), std::current_exception());
+  }
+  Request request{std::move(prepared.bytes), prepared.opaque,
+                  on_reply<T>(std::move(callback), map)};
+  std::vector<RoutedRequest> routed;
+  routed.push_back({std::move(key), std::move(request)});
+  transport.send(std::move(routed));
+}
+
+/// The blocking path: one round trip on the calling thread (the fast path in
+/// net/blocking_connection.hpp); requests and replies are the same as the async ones.
+template <class T>
+T round_trip(Transport& transport, std::string_view key, MapReply<T> map,
+             const Prepared& prepared) {
+  Answer answer = transport.round_trip(key, prepared.bytes, prepared.opaque);
+  throw_if_error_reply(answer.reply, answer.server);
+  return map(std::move(answer.reply), answer.server);
+}
+
+}  // namespace llmcache::detail

@@ -1,0 +1,130 @@
+// Reads: get, get_many, meta_get (mg with its stampede-protection flags).
+#include <llmcache/client.hpp>
+
+#include "client/fan_out.hpp"
+#include "client/lifecycle.hpp"
+#include "client/operation.hpp"
+
+namespace llmcache {
+namespace {
+
+using detail::Prepared;
+using protocol::Reply;
+using protocol::Status;
+
+Prepared prepare_meta_get(detail::Transport& transport, std::string_view key,
+                          const MetaGetOptions& options) {
+  protocol::validate_key(key);
+  auto seconds = [](const std::optional<std::chrono::seconds>& s) {
+    return s ? std::optional<std::uint32_t>(detail::seconds_count(*s)) : std::nullopt;
+  };
+  protocol::MetaGetFlags flags;
+  flags.value = options.value;
+  flags.cas = options.cas;
+  flags.ttl = options.ttl;
+  flags.vivify_ttl = seconds(options.vivify_ttl);
+  flags.recache_ttl = seconds(options.recache_ttl);
+  flags.touch_ttl = seconds(options.touch_ttl);
+  Prepared prepared{{}, transport.next_opaque()};
+  protocol::append_meta_get(prepared.bytes, key, flags, prepared.opaque);
+  return prepared;
+}
+
+MetaGetResult map_meta_get(Reply reply, const ServerAddress& server) {
+  MetaGetResult result;
+  if (reply.status == Status::kValue || reply.status == Status::kHeaderOnly) {
+    result.item = Item{std::move(reply.value), reply.client_flags.value_or(0), reply.cas};
+  } else if (reply.status != Status::kMiss) {
+    detail::throw_unexpected(reply, "mg", server);
+  }
+  result.ttl = reply.ttl;
+  result.won = reply.won;
+  result.stale = reply.stale;
+  result.already_won = reply.already_won;
+  return result;
+}
+
+/// get_many's reply: the item without its CAS, or a miss.
+std::optional<Item> map_get(Reply reply, const ServerAddress& server) {
+  detail::throw_if_error_reply(reply, server);
+  if (reply.status == Status::kValue) {
+    return Item{std::move(reply.value), reply.client_flags.value_or(0), {}};
+  }
+  if (reply.status != Status::kMiss) detail::throw_unexpected(reply, "mg", server);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void ClientBase::start_get(std::string key, Callback<std::optional<Item>> callback) {
+  MetaGetOptions options;
+  start_meta_get(std::move(key), options,
+                 [callback = std::move(callback)](std::exception_ptr error, MetaGetResult r) {
+                   callback(error, std::move(r.item));
+                 });
+}
+
+void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
+                                Callback<MetaGetResult> callback) {
+  auto transport = lifecycle_->enter();
+  if (detail::refuse_if_closed(transport, callback)) return;
+  detail::send_prepared(
+      *transport, std::move(key), std::move(callback), map_meta_get,
+      [&](std::string_view k) { return prepare_meta_get(*transport, wire_key(k), options); });
+}
+
+void ClientBase::start_get_many(std::vector<std::string> keys,
+                                Callback<std::vector<std::optional<Item>>> callback) {
+  auto transport = lifecycle_->enter();
+  if (detail::refuse_if_closed(transport, callback)) return;
+  try {
+    for (const auto& key : keys) protocol::validate_key(wire_key(key));
+  } catch (...) {
+    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+  }
+  if (keys.empty()) {
+    asio::post(transport->executor(), [callback = std::move(callback)] { callback(nullptr, {}); });
+    return;
+  }
+  auto join = std::make_shared<detail::GetManyJoin>(keys.size(), std::move(callback));
+  std::vector<detail::RoutedRequest> routed;
+  routed.reserve(keys.size());
+  protocol::MetaGetFlags flags;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    detail::Request request;
+    request.opaque = transport->next_opaque();
+    protocol::append_meta_get(request.bytes, wire_key(keys[i]), flags, *request.opaque);
+    request.on_reply = [join, i](std::exception_ptr error, Reply reply,
+                                 const ServerAddress* server) {
+      std::optional<Item> item;
+      if (!error) {
+        try {
+          item = map_get(std::move(reply), *server);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      join->arrive(i, error, std::move(item));
+    };
+    routed.push_back({std::move(keys[i]), std::move(request)});
+  }
+  transport->send(std::move(routed));
+}
+
+std::optional<Item> ClientBase::get(std::string_view key) {
+  return meta_get(key, MetaGetOptions{}).item;
+}
+
+std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::string> keys) {
+  return detail::blocking_call<std::vector<std::optional<Item>>>(*lifecycle_, [&](auto callback) {
+    start_get_many(std::vector<std::string>(keys.begin(), keys.end()), std::move(callback));
+  });
+}
+
+MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {
+  auto transport = lifecycle_->enter_open();
+  return detail::round_trip(*transport, key, map_meta_get,
+                            prepare_meta_get(*transport, wire_key(key), options));
+}
+
+}  // namespace llmcache

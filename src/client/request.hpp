@@ -1,0 +1,42 @@
+#pragma once
+// A request as the operations hand it to the transport, and what comes back.
+#include <llmcache/options.hpp>
+
+#include "protocol/meta_parser.hpp"
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace llmcache::detail {
+
+/// Called exactly once with the reply, or the error that ended the wait, and the server the
+/// request went to (null when it went nowhere: the client was closed, no server was left),
+/// so that an error reply can name its server.
+using ReplyHandler =
+    std::function<void(std::exception_ptr, protocol::Reply, const ServerAddress* server)>;
+
+/// One request as the client hands it to the transport.
+struct Request {
+  /// The request bytes, exactly one request.
+  std::string bytes;
+  /// The opaque the reply must echo; nullopt for classic commands, which echo nothing.
+  std::optional<std::uint32_t> opaque;
+  ReplyHandler on_reply;
+};
+
+struct RoutedRequest {
+  /// The key that decides the server (ignored by a single-server client).
+  std::string routing_key;
+  Request request;
+};
+
+/// A blocking round trip's reply and the server that gave it.
+struct Answer {
+  protocol::Reply reply;
+  const ServerAddress& server;
+};
+
+}  // namespace llmcache::detail

@@ -1,0 +1,185 @@
+// Writes: set (with CAS), delete and invalidate. A set whose value cannot fit the server's
+// item limit is refused before it is sent (client/item_limits.hpp), on both paths alike.
+#include <llmcache/client.hpp>
+
+#include "client/item_limits.hpp"
+#include "client/lifecycle.hpp"
+#include "client/operation.hpp"
+
+namespace llmcache {
+namespace {
+
+using detail::ItemLimits;
+using detail::LimitCheck;
+using detail::Prepared;
+using protocol::Reply;
+using protocol::Status;
+
+Prepared prepare_set(detail::Transport& transport, std::string_view key, std::string_view value,
+                     const SetOptions& options) {
+  protocol::validate_key(key);
+  protocol::MetaSetFlags flags;
+  flags.client_flags = options.flags;
+  flags.cas = options.cas;
+  flags.ttl = detail::seconds_count(options.ttl);
+  Prepared prepared{{}, transport.next_opaque()};
+  protocol::append_meta_set(prepared.bytes, key, value, flags, prepared.opaque);
+  return prepared;
+}
+
+StoreResult map_set(Reply reply, const ServerAddress& server) {
+  switch (reply.status) {
+    case Status::kHeaderOnly:
+      return StoreResult::kStored;
+    case Status::kNotStored:
+      return StoreResult::kNotStored;
+    case Status::kExists:
+      return StoreResult::kExists;
+    default:
+      detail::throw_unexpected(reply, "ms", server);
+  }
+}
+
+Prepared prepare_del(detail::Transport& transport, std::string_view key, bool invalidate) {
+  protocol::validate_key(key);
+  protocol::MetaDeleteFlags flags;
+  flags.invalidate = invalidate;
+  Prepared prepared{{}, transport.next_opaque()};
+  protocol::append_meta_delete(prepared.bytes, key, flags, prepared.opaque);
+  return prepared;
+}
+
+bool map_del(Reply reply, const ServerAddress& server) {
+  if (reply.status == Status::kHeaderOnly) return true;
+  if (reply.status == Status::kNotFound) return false;
+  detail::throw_unexpected(reply, "md", server);
+}
+
+/// The server that would store `key`, by name; empty if none is available (the set
+/// itself will then fail and say why).
+std::string server_name_for(const detail::Transport& transport, std::string_view key) {
+  try {
+    return transport.server_for(key).name();
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+/// The item-limit check of a set of `value` under `key` (`wire`: with the key prefix).
+LimitCheck limit_check(const detail::Transport& transport, std::string_view key,
+                       std::string_view wire, std::string_view value, const SetOptions& options) {
+  return LimitCheck(transport.item_limits(), server_name_for(transport, key), value.size(),
+                    ItemLimits::item_bytes(wire.size(), value.size(), options.flags != 0),
+                    ItemLimits::Clock::now());
+}
+
+/// An async set waiting for its server's item limit; copyable, for the reply handler.
+struct PendingSet {
+  detail::Transport* transport;  // outlives the callbacks: they run on its I/O thread
+  LimitCheck check;
+  std::string key;
+  std::string wire;
+  std::string value;
+  SetOptions options;
+  Callback<StoreResult> callback;
+
+  void send() {
+    if (auto refusal = check.refusal()) {
+      return detail::fail_later(transport->executor(), std::move(callback), refusal);
+    }
+    Callback<StoreResult> done = [check = check, callback = std::move(callback)](
+                                     std::exception_ptr error, StoreResult result) {
+      check.after_set(error);
+      callback(error, result);
+    };
+    detail::send_prepared(
+        *transport, std::move(key), std::move(done), map_set,
+        [&](std::string_view) { return prepare_set(*transport, wire, value, options); });
+  }
+};
+
+}  // namespace
+
+void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
+                           Callback<StoreResult> callback) {
+  auto use = lifecycle_->enter();
+  if (detail::refuse_if_closed(use, callback)) return;
+  auto* transport = use.get();
+  std::string wire = wire_key(key);
+  try {
+    protocol::validate_key(wire);  // before a stats request goes out on its behalf
+  } catch (...) {
+    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+  }
+  LimitCheck check = limit_check(*transport, key, wire, value, options);
+  const bool needs_limit = check.needs_limit();
+  std::string routing_key = key;  // the limit is asked of the server that will get the set
+  PendingSet set{transport,        std::move(check), std::move(key),     std::move(wire),
+                 std::move(value), options,          std::move(callback)};
+  if (!needs_limit) return set.send();
+  detail::Request request;
+  protocol::append_stats_settings(request.bytes);
+  request.on_reply = [set = std::move(set)](std::exception_ptr error, Reply reply,
+                                            const ServerAddress*) mutable {
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const ClosedError&) {
+        return set.callback(error, {});  // the client is closing: the set could not go out
+      } catch (...) {
+      }
+    }
+    set.check.learned(error ? std::nullopt : ItemLimits::parse(reply), ItemLimits::Clock::now());
+    set.send();
+  };
+  std::vector<detail::RoutedRequest> routed;
+  routed.push_back({std::move(routing_key), std::move(request)});
+  transport->send(std::move(routed));
+}
+
+void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
+  auto transport = lifecycle_->enter();
+  if (detail::refuse_if_closed(transport, callback)) return;
+  detail::send_prepared(
+      *transport, std::move(key), std::move(callback), map_del,
+      [&](std::string_view k) { return prepare_del(*transport, wire_key(k), invalidate); });
+}
+
+StoreResult ClientBase::set(std::string_view key, std::string_view value,
+                            const SetOptions& options) {
+  auto transport = lifecycle_->enter_open();
+  const std::string wire = wire_key(key);
+  const Prepared prepared = prepare_set(*transport, wire, value, options);
+  LimitCheck check = limit_check(*transport, key, wire, value, options);
+  if (check.needs_limit()) {
+    std::optional<std::size_t> limit;
+    try {
+      std::string request;
+      protocol::append_stats_settings(request);
+      limit = ItemLimits::parse(transport->round_trip(key, request, std::nullopt).reply);
+    } catch (const Error&) {
+      // Unknown: send the value and let the server judge; the set reports its own failure.
+    }
+    check.learned(limit, ItemLimits::Clock::now());
+  }
+  if (auto refusal = check.refusal()) std::rethrow_exception(refusal);
+  try {
+    return detail::round_trip(*transport, key, map_set, prepared);
+  } catch (...) {
+    check.after_set(std::current_exception());
+    throw;
+  }
+}
+
+bool ClientBase::del(std::string_view key) {
+  auto transport = lifecycle_->enter_open();
+  return detail::round_trip(*transport, key, map_del,
+                            prepare_del(*transport, wire_key(key), false));
+}
+
+bool ClientBase::invalidate(std::string_view key) {
+  auto transport = lifecycle_->enter_open();
+  return detail::round_trip(*transport, key, map_del, prepare_del(*transport, wire_key(key), true));
+}
+
+}  // namespace llmcache
