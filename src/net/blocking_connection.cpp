@@ -3,21 +3,17 @@
 #include <llmcache/errors.hpp>
 
 #include "net/auth.hpp"
+#include "net/endpoints.hpp"
+#include "net/net_error.hpp"
+#include "net/reply_matcher.hpp"
+#include "net/tls_session.hpp"
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <limits>
 
 namespace llmcache::net {
 namespace {
@@ -30,35 +26,11 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(left.count()) + 1;
 }
 
-// Error replies may lack the opaque (memcached's CLIENT_ERROR does), as in Connection.
-bool is_error_reply(const protocol::Reply& reply) {
-  using protocol::Status;
-  return reply.status == Status::kError || reply.status == Status::kClientError ||
-         reply.status == Status::kServerError;
-}
-
 // Something to read on a socket with no request outstanding: the server closed it (it was
 // restarted while we were idle) or sent bytes nobody asked for.
 bool readable_now(int fd) {
   pollfd pfd{fd, POLLIN, 0};
   return ::poll(&pfd, 1, 0) != 0;
-}
-
-struct AddrInfo {
-  addrinfo* list = nullptr;
-  ~AddrInfo() {
-    if (list) ::freeaddrinfo(list);
-  }
-};
-
-// What an SSL_* call that returned `result` failed with, for a message.
-std::string ssl_failure(int ssl_error, int saved_errno) {
-  if (ssl_error == SSL_ERROR_SYSCALL) {
-    const std::string queued = last_openssl_error("");
-    if (!queued.empty()) return queued;
-    return saved_errno ? std::strerror(saved_errno) : "the server closed the connection";
-  }
-  return last_openssl_error("TLS error " + std::to_string(ssl_error));
 }
 
 }  // namespace
@@ -84,7 +56,7 @@ BlockingConnection::~BlockingConnection() {
 
 void BlockingConnection::close() {
   // No TLS close_notify: the socket may be broken, and memcached needs none.
-  ssl_.reset();
+  tls_session_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -100,8 +72,7 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
     pollfd pfds[2] = {{fd_, events, 0}, {closing_ ? closing_->fd() : -1, POLLIN, 0}};
     const int ready = ::poll(pfds, 2, remaining_ms(deadline));
     if (ready > 0 && pfds[1].revents != 0) {
-      fail(
-          std::make_exception_ptr(ClosedError("memcached " + address_.name() + ": client closed")));
+      fail(net_failure<ClosedError>(address_, ErrorReason::kClosedByClient, "client closed"));
     }
     if (ready > 0) return;
     if (ready == 0) {
@@ -111,13 +82,14 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
       // for the rest: a handshake that times out most often means that.
       const char* hint =
           std::string_view(what) == "TLS handshake" ? " (does the server speak TLS?)" : "";
-      fail(std::make_exception_ptr(TimeoutError("memcached " + address_.name() + ": " + what +
-                                                " timed out after " +
-                                                std::to_string(limit.count()) + " ms" + hint)));
+      fail(net_failure<TimeoutError>(
+          address_, ErrorReason::kTimedOut,
+          std::string(what) + " timed out after " + std::to_string(limit.count()) + " ms" + hint));
     }
     if (errno != EINTR) {
-      fail(std::make_exception_ptr(
-          IoError("memcached " + address_.name() + ": poll failed: " + std::strerror(errno))));
+      fail(net_failure<IoError>(
+          address_, (events & POLLIN) ? ErrorReason::kReadFailed : ErrorReason::kWriteFailed,
+          std::string("poll failed: ") + std::strerror(errno)));
     }
   }
 }
@@ -134,141 +106,98 @@ void BlockingConnection::connect(Clock::time_point deadline) {
 }
 
 void BlockingConnection::open_socket(Clock::time_point deadline) {
-  if (address_.is_unix()) return open_unix_socket();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  AddrInfo addresses;
-  const std::string port = std::to_string(address_.port);
-  if (int rc = ::getaddrinfo(address_.host.c_str(), port.c_str(), &hints, &addresses.list)) {
-    throw IoError("memcached " + address_.name() + ": cannot resolve host: " + gai_strerror(rc));
-  }
-  std::string last_error = "no address";
-  for (addrinfo* ai = addresses.list; ai; ai = ai->ai_next) {
-    fd_ = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd_ < 0) continue;
-    if (::connect(fd_, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-      last_error = std::strerror(errno);
-      close();
-      continue;
-    }
+  Connector connector(address_, resolve(address_));
+  // As the async path does, waiting with poll() instead of Asio.
+  while (const auto attempt = connector.next()) {
+    fd_ = attempt->fd;
+    if (!attempt->in_progress) return;
     wait(POLLOUT, deadline, "connect");
-    int error = 0;
-    socklen_t length = sizeof error;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
-    if (error == 0) {
-      int one = 1;
-      ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      return;
-    }
-    last_error = std::strerror(error);
+    if (connector.connected(*attempt)) return;
     close();
   }
-  const bool refused = last_error == std::strerror(ECONNREFUSED);
-  throw IoError("memcached " + address_.name() + ": cannot connect: " + last_error +
-                (refused ? " (is memcached running there? check the server list)" : ""));
-}
-
-void BlockingConnection::open_unix_socket() {
-  sockaddr_un where{};
-  where.sun_family = AF_UNIX;
-  // parse_server refused paths that do not fit, with the terminating NUL.
-  std::memcpy(where.sun_path, address_.unix_path.c_str(), address_.unix_path.size() + 1);
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  // A local connect completes or fails at once; Linux answers EAGAIN (rather than
-  // completing later, as TCP does) when the server's listen backlog is full.
-  if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&where), sizeof where) == 0) {
-    return;
-  }
-  const std::string failure =
-      errno == EAGAIN ? "the server's listen backlog is full" : std::string(std::strerror(errno));
-  close();
-  throw IoError("memcached " + address_.name() + ": cannot connect: " + failure +
-                " (is memcached listening on this socket, started with -s " + address_.unix_path +
-                "?)");
+  throw connector.error();
 }
 
 void BlockingConnection::handshake(Clock::time_point deadline) {
-  ssl_.reset(::SSL_new(tls_->context().native_handle()));
-  BIO* bio = ssl_ ? make_socket_bio(fd_) : nullptr;
-  if (!bio) {
-    throw IoError("memcached " + address_.name() +
-                  ": cannot start TLS: " + last_openssl_error("out of memory"));
-  }
-  ::SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO from here
-  tls_->prepare(ssl_.get(), address_);
+  TlsSession& tls = tls_session_.emplace(*tls_, address_);
   for (;;) {
-    ::ERR_clear_error();
-    errno = 0;
-    const int rc = ::SSL_connect(ssl_.get());
-    if (rc == 1) return;
-    const int saved_errno = errno;
-    const int ssl_error = ::SSL_get_error(ssl_.get(), rc);
-    if (ssl_error == SSL_ERROR_WANT_READ) {
-      wait(POLLIN, deadline, "TLS handshake");
-    } else if (ssl_error == SSL_ERROR_WANT_WRITE) {
-      wait(POLLOUT, deadline, "TLS handshake");
-    } else {
-      throw IoError("memcached " + address_.name() + ": " +
-                    tls_->handshake_failure(ssl_.get(), ssl_failure(ssl_error, saved_errno)));
+    const bool done = tls.handshake();
+    ciphertext_.clear();
+    tls.take_output(ciphertext_);
+    if (const int error = write_socket(ciphertext_, deadline, "TLS handshake")) {
+      throw tls.handshake_failed(std::strerror(error));
     }
+    if (done) return;
+    const SocketRead got = read_socket(deadline, "TLS handshake", nullptr);
+    if (got.error) throw tls.handshake_failed(std::strerror(got.error));
+    if (got.bytes == 0) throw tls.handshake_failed("the server closed the connection");
+    tls.feed(std::string_view(buffer_.data(), got.bytes));
   }
 }
 
 void BlockingConnection::authenticate(Clock::time_point deadline) {
-  send_all(auth_request(options_.credentials), deadline, "authentication");
-  // Nothing else is sent until the answer is in, so the first line is the answer.
-  std::string reply;
-  std::size_t end = std::string::npos;
-  while ((end = reply.find("\r\n")) == std::string::npos) {
-    if (reply.size() > kMaxAuthReplyBytes) {
-      throw IoError("memcached " + address_.name() +
-                    ": authentication failed: the reply is longer than a line");
-    }
-    reply.append(buffer_.data(), receive(deadline, "authentication", false));
+  AuthExchange exchange(options_.credentials, address_);
+  send_all(exchange.request(), deadline, "authentication");
+  for (;;) {
+    const std::size_t n = receive(deadline, "authentication", false);
+    if (exchange.feed(std::string_view(buffer_.data(), n))) break;
   }
-  check_auth_reply(std::string_view(reply).substr(0, end), address_);
-  if (end + 2 < reply.size()) parser_.feed(std::string_view(reply).substr(end + 2));
+  parser_.feed(exchange.rest());
+}
+
+int BlockingConnection::write_socket(std::string_view bytes, Clock::time_point deadline,
+                                     const char* what) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      wait(POLLOUT, deadline, what);
+    } else if (n < 0 && errno != EINTR) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point deadline,
+                                                               const char* what,
+                                                               Clock::time_point* spin_until) {
+  if (buffer_.empty()) buffer_.resize(kReadChunkBytes);
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
+    if (n >= 0) return {static_cast<std::size_t>(n), 0};
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return {0, errno};
+    if (spin_until) {
+      // The clock is read only once the socket has nothing: a reply already there costs
+      // no time call.
+      if (*spin_until == Clock::time_point{}) *spin_until = Clock::now() + options_.blocking_spin;
+      if (Clock::now() < *spin_until) continue;
+    }
+    wait(POLLIN, deadline, what);
+  }
 }
 
 void BlockingConnection::send_all(std::string_view bytes, Clock::time_point deadline,
                                   const char* what) {
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const char* data = bytes.data() + sent;
-    const std::size_t size = bytes.size() - sent;
-    if (ssl_) {
-      ::ERR_clear_error();
-      errno = 0;
-      // After WANT_* OpenSSL needs the same arguments again, which the loop passes.
-      const int n = ::SSL_write(
-          ssl_.get(), data,
-          static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
-      if (n > 0) {
-        sent += static_cast<std::size_t>(n);
-        continue;
-      }
-      const int saved_errno = errno;
-      const int ssl_error = ::SSL_get_error(ssl_.get(), n);
-      if (ssl_error == SSL_ERROR_WANT_WRITE) {
-        wait(POLLOUT, deadline, what);
-      } else if (ssl_error == SSL_ERROR_WANT_READ) {
-        wait(POLLIN, deadline, what);
-      } else {
-        throw IoError("memcached " + address_.name() +
-                      ": write failed: " + ssl_failure(ssl_error, saved_errno));
-      }
-      continue;
+  const auto write_all = [&](std::string_view out) {
+    if (const int error = write_socket(out, deadline, what)) {
+      throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                               std::string("write failed: ") + std::strerror(error));
     }
-    const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      wait(POLLOUT, deadline, what);
-    } else if (n < 0 && errno != EINTR) {
-      throw IoError("memcached " + address_.name() + ": write failed: " + std::strerror(errno));
-    }
-  }
+  };
+  if (!tls_session_) return write_all(bytes);
+  // A piece at a time; at least once, so that what TLS has waiting goes out even when
+  // `bytes` is empty.
+  do {
+    const std::string_view piece = bytes.substr(0, kTlsWriteChunkBytes);
+    bytes.remove_prefix(piece.size());
+    ciphertext_.clear();
+    tls_session_->write(piece);
+    tls_session_->take_output(ciphertext_);
+    write_all(ciphertext_);
+  } while (!bytes.empty());
 }
 
 std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* what, bool spin) {
@@ -277,42 +206,24 @@ std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* 
       std::string_view(what) == "request" ? std::string() : std::string(" during ") + what;
   Clock::time_point spin_until{};
   for (;;) {
-    short events = POLLIN;
-    if (ssl_) {
-      ::ERR_clear_error();
-      errno = 0;
-      const int n = ::SSL_read(ssl_.get(), buffer_.data(), static_cast<int>(buffer_.size()));
-      if (n > 0) return static_cast<std::size_t>(n);
-      const int saved_errno = errno;
-      const int ssl_error = ::SSL_get_error(ssl_.get(), n);
-      if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-        throw IoError("memcached " + address_.name() + ": connection closed by the server" +
-                      during);
+    if (tls_session_) {
+      if (const std::size_t n = tls_session_->read(buffer_.data(), buffer_.size(), during)) {
+        return n;
       }
-      if (ssl_error == SSL_ERROR_WANT_WRITE) {
-        events = POLLOUT;
-      } else if (ssl_error != SSL_ERROR_WANT_READ) {
-        throw IoError("memcached " + address_.name() +
-                      ": read failed: " + ssl_failure(ssl_error, saved_errno) + during);
-      }
-    } else {
-      const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
-      if (n > 0) return static_cast<std::size_t>(n);
-      if (n == 0) {
-        throw IoError("memcached " + address_.name() + ": connection closed by the server" +
-                      during);
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        throw IoError("memcached " + address_.name() + ": read failed: " + std::strerror(errno) +
-                      during);
-      }
+      // Reading can make TLS answer (a key update); it must go out before we wait.
+      if (tls_session_->has_output()) send_all({}, deadline, what);
     }
-    if (spin && events == POLLIN) {
-      if (spin_until == Clock::time_point{}) spin_until = Clock::now() + options_.blocking_spin;
-      if (Clock::now() < spin_until) continue;
+    const SocketRead got = read_socket(deadline, what, spin ? &spin_until : nullptr);
+    if (got.error) {
+      throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                               std::string("read failed: ") + std::strerror(got.error) + during);
     }
-    wait(events, deadline, what);
+    if (got.bytes == 0) {
+      throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                               "connection closed by the server" + during);
+    }
+    if (!tls_session_) return got.bytes;
+    tls_session_->feed(std::string_view(buffer_.data(), got.bytes));
   }
 }
 
@@ -321,7 +232,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
   const auto start = Clock::now();
   // An idle socket with something to read (see readable_now) cannot carry this request:
   // start afresh rather than fail it.
-  if (fd_ >= 0 && (parser_.buffered() > 0 || readable_now(fd_))) {
+  if (fd_ >= 0 && (parser_.buffered() > 0 || (tls_session_ && tls_session_->has_input()) ||
+                   readable_now(fd_))) {
     close();
     parser_ = protocol::MetaParser(parser_limits());
   }
@@ -331,10 +243,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     send_all(request, deadline, "request");
     for (;;) {
       if (auto reply = parser_.next()) {
-        // A reply without our opaque is someone else's, unless it is an error reply.
-        if (opaque && (reply->opaque ? *reply->opaque != *opaque : !is_error_reply(*reply))) {
-          throw ProtocolError("memcached " + address_.name() + ": reply out of order");
-        }
+        check_answers(*reply, opaque, address_);
         return std::move(*reply);
       }
       const std::size_t n = receive(deadline, "request", true);
@@ -342,10 +251,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     }
   } catch (const ProtocolError& e) {
     parser_ = protocol::MetaParser(parser_limits());
-    fail(std::make_exception_ptr(
-        ProtocolError(std::string(e.what()).starts_with("memcached ")
-                          ? e.what()
-                          : "memcached " + address_.name() + ": " + e.what())));
+    fail(std::make_exception_ptr(with_server(e, address_)));
   } catch (...) {
     parser_ = protocol::MetaParser(parser_limits());
     fail(std::current_exception());

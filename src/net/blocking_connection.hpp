@@ -7,21 +7,23 @@
 // poll() enforcing the same deadlines (after a short spin, see ClientOptions::blocking_spin).
 // Async calls keep using the pipelined Connection.
 //
-// TLS is done here too, with OpenSSL driving the same non-blocking socket
-// (SSL_connect/SSL_read/SSL_write, and poll() on WANT_READ/WANT_WRITE) under the same
-// deadlines, rather than by handing TLS calls to the I/O thread: that hand-off is exactly
-// the cost this path exists to avoid, and TLS users pay it on every call otherwise.
+// TLS is done here too, by the same TlsSession the async path uses, its ciphertext moved
+// over this non-blocking socket with poll() under the same deadlines, rather than by
+// handing TLS calls to the I/O thread: that hand-off is exactly the cost this path exists
+// to avoid, and TLS users pay it on every call otherwise.
 #include <llmcache/options.hpp>
 
 #include "net/close_signal.hpp"
 #include "net/tls.hpp"
-#include "protocol/meta_protocol.hpp"
+#include "net/tls_session.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -49,10 +51,21 @@ class BlockingConnection {
   // `deadline`.
   void connect(Clock::time_point deadline);
   void open_socket(Clock::time_point deadline);
-  void open_unix_socket();
   void handshake(Clock::time_point deadline);
   void authenticate(Clock::time_point deadline);
+  // Sends all of `bytes` (plaintext; encrypted first when TLS is on). Throws on failure.
   void send_all(std::string_view bytes, Clock::time_point deadline, const char* what);
+  // The socket itself, waiting as needed. write_socket returns 0 or the errno of a failed
+  // send; read_socket reads into buffer_ (bytes 0 and error 0: the server closed), after
+  // spinning until *spin_until (set at the first empty read) when spin_until is given.
+  // Both throw only for the wait (deadline, close signal), so each caller names a failure.
+  struct SocketRead {
+    std::size_t bytes = 0;
+    int error = 0;
+  };
+  int write_socket(std::string_view bytes, Clock::time_point deadline, const char* what);
+  SocketRead read_socket(Clock::time_point deadline, const char* what,
+                         Clock::time_point* spin_until);
   // Reads what is there into buffer_ (waiting for it, after a spin when `spin`); returns
   // the byte count, > 0. Throws on close, error or deadline.
   std::size_t receive(Clock::time_point deadline, const char* what, bool spin);
@@ -65,10 +78,8 @@ class BlockingConnection {
   ClientOptions options_;
   std::shared_ptr<const TlsContext> tls_;
   const CloseSignal* closing_;
-  struct SslFree {
-    void operator()(SSL* ssl) const { ::SSL_free(ssl); }
-  };
-  std::unique_ptr<SSL, SslFree> ssl_;  // set while a TLS session is open on fd_
+  std::optional<TlsSession> tls_session_;  // set while a TLS session is open on fd_
+  std::string ciphertext_;                 // TLS: what goes out next, reused
   int fd_ = -1;
   protocol::MetaParser parser_;
   std::vector<char> buffer_;

@@ -1,40 +1,33 @@
 #include "net/connection.hpp"
 
 #include "net/auth.hpp"
+#include "net/endpoints.hpp"
+#include "net/net_error.hpp"
 
 #include <llmcache/errors.hpp>
 
+#include <netinet/in.h>
+#include <unistd.h>
 #include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/local/stream_protocol.hpp>
 #include <asio/redirect_error.hpp>
-#include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+
+#include <algorithm>
 
 namespace llmcache::net {
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 
-bool is_error_reply(const protocol::Reply& reply) {
-  using protocol::Status;
-  return reply.status == Status::kError || reply.status == Status::kClientError ||
-         reply.status == Status::kServerError;
-}
-
-template <class E>
-std::exception_ptr error(const ServerAddress& address, const std::string& what) {
-  return std::make_exception_ptr(E("memcached " + address.name() + ": " + what));
-}
-
-// Runs `operation` on the TLS stream when there is one, else on the plain socket: the
-// same asio calls work on both.
-template <class Session, class Operation>
-decltype(auto) on_stream(Session& session, Operation&& operation) {
-  return session.tls ? operation(*session.tls) : operation(session.socket);
+// asio's system errors are errno values in a category of its own, which does not compare
+// equal to std::errc; connect_error judges errno values, as the blocking path has them.
+std::error_code as_errno(std::error_code ec) {
+  return ec.category() == asio::system_category()
+             ? std::error_code(ec.value(), std::system_category())
+             : ec;
 }
 
 }  // namespace
@@ -45,23 +38,25 @@ Connection::Connection(asio::io_context& io, ServerAddress address, const Client
       address_(std::move(address)),
       options_(options),
       tls_(std::move(tls)),
-      deadline_timer_(io) {}
+      deadline_timer_(io),
+      pending_(address_) {}
 
 void Connection::submit(PendingRequest request) {
   if (pending_.size() >= options_.max_in_flight) {
-    request.on_reply(error<IoError>(address_, std::to_string(pending_.size()) +
-                                                  " requests already in flight; refusing more"),
+    request.on_reply(net_failure<IoError>(address_, ErrorReason::kTooManyInFlight,
+                                          std::to_string(pending_.size()) +
+                                              " requests already in flight; refusing more"),
                      {});
     return;
   }
   outbox_ += request.bytes;
-  pending_.push_back(
-      {request.opaque, std::move(request.on_reply), Clock::now() + options_.request_timeout});
+  pending_.expect(request.opaque,
+                  {std::move(request.on_reply), Clock::now() + options_.request_timeout});
   arm_deadline();
   if (!session_) {
     protocol::ParserLimits limits;
     limits.max_value_bytes = options_.max_value_bytes;
-    session_ = std::make_shared<Session>(io_, limits, tls_.get());
+    session_ = std::make_shared<Session>(io_, limits);
     asio::co_spawn(io_, run(session_), asio::detached);
   } else {
     flush();
@@ -75,9 +70,9 @@ void Connection::fail_all(std::exception_ptr reason) {
     session_.reset();
   }
   outbox_.clear();
+  outbox_encrypted_ = 0;
   // Callbacks may submit new requests (and so reconnect): hand them a clean slate.
-  auto failed = std::move(pending_);
-  pending_.clear();
+  auto failed = pending_.take_all();
   for (auto& waiting : failed) {
     if (waiting.on_reply) waiting.on_reply(reason, {});
   }
@@ -86,19 +81,22 @@ void Connection::fail_all(std::exception_ptr reason) {
 asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   Session& session = *owner;
   std::error_code ec;
-  // One generic socket serves TCP and Unix servers, so everything after the connect (TLS,
-  // auth, pipelining) is the same code for both.
-  std::vector<asio::generic::stream_protocol::endpoint> endpoints;
+  // The same endpoints as the blocking path; names resolve on Asio's resolver thread
+  // rather than this one, which serves every other connection meanwhile.
+  std::vector<Endpoint> endpoints;
   if (address_.is_unix()) {
-    endpoints.emplace_back(asio::local::stream_protocol::endpoint(address_.unix_path));
+    endpoints = resolve(address_);
   } else {
     asio::ip::tcp::resolver resolver(io_);
-    auto resolved = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
-                                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      std::rethrow_exception(error<IoError>(address_, "cannot resolve host: " + ec.message()));
+    auto resolved = co_await resolver.async_resolve(
+        address_.host, std::to_string(address_.port),
+        static_cast<asio::ip::resolver_base::flags>(resolver_hints().ai_flags),
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) throw resolve_error(address_, ec.message());
+    for (const auto& entry : resolved) {
+      endpoints.push_back(
+          endpoint_of(entry.endpoint().data(), entry.endpoint().size(), IPPROTO_TCP));
     }
-    for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
   }
 
   // One deadline for the TCP connect, the TLS handshake and authentication: to the caller
@@ -118,13 +116,36 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   });
   const char* step = "";
   std::exception_ptr failure;
-  co_await asio::async_connect(session.socket, endpoints,
-                               asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec && !*timed_out) {
-    if (!address_.is_unix()) session.socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    ec.clear();
+  Connector connector(address_, std::move(endpoints));
+  bool connected = false;
+  // As the blocking path does, waiting with Asio instead of poll().
+  while (!*timed_out) {
+    const auto attempt = connector.next();
+    if (!attempt) break;
+    // One generic socket serves TCP and Unix servers, so everything after the connect
+    // (TLS, auth, pipelining) is the same code for both.
+    session.socket.assign(
+        asio::generic::stream_protocol(attempt->endpoint->family, attempt->endpoint->protocol),
+        attempt->fd, ec);
+    if (ec) {
+      ::close(attempt->fd);
+      connector.failed(as_errno(ec));
+      continue;
+    }
+    connected = !attempt->in_progress;
+    if (connected) break;
+    co_await session.socket.async_wait(asio::socket_base::wait_write,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+    if (*timed_out) break;  // the timer closed the socket
+    if (ec) connector.failed(as_errno(ec));
+    connected = !ec && connector.connected(*attempt);
+    if (connected) break;
+    std::error_code ignored;
+    session.socket.close(ignored);
+  }
+  if (connected && !*timed_out) {
     try {
-      if (session.tls) {
+      if (tls_) {
         step = " (during the TLS handshake: does the server speak TLS?)";
         co_await handshake(session);
       }
@@ -138,65 +159,86 @@ asio::awaitable<void> Connection::connect(std::shared_ptr<Session> owner) {
   }
   timer.cancel();
   if (*timed_out) {
-    std::rethrow_exception(error<TimeoutError>(
-        address_, "connect timed out after " + std::to_string(options_.connect_timeout.count()) +
-                      " ms" + step));
+    throw net_error<TimeoutError>(address_, ErrorReason::kTimedOut,
+                                  "connect timed out after " +
+                                      std::to_string(options_.connect_timeout.count()) + " ms" +
+                                      step);
   }
   if (failure) std::rethrow_exception(failure);
-  if (ec) {
-    std::string hint;
-    if (address_.is_unix()) {
-      hint =
-          " (is memcached listening on this socket, started with -s " + address_.unix_path + "?)";
-    } else if (ec == asio::error::connection_refused) {
-      hint = " (is memcached running there? check the server list)";
-    }
-    std::rethrow_exception(error<IoError>(address_, "cannot connect: " + ec.message() + hint));
-  }
+  if (!connected) throw connector.error();
 }
 
 asio::awaitable<void> Connection::handshake(Session& session) {
-  SSL* ssl = session.tls->native_handle();
-  tls_->prepare(ssl, address_);
+  TlsSession& tls = session.tls.emplace(*tls_, address_);
+  std::string ciphertext;
   std::error_code ec;
-  co_await session.tls->async_handshake(asio::ssl::stream_base::client,
-                                        asio::redirect_error(asio::use_awaitable, ec));
-  if (ec)
-    std::rethrow_exception(error<IoError>(address_, tls_->handshake_failure(ssl, ec.message())));
+  for (;;) {
+    const bool done = tls.handshake();
+    ciphertext.clear();
+    tls.take_output(ciphertext);
+    if (!ciphertext.empty()) {
+      co_await asio::async_write(session.socket, asio::buffer(ciphertext),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) throw tls.handshake_failed(ec.message());
+    }
+    if (done) co_return;
+    const std::size_t n = co_await session.socket.async_read_some(
+        asio::buffer(session.read_buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof) throw tls.handshake_failed("the server closed the connection");
+    if (ec) throw tls.handshake_failed(ec.message());
+    tls.feed(std::string_view(session.read_buffer.data(), n));
+  }
+}
+
+asio::awaitable<void> Connection::send(Session& session, std::string_view plaintext,
+                                       std::error_code& ec) {
+  std::string ciphertext;
+  if (session.tls) {
+    session.tls->write(plaintext);
+    session.tls->take_output(ciphertext);
+    plaintext = ciphertext;
+  }
+  co_await asio::async_write(session.socket, asio::buffer(plaintext),
+                             asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<std::size_t> Connection::receive(Session& session, std::error_code& ec,
+                                                 std::string_view during) {
+  for (;;) {
+    if (session.tls) {
+      if (const std::size_t n =
+              session.tls->read(session.read_buffer.data(), session.read_buffer.size(), during)) {
+        co_return n;
+      }
+    }
+    const std::size_t n = co_await session.socket.async_read_some(
+        asio::buffer(session.read_buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !session.tls) co_return n;
+    session.tls->feed(std::string_view(session.read_buffer.data(), n));
+  }
 }
 
 asio::awaitable<void> Connection::authenticate(Session& session) {
-  const std::string request = auth_request(options_.credentials);
+  AuthExchange exchange(options_.credentials, address_);
   std::error_code ec;
-  co_await on_stream(session, [&](auto& stream) {
-    return asio::async_write(stream, asio::buffer(request),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  });
+  co_await send(session, exchange.request(), ec);
   if (ec) {
-    std::rethrow_exception(error<IoError>(address_, "authentication failed: " + ec.message()));
+    throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                             "authentication failed: " + ec.message());
   }
-  // Nothing else is sent until the answer is in, so the first line is the answer.
-  std::string reply;
-  std::size_t end = std::string::npos;
-  while ((end = reply.find("\r\n")) == std::string::npos) {
-    if (reply.size() > kMaxAuthReplyBytes) {
-      std::rethrow_exception(
-          error<IoError>(address_, "authentication failed: the reply is longer than a line"));
+  for (;;) {
+    const std::size_t n = co_await receive(session, ec, " during authentication");
+    if (ec == asio::error::eof) {
+      throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                               "authentication failed: the server closed the connection");
     }
-    const std::size_t n = co_await on_stream(session, [&](auto& stream) {
-      return stream.async_read_some(asio::buffer(session.read_buffer),
-                                    asio::redirect_error(asio::use_awaitable, ec));
-    });
     if (ec) {
-      std::rethrow_exception(error<IoError>(
-          address_, "authentication failed: " +
-                        (ec == asio::error::eof ? std::string("the server closed the connection")
-                                                : ec.message())));
+      throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                               "authentication failed: " + ec.message());
     }
-    reply.append(session.read_buffer.data(), n);
+    if (exchange.feed(std::string_view(session.read_buffer.data(), n))) break;
   }
-  check_auth_reply(std::string_view(reply).substr(0, end), address_);
-  if (end + 2 < reply.size()) session.parser.feed(std::string_view(reply).substr(end + 2));
+  session.parser.feed(exchange.rest());
 }
 
 asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
@@ -209,25 +251,26 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
     flush();
     for (;;) {
       std::error_code ec;
-      std::size_t n = co_await on_stream(*session, [&](auto& stream) {
-        return stream.async_read_some(asio::buffer(session->read_buffer),
-                                      asio::redirect_error(asio::use_awaitable, ec));
-      });
+      const std::size_t n = co_await receive(*session, ec, {});
       if (!current(session)) co_return;
-      // A TLS peer that closes without close_notify reports stream_truncated: to the
-      // user that is the same "closed by the server".
-      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-        std::rethrow_exception(error<IoError>(address_, "connection closed by the server"));
+      if (ec == asio::error::eof) {
+        throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                                 "connection closed by the server");
       }
-      if (ec) std::rethrow_exception(error<IoError>(address_, "read failed: " + ec.message()));
+      if (ec) {
+        throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                                 "read failed: " + ec.message());
+      }
       session->parser.feed(std::string_view(session->read_buffer.data(), n));
       while (auto reply = session->parser.next()) {
         on_reply(std::move(*reply));
         if (!current(session)) co_return;
       }
+      // Reading can make TLS answer (a key update): it goes out with the next write.
+      if (session->tls && session->tls->has_output()) flush();
     }
   } catch (const ProtocolError& e) {
-    if (current(session)) fail_all(error<ProtocolError>(address_, e.what()));
+    if (current(session)) fail_all(std::make_exception_ptr(with_server(e, address_)));
   } catch (const Error&) {
     if (current(session)) fail_all(std::current_exception());
   }
@@ -235,47 +278,54 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
 
 void Connection::flush() {
   auto session = session_;
-  if (!session || !session->connected || session->writing_now || outbox_.empty()) return;
+  if (!session || !session->connected || session->writing_now) return;
   // Everything queued since the last write goes out in one syscall: that is the pipelining.
-  session->writing.swap(outbox_);
-  outbox_.clear();
+  if (session->tls) {
+    // Encrypted a piece at a time as it goes out (each write's completion sends the
+    // next), so the records keep the order of the requests.
+    const std::size_t piece = std::min(outbox_.size() - outbox_encrypted_, kTlsWriteChunkBytes);
+    try {
+      session->tls->write(std::string_view(outbox_).substr(outbox_encrypted_, piece));
+    } catch (const Error&) {
+      fail_all(std::current_exception());
+      return;
+    }
+    outbox_encrypted_ += piece;
+    if (outbox_encrypted_ == outbox_.size()) {
+      outbox_.clear();
+      outbox_encrypted_ = 0;
+    }
+    session->tls->take_output(session->writing);
+  } else {
+    session->writing.swap(outbox_);
+    outbox_.clear();
+  }
+  if (session->writing.empty()) return;
   session->writing_now = true;
-  on_stream(*session, [&](auto& stream) {
-    asio::async_write(
-        stream, asio::buffer(session->writing),
-        [this, keep_alive = shared_from_this(), session](std::error_code ec, std::size_t) {
-          session->writing_now = false;
-          session->writing.clear();
-          if (!current(session)) return;
-          if (ec) {
-            fail_all(error<IoError>(address_, "write failed: " + ec.message()));
-            return;
-          }
-          flush();
-        });
-  });
+  asio::async_write(
+      session->socket, asio::buffer(session->writing),
+      [this, keep_alive = shared_from_this(), session](std::error_code ec, std::size_t) {
+        session->writing_now = false;
+        session->writing.clear();
+        if (!current(session)) return;
+        if (ec) {
+          fail_all(net_failure<IoError>(address_, ErrorReason::kWriteFailed,
+                                        "write failed: " + ec.message()));
+          return;
+        }
+        flush();
+      });
 }
 
 void Connection::on_reply(protocol::Reply reply) {
-  if (pending_.empty()) throw ProtocolError("reply to no request");
-  auto& oldest = pending_.front();
-  if (oldest.opaque) {
-    if (reply.opaque ? *reply.opaque != *oldest.opaque : !is_error_reply(reply)) {
-      throw ProtocolError("reply out of order: expected opaque " + std::to_string(*oldest.opaque) +
-                          ", got " + (reply.opaque ? std::to_string(*reply.opaque) : "none"));
-    }
-  } else if (reply.opaque) {
-    throw ProtocolError("unexpected opaque " + std::to_string(*reply.opaque));
-  }
-  auto on_reply = std::move(oldest.on_reply);
-  pending_.pop_front();
+  auto on_reply = pending_.match(reply).on_reply;
   if (on_reply) on_reply(nullptr, std::move(reply));
 }
 
 void Connection::arm_deadline() {
   if (deadline_armed_ || pending_.empty()) return;
   deadline_armed_ = true;
-  deadline_timer_.expires_at(pending_.front().deadline);
+  deadline_timer_.expires_at(pending_.oldest().deadline);
   deadline_timer_.async_wait([this, keep_alive = shared_from_this()](std::error_code) {
     deadline_armed_ = false;
     on_deadline();
@@ -283,17 +333,18 @@ void Connection::arm_deadline() {
 }
 
 void Connection::on_deadline() {
-  if (!pending_.empty() && pending_.front().deadline <= Clock::now()) {
+  if (!pending_.empty() && pending_.oldest().deadline <= Clock::now()) {
     // The oldest reply is overdue; the stream can no longer be trusted to catch up in
     // time, so every request on this connection fails now rather than later.
-    fail_all(error<TimeoutError>(
-        address_, "no reply within " + std::to_string(options_.request_timeout.count()) + " ms"));
+    fail_all(net_failure<TimeoutError>(
+        address_, ErrorReason::kTimedOut,
+        "no reply within " + std::to_string(options_.request_timeout.count()) + " ms"));
   }
   arm_deadline();
 }
 
 void Connection::close() {
-  fail_all(error<ClosedError>(address_, "client closed"));
+  fail_all(net_failure<ClosedError>(address_, ErrorReason::kClosedByClient, "client closed"));
   deadline_timer_.cancel();
 }
 

@@ -6,21 +6,23 @@
 #include <llmcache/detail/completion.hpp>
 #include <llmcache/options.hpp>
 
+#include "net/reply_matcher.hpp"
 #include "net/tls.hpp"
-#include "protocol/meta_protocol.hpp"
+#include "net/tls_session.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
-#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace llmcache::net {
@@ -57,15 +59,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Everything tied to one TCP connection; a reconnect starts a new Session, and
   // handlers of an old one see that they are stale and return.
   struct Session {
-    Session(asio::io_context& io, protocol::ParserLimits limits, const TlsContext* tls_context)
-        : socket(io), parser(limits) {
-      if (tls_context) tls.emplace(socket, tls_context->context());
-    }
-    // Closing the socket aborts every operation on it, TLS ones included. Generic: TCP or
-    // a Unix domain socket, opened by the connect.
+    Session(asio::io_context& io, protocol::ParserLimits limits) : socket(io), parser(limits) {}
+    // Closing the socket aborts every operation on it. Generic: TCP or a Unix domain
+    // socket, opened by the connect.
     asio::generic::stream_protocol::socket socket;
-    // Set when TLS is on: reads and writes go through it, over `socket`.
-    std::optional<asio::ssl::stream<asio::generic::stream_protocol::socket&>> tls;
+    // Set by the handshake when TLS is on: what goes over `socket` is its ciphertext.
+    std::optional<TlsSession> tls;
     protocol::MetaParser parser;
     std::string writing;
     std::vector<char> read_buffer;
@@ -74,7 +73,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   struct Waiting {
-    std::optional<std::uint32_t> opaque;
     Callback<protocol::Reply> on_reply;
     Clock::time_point deadline;
   };
@@ -83,6 +81,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> connect(std::shared_ptr<Session> owner);
   asio::awaitable<void> handshake(Session& session);
   asio::awaitable<void> authenticate(Session& session);
+  // Plaintext over the session (through TLS when it is on); `ec` tells how the socket
+  // did, TLS errors throw. receive() leaves the bytes in session.read_buffer.
+  asio::awaitable<void> send(Session& session, std::string_view plaintext, std::error_code& ec);
+  asio::awaitable<std::size_t> receive(Session& session, std::error_code& ec,
+                                       std::string_view during);
   void flush();
   void on_reply(protocol::Reply reply);
   void arm_deadline();
@@ -97,7 +100,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool deadline_armed_ = false;
   std::shared_ptr<Session> session_;  // null while disconnected
   std::string outbox_;                // bytes not yet handed to the socket
-  std::deque<Waiting> pending_;       // oldest first
+  std::size_t outbox_encrypted_ = 0;  // TLS: how much of outbox_ is encrypted already
+  ReplyMatcher<Waiting> pending_;     // oldest first
 };
 
 }  // namespace llmcache::net

@@ -2,6 +2,8 @@
 
 #include <llmcache/errors.hpp>
 
+#include "net/net_error.hpp"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -58,52 +60,7 @@ void require_readable(const std::string& path, const OptionName& option) {
                              last_openssl_error("unknown error"));
 }
 
-int socket_of(BIO* bio) {
-  return static_cast<int>(reinterpret_cast<std::intptr_t>(::BIO_get_data(bio)));
-}
-
-bool would_block(int error) {
-  return error == EAGAIN || error == EWOULDBLOCK || error == EINTR;
-}
-
-int bio_write(BIO* bio, const char* data, int size) {
-  ::BIO_clear_retry_flags(bio);
-  const ssize_t n = ::send(socket_of(bio), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
-  if (n < 0 && would_block(errno)) ::BIO_set_retry_write(bio);
-  return static_cast<int>(n);
-}
-
-int bio_read(BIO* bio, char* data, int size) {
-  ::BIO_clear_retry_flags(bio);
-  const ssize_t n = ::recv(socket_of(bio), data, static_cast<std::size_t>(size), 0);
-  if (n < 0 && would_block(errno)) ::BIO_set_retry_read(bio);
-  return static_cast<int>(n);
-}
-
-long bio_ctrl(BIO*, int command, long, void*) {
-  return command == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is buffered here
-}
-
-BIO_METHOD* socket_bio_method() {
-  static BIO_METHOD* const method = [] {
-    BIO_METHOD* m = ::BIO_meth_new(BIO_TYPE_SOURCE_SINK | ::BIO_get_new_index(), "llmcache socket");
-    ::BIO_meth_set_write(m, bio_write);
-    ::BIO_meth_set_read(m, bio_read);
-    ::BIO_meth_set_ctrl(m, bio_ctrl);
-    return m;
-  }();
-  return method;
-}
-
 }  // namespace
-
-BIO* make_socket_bio(int fd) {
-  BIO* bio = ::BIO_new(socket_bio_method());
-  if (!bio) return nullptr;
-  ::BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
-  ::BIO_set_init(bio, 1);
-  return bio;
-}
 
 std::string last_openssl_error(std::string_view fallback) {
   // The most recent error is the most specific one; older ones are context.
@@ -120,14 +77,19 @@ std::string last_openssl_error(std::string_view fallback) {
 }
 
 TlsContext::TlsContext(const TlsOptions& options)
-    : context_(asio::ssl::context::tls_client), options_(options) {
-  SSL_CTX* ctx = context_.native_handle();
+    : context_(::SSL_CTX_new(::TLS_client_method())), options_(options) {
+  SSL_CTX* ctx = context_.get();
+  if (!ctx) {
+    throw InvalidArgumentError("tls: cannot create a TLS context: " +
+                               last_openssl_error("out of memory"));
+  }
   ::ERR_clear_error();
   // memcached supports TLS 1.2 and 1.3; older versions have known weaknesses.
   ::SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   // A server that closes without close_notify is an ordinary close to us: memcached's
   // replies carry their own lengths, so a truncated one is caught by the parser anyway.
-  ::SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // No compression: it leaks secrets through sizes (CRIME), and memcached gains nothing.
+  ::SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
   if (!options.cert_file.empty()) {
     require_readable(options.cert_file, kCertFile);
     if (::SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
@@ -175,15 +137,20 @@ void TlsContext::prepare(SSL* ssl, const ServerAddress& address) const {
   }
 }
 
-std::string TlsContext::handshake_failure(SSL* ssl, const std::string& reason) const {
+IoError TlsContext::handshake_error(SSL* ssl, const ServerAddress& address,
+                                    const std::string& cause) const {
   const long verdict = ::SSL_get_verify_result(ssl);
   if (options_.verify && verdict != X509_V_OK) {
-    return std::string("TLS handshake failed: the server's certificate could not be verified: ") +
-           ::X509_verify_cert_error_string(verdict) + " (check the CA file, " + named(kCaFile) +
-           ", and the name the certificate must carry, " + named(kServerName) +
-           "; or, for tests only, " + named(kVerifyOff) + ")";
+    return net_error<IoError>(
+        address, ErrorReason::kCertificateUnverified,
+        std::string("TLS handshake failed: the server's certificate could not be verified: ") +
+            ::X509_verify_cert_error_string(verdict) + " (check the CA file, " + named(kCaFile) +
+            ", and the name the certificate must carry, " + named(kServerName) +
+            "; or, for tests only, " + named(kVerifyOff) + ")");
   }
-  return "TLS handshake failed: " + reason + " (is the server started with TLS, memcached -Z?)";
+  return net_error<IoError>(
+      address, ErrorReason::kTlsHandshakeFailed,
+      "TLS handshake failed: " + cause + " (is the server started with TLS, memcached -Z?)");
 }
 
 std::shared_ptr<const TlsContext> make_tls_context(const TlsOptions& options) {

@@ -2,6 +2,7 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -80,6 +81,12 @@ TEST(Auth, WrongPasswordIsAnAuthenticationError) {
     EXPECT_NE(message.find("authentication failed"), std::string::npos) << message;
   }
   EXPECT_THROW(client.get("k"), IoError);  // every new connection tries again, and fails again
+  for (const auto& error : {testing::thrown_by([&] { client.get("k"); }), testing::thrown_by([&] {
+                              client.async_get("k", asio::use_future).get();
+                            })}) {
+    EXPECT_EQ(testing::reason_of(error), "authentication_failed") << testing::describe(error);
+    EXPECT_EQ(testing::details_of(error).server, server.address().name());
+  }
   // A refusal is an answer, not a wait for the deadline.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3 * 5000ms);
 }

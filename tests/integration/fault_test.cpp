@@ -36,8 +36,11 @@ namespace llmcache {
 namespace {
 
 using testing::describe;
+using testing::details_of;
 using testing::holds;
 using testing::QuietLog;
+using testing::reason_of;
+using testing::thrown_by;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -608,6 +611,58 @@ TEST(Fault, ServerThatNeverAcceptsFailsConnectsByTheConnectDeadline) {
   EXPECT_EQ(cache.stats().timeouts, 2u);
   EXPECT_FALSE(cache.update("p", "l", text("x")));
   EXPECT_EQ(cache.stats().update_failures, 1u);
+}
+
+// ============================================================ why a call failed, typed
+
+// What a CLI hint or a retry policy reads instead of the message: the reason and the
+// server, the same on the blocking and the async path.
+TEST(Fault, RefusedPortIsConnectionRefusedNamingTheServer) {
+  QuietLog quiet;
+  const ServerAddress address{"127.0.0.1", testing::free_loopback_port()};
+  Client client(address);
+  for (const auto& error : {thrown_by([&] { client.get("k"); }),
+                            thrown_by([&] { client.async_get("k", asio::use_future).get(); })}) {
+    EXPECT_TRUE(holds<IoError>(error)) << describe(error);
+    EXPECT_EQ(reason_of(error), "connection_refused") << describe(error);
+    EXPECT_EQ(details_of(error).server, address.name());
+  }
+}
+
+TEST(Fault, UnresolvableHostIsResolveFailedNamingTheServer) {
+  QuietLog quiet;
+  // .invalid never resolves (RFC 2606), whatever the resolver.
+  const ServerAddress address{"no-such-host.invalid", 11211};
+  Client client(address);
+  for (const auto& error : {thrown_by([&] { client.get("k"); }),
+                            thrown_by([&] { client.async_get("k", asio::use_future).get(); })}) {
+    EXPECT_TRUE(holds<IoError>(error)) << describe(error);
+    EXPECT_EQ(reason_of(error), "resolve_failed") << describe(error);
+    EXPECT_EQ(details_of(error).server, address.name());
+  }
+}
+
+TEST(Fault, DeadlinesAreTimedOutNamingTheServer) {
+  QuietLog quiet;
+  ClientOptions options;
+  options.connect_timeout = 300ms;
+  options.request_timeout = 300ms;
+  testing::UnacceptingServer unaccepting;
+  Client never_connects(unaccepting.address(), options);
+  MemcachedServer hung;
+  Client never_answered(hung.address(), options);
+  never_answered.set("k", "v");
+  hung.pause();
+  for (Client* client : {&never_connects, &never_answered}) {
+    for (const auto& error : {thrown_by([&] { client->get("k"); }),
+                              thrown_by([&] { client->async_get("k", asio::use_future).get(); })}) {
+      EXPECT_TRUE(holds<TimeoutError>(error)) << describe(error);
+      EXPECT_EQ(reason_of(error), "timed_out") << describe(error);
+      EXPECT_EQ(details_of(error).server,
+                client == &never_connects ? unaccepting.address().name() : hung.address().name());
+    }
+  }
+  hung.resume();
 }
 
 // ============================================================ a HashClient losing servers

@@ -5,7 +5,9 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "support/fake_server.hpp"
 #include "support/forked_child.hpp"
+#include "support/log_and_errors.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
@@ -16,9 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace llmcache {
 namespace {
@@ -134,6 +138,31 @@ TEST_F(Tls, VerifiedBlockingAndAsyncCallsWork) {
   EXPECT_EQ(client.get("a")->value, "async");
 }
 
+// Values many TLS records long, and many requests pipelined in one write, both ways: the
+// records are cut and joined wherever the socket splits them.
+TEST_F(Tls, LargeValuesAndPipelinedRequestsOnBothPaths) {
+  MemcachedServer server(certs().server_args());
+  Client client(server.address(), certs().options());
+  const std::string big(900 * 1024, 'b');
+  std::string patterned(700 * 1024, '\0');
+  for (std::size_t i = 0; i < patterned.size(); ++i) patterned[i] = static_cast<char>(i * 7 % 251);
+  EXPECT_EQ(client.set("big", big), StoreResult::kStored);
+  EXPECT_EQ(client.async_set("patterned", patterned, {}, asio::use_future).get(),
+            StoreResult::kStored);
+  EXPECT_EQ(client.get("patterned")->value, patterned);
+  EXPECT_EQ(client.async_get("big", asio::use_future).get()->value, big);
+  std::vector<std::future<std::optional<Item>>> gets;
+  for (int i = 0; i < 200; ++i) {
+    gets.push_back(client.async_get(i % 2 ? "big" : "patterned", asio::use_future));
+  }
+  for (int i = 0; i < 200; ++i) {
+    const auto item = gets[static_cast<std::size_t>(i)].get();
+    ASSERT_TRUE(item);
+    EXPECT_EQ(item->value.size(), i % 2 ? big.size() : patterned.size());
+    EXPECT_TRUE(item->value == (i % 2 ? big : patterned)) << "request " << i;
+  }
+}
+
 // A child must neither use nor end the parent's TLS sessions (an SSL_shutdown from the
 // child would write a close_notify into the parent's session): it makes its own.
 TEST_F(Tls, ForkChildHasItsOwnSessionsAndLeavesTheParentsAlone) {
@@ -203,6 +232,26 @@ TEST_F(Tls, UntrustedCertificateFailsWithAClearError) {
                         {"certificate could not be verified"});
   // A failed verification is an answer, not a hang: well within the connect deadlines.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2 * 5000ms);
+  for (const auto& error : {testing::thrown_by([&] { client.get("k"); }), testing::thrown_by([&] {
+                              client.async_get("k", asio::use_future).get();
+                            })}) {
+    EXPECT_EQ(testing::reason_of(error), "certificate_unverified") << testing::describe(error);
+    EXPECT_EQ(testing::details_of(error).server, server.address().name());
+  }
+}
+
+TEST_F(Tls, TlsToAPlaintextServerThatClosesIsAHandshakeFailure) {
+  // A plaintext memcached closes the connection on a ClientHello it cannot read as a
+  // command only sometimes; a fake that hangs up at once makes it certain.
+  const auto hang_up = [](testing::FakePeer& peer) { peer.close(); };
+  testing::FakeServer server({hang_up, hang_up});  // one connection per path
+  Client client(server.address(), certs().options());
+  for (const auto& error : {testing::thrown_by([&] { client.get("k"); }), testing::thrown_by([&] {
+                              client.async_get("k", asio::use_future).get();
+                            })}) {
+    EXPECT_TRUE(testing::holds<IoError>(error)) << testing::describe(error);
+    EXPECT_EQ(testing::reason_of(error), "tls_handshake_failed") << testing::describe(error);
+  }
 }
 
 TEST_F(Tls, SystemStoreDoesNotTrustATestCa) {

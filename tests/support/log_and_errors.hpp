@@ -1,6 +1,7 @@
 #pragma once
 // Small helpers the integration suites share: capturing or silencing llmcache's log, and
 // looking inside the std::exception_ptr a callback receives.
+#include <llmcache/errors.hpp>
 #include <llmcache/log.hpp>
 
 #include <cstddef>
@@ -71,6 +72,35 @@ inline std::string describe(const std::exception_ptr& error) {
   } catch (...) {
     return "an exception that is not a std::exception";
   }
+}
+
+/// Runs `call` and returns what it threw, or null.
+template <class F>
+std::exception_ptr thrown_by(F&& call) {
+  try {
+    call();
+  } catch (...) {
+    return std::current_exception();
+  }
+  return nullptr;
+}
+
+/// The typed details of the llmcache::Error in `error`; empty ones for anything else.
+inline ErrorDetails details_of(const std::exception_ptr& error) {
+  if (!error) return {};
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    return e.details();
+  } catch (...) {
+    return {};
+  }
+}
+
+/// The stable name of the reason in `error`, or "no llmcache error", for assertions.
+inline std::string reason_of(const std::exception_ptr& error) {
+  if (!holds<Error>(error)) return "no llmcache error";
+  return std::string(to_string(details_of(error).reason));
 }
 
 }  // namespace llmcache::testing

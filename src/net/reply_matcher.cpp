@@ -1,0 +1,41 @@
+#include "net/reply_matcher.hpp"
+
+#include "net/net_error.hpp"
+
+#include <string>
+
+namespace llmcache::net {
+namespace {
+
+std::string opaque_text(std::optional<std::uint32_t> opaque) {
+  return opaque ? std::to_string(*opaque) : "none";
+}
+
+}  // namespace
+
+bool is_error_reply(const protocol::Reply& reply) {
+  using protocol::Status;
+  return reply.status == Status::kError || reply.status == Status::kClientError ||
+         reply.status == Status::kServerError;
+}
+
+void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> opaque,
+                   const ServerAddress& address) {
+  if (opaque) {
+    if (reply.opaque ? *reply.opaque != *opaque : !is_error_reply(reply)) {
+      throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply,
+                                     "reply out of order: expected opaque " +
+                                         std::to_string(*opaque) + ", got " +
+                                         opaque_text(reply.opaque));
+    }
+  } else if (reply.opaque) {
+    throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply,
+                                   "unexpected opaque " + std::to_string(*reply.opaque));
+  }
+}
+
+void unsolicited(const protocol::Reply&, const ServerAddress& address) {
+  throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply, "reply to no request");
+}
+
+}  // namespace llmcache::net

@@ -1,0 +1,76 @@
+#pragma once
+// Which request a reply answers, decided once for both connection paths and without I/O.
+//
+// Requests are written in order and memcached answers in order, so the oldest unanswered
+// request owns the next reply; the opaque the server echoes double-checks that pairing.
+// A reply that does not fit (another request's opaque, an opaque nobody sent, a reply
+// with nothing outstanding) means the stream can no longer be trusted: ProtocolError
+// kUnexpectedReply, after which the connection must be dropped.
+#include <llmcache/options.hpp>
+
+#include "protocol/meta_parser.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <utility>
+
+namespace llmcache::net {
+
+/// ERROR, CLIENT_ERROR or SERVER_ERROR. memcached may send these without the opaque (its
+/// CLIENT_ERROR for a malformed request does), so they answer whichever request is oldest.
+bool is_error_reply(const protocol::Reply& reply);
+
+/// Throws ProtocolError kUnexpectedReply naming `address` unless `reply` can answer a
+/// request that expects `opaque` (nullopt: a classic command, which echoes none).
+void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> opaque,
+                   const ServerAddress& address);
+
+/// Throws ProtocolError kUnexpectedReply: `reply` came with no request outstanding.
+[[noreturn]] void unsolicited(const protocol::Reply& reply, const ServerAddress& address);
+
+/// The requests written on one connection and not yet answered, oldest first, each with
+/// what its owner needs to hand the reply on (`Waiter`).
+template <class Waiter>
+class ReplyMatcher {
+ public:
+  /// `address` names the server in errors; it must outlive the matcher.
+  explicit ReplyMatcher(const ServerAddress& address) : address_(&address) {}
+
+  void expect(std::optional<std::uint32_t> opaque, Waiter waiter) {
+    queue_.push_back({opaque, std::move(waiter)});
+  }
+
+  /// The waiter of the request `reply` answers, taken off the queue. Throws ProtocolError
+  /// kUnexpectedReply (and leaves the queue as it was) when the reply answers none.
+  Waiter match(const protocol::Reply& reply) {
+    if (queue_.empty()) unsolicited(reply, *address_);
+    check_answers(reply, queue_.front().opaque, *address_);
+    Waiter waiter = std::move(queue_.front().waiter);
+    queue_.pop_front();
+    return waiter;
+  }
+
+  bool empty() const { return queue_.empty(); }
+  std::size_t size() const { return queue_.size(); }
+  const Waiter& oldest() const { return queue_.front().waiter; }
+
+  /// Every waiter, oldest first, leaving the queue empty (the connection is gone).
+  std::deque<Waiter> take_all() {
+    std::deque<Waiter> waiters;
+    for (auto& entry : queue_) waiters.push_back(std::move(entry.waiter));
+    queue_.clear();
+    return waiters;
+  }
+
+ private:
+  struct Entry {
+    std::optional<std::uint32_t> opaque;
+    Waiter waiter;
+  };
+  const ServerAddress* address_;
+  std::deque<Entry> queue_;
+};
+
+}  // namespace llmcache::net
