@@ -37,6 +37,7 @@ from langchain_memcached._ext import (
     langchain_key,
 )
 from langchain_memcached._cache import MemcachedCache
+from langchain_memcached._control import CacheControl, cache_control
 
 # The installed distribution's version, which scikit-build-core took from the VERSION file.
 from importlib.metadata import version as _distribution_version
@@ -44,6 +45,7 @@ from importlib.metadata import version as _distribution_version
 __version__: str = _distribution_version("langchain-memcached")
 
 __all__ = [
+    "CacheControl",
     "Client",
     "ClosedError",
     "DecodeError",
@@ -58,5 +60,6 @@ __all__ = [
     # subclasses the builtin, so `except TimeoutError` catches it anyway.
     "ValueTooLargeError",
     "__version__",
+    "cache_control",
     "langchain_key",
 ]
