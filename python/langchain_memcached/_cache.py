@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
@@ -67,6 +68,12 @@ def _control_keywords() -> dict[str, Any]:
     """The per-call keywords of the cache_control block in effect (none outside one)."""
     control = _control.current()
     return _NO_CONTROL if control is None else control.keywords()
+
+
+def _with_control(start: Callable[..., None]) -> Callable[..., None]:
+    """``start`` with the keywords of the cache_control block in effect, if any."""
+    control = _control.current()
+    return start if control is None else functools.partial(start, **control.keywords())
 
 
 class MemcachedCache(BaseCache):
@@ -210,7 +217,7 @@ class MemcachedCache(BaseCache):
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async lookup: completed by llmcache's I/O thread, no executor thread per call."""
         future: asyncio.Future[bytes | None] = _aio.submit(
-            functools.partial(self._core.start_fetch, **_control_keywords()), prompt, llm_string
+            _with_control(self._core.start_fetch), prompt, llm_string
         )
         return self._finish_lookup(await future)
 
@@ -224,10 +231,7 @@ class MemcachedCache(BaseCache):
             self._core.refuse_update(error)
             return
         future: asyncio.Future[bool] = _aio.submit(
-            functools.partial(self._core.start_store, **_control_keywords()),
-            prompt,
-            llm_string,
-            value,
+            _with_control(self._core.start_store), prompt, llm_string, value
         )
         await future
 
