@@ -500,7 +500,8 @@ def _streams_subclass(original: type[Any]) -> type[Any]:
                     _ORIGINAL: original,
                     **overrides,
                 }
-                made = type(original)(original.__name__, (original,), namespace)
+                metaclass: Any = type(original)  # pydantic's: it builds the subclass
+                made = metaclass(original.__name__, (original,), namespace)
             _subclasses[original] = made
         return made
 
