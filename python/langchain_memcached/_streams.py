@@ -50,7 +50,7 @@ from langchain_core.language_models.chat_models import (
 )
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 from langchain_core.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
@@ -114,7 +114,7 @@ def _chat_key(
     return dumps(normalized), llm_string
 
 
-def _chat_replay(generation: Generation, default_id: str | None) -> list[ChatGenerationChunk]:
+def _chat_replay(generation: Generation, default_id: str | None) -> Iterator[ChatGenerationChunk]:
     """A stored chat answer as stream chunks that add up to it.
 
     Text in small pieces, then each tool call as tool_call_chunks with their own index
@@ -132,16 +132,15 @@ def _chat_replay(generation: Generation, default_id: str | None) -> list[ChatGen
     message = generation.message if isinstance(generation, ChatGeneration) else None
     if not isinstance(message, AIMessage):
         message = AIMessage(content=generation.text)
-    message_id = message.id or default_id
     content = message.content
     empty: str | list[str | dict[str, Any]] = "" if isinstance(content, str) else []
-    pieces: list[str | list[str | dict[str, Any]]]
+    # What each chunk holds, decided up front (cheap); the chunks themselves are made one at
+    # a time as the consumer asks, so the first arrives without waiting for the last.
+    parts: list[tuple[str | list[str | dict[str, Any]], list[ToolCallChunk]]]
     if isinstance(content, str):
-        pieces = list(_text_pieces(content)) if content else []
+        parts = [(piece, []) for piece in _text_pieces(content)] if content else []
     else:
-        pieces = [[block] for block in content]
-
-    chunks = [AIMessageChunk(content=piece, id=message_id) for piece in pieces]
+        parts = [([block], []) for block in content]
     calls: list[tuple[str | None, str | None, str | None]] = [
         (call["name"], json.dumps(call["args"]), call["id"]) for call in message.tool_calls
     ]
@@ -156,18 +155,27 @@ def _chat_replay(generation: Generation, default_id: str | None) -> list[ChatGen
                 id=call_id if first_piece else None,
                 index=index,
             )
-            chunks.append(AIMessageChunk(content=empty, tool_call_chunks=[call], id=message_id))
-    if not chunks:
-        chunks = [AIMessageChunk(content=empty, id=message_id)]
+            parts.append((empty, [call]))
+    if not parts:
+        parts = [(empty, [])]
 
-    first, last = chunks[0], chunks[-1]
-    first.additional_kwargs = dict(message.additional_kwargs)
-    if message.usage_metadata and _USAGE_COUNTS <= message.usage_metadata.keys():
-        first.usage_metadata = message.usage_metadata
-    first.name = message.name
-    last.response_metadata = dict(message.response_metadata)
-    last.chunk_position = "last"
-    return [ChatGenerationChunk(message=chunk) for chunk in chunks]
+    usage = message.usage_metadata
+    if not (usage and _USAGE_COUNTS <= usage.keys()):
+        usage = None
+    last_number = len(parts) - 1
+    for number, (piece, call_chunks) in enumerate(parts):
+        first, last = number == 0, number == last_number
+        chunk = AIMessageChunk(
+            content=piece,
+            tool_call_chunks=call_chunks,
+            id=message.id or default_id,
+            additional_kwargs=dict(message.additional_kwargs) if first else {},
+            usage_metadata=usage if first else None,
+            name=message.name if first else None,
+            response_metadata=dict(message.response_metadata) if last else {},
+            chunk_position="last" if last else None,
+        )
+        yield ChatGenerationChunk(message=chunk)
 
 
 def _chat_generations_to_store(chunks: list[ChatGenerationChunk]) -> list[Generation]:
