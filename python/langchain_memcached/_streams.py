@@ -147,11 +147,11 @@ def _chat_replay(generation: Generation, default_id: str | None) -> Iterator[Cha
     calls += [(bad["name"], bad["args"], bad["id"]) for bad in message.invalid_tool_calls]
     for index, (name, arguments, call_id) in enumerate(calls):
         # As providers stream them: name and id first, the arguments in pieces after.
-        for number, piece in enumerate(_text_pieces(arguments) if arguments else [arguments]):
+        for number, argument in enumerate(_text_pieces(arguments) if arguments else [arguments]):
             first_piece = number == 0
             call = tool_call_chunk(
                 name=name if first_piece else None,
-                args=piece,
+                args=argument,
                 id=call_id if first_piece else None,
                 index=index,
             )

@@ -352,7 +352,7 @@ async def test_a_hit_reached_through_invoke_streams_to_streaming_handlers(case, 
 
     events = [event async for event in RunnableLambda(ask).astream_events(QUESTION, version="v2")]
     assert case.calls() == 1
-    chunks = [event["data"]["chunk"] for event in events if event["event"] == "on_chat_model_stream"]
+    chunks = [e["data"]["chunk"] for e in events if e["event"] == "on_chat_model_stream"]
     assert len(chunks) > 1
     assert total(chunks).content == first.content
 
