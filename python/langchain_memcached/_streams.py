@@ -488,6 +488,19 @@ _subclasses: dict[type[Any], type[Any]] = {}
 _subclasses_lock = threading.Lock()
 
 
+def _plain(model: Any) -> Any:
+    """A copy of a wrapped model as its own class again."""
+    plain = model.model_copy()
+    object.__setattr__(plain, "__class__", getattr(type(model), _ORIGINAL))
+    return plain
+
+
+def _reduce(self: Any) -> tuple[Any, ...]:
+    # pickle names classes by module and qualname, which find the model's own class, not
+    # this one: a wrapped model pickles as the model, and unpickles wrapped again.
+    return (cache_streams, (_plain(self),))
+
+
 def _streams_subclass(original: type[Any]) -> type[Any]:
     """``original`` with cached streams: same name, qualname and module (so traces, lc_id
     and LangChain's cache key are the model's), made once per class."""
@@ -505,6 +518,7 @@ def _streams_subclass(original: type[Any]) -> type[Any]:
                     "__module__": original.__module__,
                     "__qualname__": original.__qualname__,
                     "__doc__": original.__doc__,
+                    "__reduce__": _reduce,
                     _ORIGINAL: original,
                     **overrides,
                 }

@@ -5,6 +5,7 @@ streaming kin), a chat model streaming tool-call chunks, and a LangGraph agent."
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -215,7 +216,9 @@ def test_entries_are_shared_with_langchains_own_cache(counted_case, cache, memca
     """A process still on langchain_community's MemcachedCache (pymemcache) and LangChain's
     own invoke() path reads what a stream stored, and the other way round."""
     host, port = memcached.address
-    theirs = LangchainMemcachedCache(PymemcacheClient((host, port)))
+    # default_noreply=False: pymemcache's default sends sets without waiting for the server,
+    # and the read that follows on our connection could overtake them.
+    theirs = LangchainMemcachedCache(PymemcacheClient((host, port), default_noreply=False))
     plain = unwrapped(counted_case.model)
 
     streamed = total(list(counted_case.model.stream(QUESTION)))
@@ -464,7 +467,7 @@ def test_llm_stream_and_invoke_share_one_entry(cache, memcached):
     assert "".join(model.stream(QUESTION)) == ANSWER
     assert model.invoke(QUESTION) == ANSWER
     host, port = memcached.address
-    set_llm_cache(LangchainMemcachedCache(PymemcacheClient((host, port))))
+    set_llm_cache(LangchainMemcachedCache(PymemcacheClient((host, port), default_noreply=False)))
     assert llm.invoke(QUESTION) == ANSWER  # LangChain's own path on pymemcache
     assert llm.invoke("another prompt") == OTHER_ANSWER
     set_llm_cache(cache)
@@ -511,6 +514,15 @@ def test_the_wrapped_model_is_the_model(cache):
     assert wrapped.responses == model.responses
     assert type(model) is ToolCallingChatModel, "cache_streams changed the model it was given"
     assert cache_streams(wrapped).__class__ is wrapped.__class__  # no second layer
+
+
+def test_a_wrapped_model_pickles(cache):
+    wrapped = cache_streams(ToolCallingChatModel(responses=[AIMessage(content=ANSWER)]))
+    list(wrapped.stream(QUESTION))
+    again = pickle.loads(pickle.dumps(wrapped))
+    assert type(again) is type(wrapped)
+    assert total(list(again.stream(QUESTION))).content == ANSWER
+    assert again.calls == ["It is sunny in Paris today, with a light breeze from the west."]
 
 
 def test_invoke_batch_and_config_behave_as_the_models(cache):
