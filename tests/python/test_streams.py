@@ -23,7 +23,7 @@ from langchain_core.language_models import (
     GenericFakeChatModel,
 )
 from langchain_core.language_models.fake_chat_models import FakeListChatModelError
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessageChunk, HumanMessage
 from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
@@ -210,6 +210,19 @@ def test_invoke_then_stream_share_one_entry(counted_case, cache):
     assert counted_case.calls() == 1
     assert len(chunks) > 1
     assert_same_answer(total(chunks), invoked)
+
+
+def test_stop_bound_kwargs_and_message_ids_key_streams_as_invokes(counted_case, cache):
+    """stop and bound kwargs are part of the key, message ids are not (LangGraph gives
+    every message a fresh id), for a stream exactly as for invoke()."""
+    model = counted_case.model.bind(seed=7)
+    streamed = total(list(model.stream([HumanMessage(QUESTION, id="a")], stop=["\n\n"])))
+    invoked = model.invoke([HumanMessage(QUESTION, id="b")], stop=["\n\n"])
+    assert counted_case.calls() == 1
+    assert_same_answer(invoked, streamed)
+    counted_case.model.invoke([HumanMessage(QUESTION)], stop=["\n\n"])  # no seed
+    list(model.stream([HumanMessage(QUESTION)]))  # no stop
+    assert counted_case.calls() == 3
 
 
 def test_entries_are_shared_with_langchains_own_cache(counted_case, cache, memcached):
