@@ -27,9 +27,15 @@ bind *it* (``RunnableBinding(bound=model)``), so a wrapper would be left out of 
 call; traces name the model by its class name, and LangChain's cache key (``_serialized``,
 ``lc_id``) by its class name and module. The returned object is therefore a copy of the
 model whose class is a subclass of the model's class with the same name and module that
-overrides only ``_stream``/``_astream`` (where the model implements them) and the two hooks
-LangChain's cache path calls. Everything else (``invoke``, ``batch``, ``bind_tools``,
-parameters, callbacks) is the model's own code.
+overrides only ``_stream``/``_astream`` (where the model implements them), LangChain's
+generate-with-cache entry points (to mark that they handle the cache themselves), its
+cache-hit hook (to replay tokens) and ``__reduce__`` (pickling). Everything else
+(``invoke``, ``batch``, ``bind_tools``, parameters, callbacks) is the model's own code.
+
+Pinned to LangChain's internals (langchain-core 1.8.3, checked by tests/python/
+test_streams.py): the key derivation of ``_generate_with_cache``, the mutation of each
+chunk by ``stream()`` before the next is asked for, and the hit hook
+``_replay_v2_events_for_cache_hit``.
 """
 
 from __future__ import annotations

@@ -136,6 +136,8 @@ class WordStreamingLLM(LLM):
     ``_stream`` (reporting each token, as real LLMs do)."""
 
     responses: list[str]
+    # Like providers' streaming=True: the non-streaming path collects the model's own stream.
+    generate_by_streaming: bool = False
     calls: list[str] = Field(default_factory=list, exclude=True)
     fail_after_chunks: int | None = Field(default=None, exclude=True)
 
@@ -159,6 +161,8 @@ class WordStreamingLLM(LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> str:
+        if self.generate_by_streaming:
+            return "".join(chunk.text for chunk in self._stream(prompt, stop, run_manager))
         return self._next()
 
     def _stream(

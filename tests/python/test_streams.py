@@ -386,6 +386,20 @@ async def test_a_hit_reached_through_invoke_streams_to_streaming_handlers(case, 
     assert [chunk.content for chunk in sync_chunks] == [chunk.content for chunk in chunks]
 
 
+async def test_a_miss_streamed_inside_invoke_is_looked_up_and_stored_once(case, cache):
+    """invoke() with a streaming handler streams the model inside LangChain's generate
+    path, which looks up and stores by itself."""
+
+    async def ask(question: str) -> AIMessage:
+        return await case.model.ainvoke(question)
+
+    events = [event async for event in RunnableLambda(ask).astream_events(QUESTION, version="v2")]
+    assert len([e for e in events if e["event"] == "on_chat_model_stream"]) > 1
+    stats = cache.stats()
+    assert (stats["hits"], stats["misses"], stats["updates"]) == (0, 1, 1)
+    assert case.calls() == 1
+
+
 @tool
 def get_weather(city: str, unit: str) -> str:
     """The weather in a city."""
@@ -499,6 +513,21 @@ def test_llm_failing_and_abandoned_streams_are_not_stored(cache):
     assert "".join(cache_streams(llm).stream(QUESTION)) == ANSWER
     assert len(llm.calls) == 3
     assert cache.stats()["hits"] == 0
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["invoke", "ainvoke"])
+async def test_an_llm_generating_through_its_stream_is_looked_up_and_stored_once(
+    cache, asynchronous
+):
+    """LangChain's generate path has looked the prompt up and will store the answer: the
+    model's own _stream, called inside it, must not do either a second time."""
+    llm = cache_streams(WordStreamingLLM(responses=[ANSWER], generate_by_streaming=True))
+    answer = await llm.ainvoke(QUESTION) if asynchronous else llm.invoke(QUESTION)
+    assert answer == ANSWER
+    stats = cache.stats()
+    assert (stats["hits"], stats["misses"], stats["updates"]) == (0, 1, 1)
+    assert "".join(llm.stream(QUESTION)) == ANSWER
+    assert cache.stats()["hits"] == 1
 
 
 def test_an_llm_streaming_by_its_own_stream_method_is_served_by_invoke(cache):
