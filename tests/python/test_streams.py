@@ -252,13 +252,23 @@ def test_entries_are_shared_with_langchains_own_cache(counted_case, cache, memca
 def test_an_explicit_cache_serves_streams_and_invokes(memcached):
     set_llm_cache(None)
     mine = MemcachedCache(memcached.spec)
-    case = tool_calling()
-    model = cache_streams(type(case.model).__mro__[1](responses=[AIMessage(content=ANSWER)]))
-    model = cache_streams(model, cache=mine)
-    assert model.cache is mine
+    plain = ToolCallingChatModel(responses=[AIMessage(content=ANSWER)])
+    model = cache_streams(cache_streams(plain), cache=mine)  # rewrapping sets the cache
+    assert model.cache is mine and plain.cache is None
     streamed = total(list(model.stream(QUESTION)))
     assert_same_answer(model.invoke(QUESTION), streamed)
     assert mine.stats()["hits"] == 1
+    assert len(plain.calls) == 1
+
+
+def test_the_models_own_cache_is_used(memcached):
+    set_llm_cache(None)
+    own = MemcachedCache(memcached.spec)
+    plain = ToolCallingChatModel(responses=[AIMessage(content=ANSWER)], cache=own)
+    model = cache_streams(plain)
+    list(model.stream(QUESTION))
+    assert plain.invoke(QUESTION).content == ANSWER  # LangChain's path, the same entry
+    assert own.stats()["hits"] == 1 and len(plain.calls) == 1
 
 
 def test_any_langchain_cache_works(memcached):
