@@ -42,6 +42,7 @@ from langchain_memcached._ext import (
     langchain_key,
 )
 from langchain_memcached._cache import MemcachedCache
+from langchain_memcached._control import CacheControl, cache_control
 from langchain_memcached._streams import cache_streams
 
 # The installed distribution's version, which scikit-build-core took from the VERSION file.
@@ -50,6 +51,7 @@ from importlib.metadata import version as _distribution_version
 __version__: str = _distribution_version("langchain-memcached")
 
 __all__ = [
+    "CacheControl",
     "Client",
     "ClosedError",
     "DecodeError",
@@ -64,6 +66,7 @@ __all__ = [
     # subclasses the builtin, so `except TimeoutError` catches it anyway.
     "ValueTooLargeError",
     "__version__",
+    "cache_control",
     "cache_streams",
     "langchain_key",
 ]

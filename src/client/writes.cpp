@@ -21,6 +21,7 @@ Prepared prepare_set(detail::Transport& transport, std::string_view key, std::st
   protocol::MetaSetFlags flags;
   flags.client_flags = options.flags;
   flags.cas = options.cas;
+  if (options.only_if_absent) flags.mode = protocol::SetMode::kAdd;
   flags.ttl = detail::seconds_count(options.ttl);
   Prepared prepared{{}, transport.next_opaque()};
   protocol::append_meta_set(prepared.bytes, key, value, flags, prepared.opaque);

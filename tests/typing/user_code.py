@@ -87,6 +87,22 @@ def streams(cache: MemcachedCache) -> None:
     assert asyncio.run(astream()) == first
 
 
+def semantics(spec: str) -> None:
+    """A namespaced, compressing cache and per-request control."""
+    cache = MemcachedCache(spec, namespace="tenant-a", namespace_refresh=0.5, compress=True)
+    cache.update(PROMPT, LLM_STRING, [Generation(text="tenant a's answer")])
+    with langchain_memcached.cache_control(no_cache=True) as control:
+        assert control.no_cache
+        assert cache.lookup(PROMPT, LLM_STRING) is None
+    with langchain_memcached.cache_control(refresh=True, ttl=60):
+        assert cache.lookup(PROMPT, LLM_STRING) is None
+    assert texts(cache.lookup(PROMPT, LLM_STRING)) == ["tenant a's answer"]
+    cache.clear()  # only tenant a's entries
+    assert cache.lookup(PROMPT, LLM_STRING) is None
+    saved: int = cache.stats()["bytes_saved_by_compression"]
+    assert saved >= 0
+
+
 def clients(spec: str, specs: list[str]) -> None:
     """The clients on their own, blocking and asyncio."""
     with Client(spec, timeout=0.5) as client:
@@ -166,6 +182,7 @@ def main() -> None:
         cache_from_pymemcache(server.address)
         asyncio.run(cache_async(server.spec))
         streams(cache)
+        semantics(server.spec)
         clients(server.spec, [server.spec, other.spec])
         errors(server.spec)
         cache.clear()
