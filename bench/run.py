@@ -18,8 +18,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from harness import (  # noqa: E402
-    dataset, environment, micro, plan, plots, profiling, report, server, stats, streams, targets,
-    workers)
+    compression, dataset, environment, micro, plan, plots, profiling, report, server, stats,
+    streams, targets, workers)
 
 REPO = BENCH_DIR.parent
 
@@ -94,6 +94,8 @@ def main() -> int:
             for host in hosts.values():
                 host.close()
 
+    progress.say("compression sizes (compress=True)")
+    results["compression"] = compression.table()
     progress.say("micro benchmarks (Google Benchmark)")
     results["micro"] = micro.run(args.build)
     results["workloads"] = stats.aggregate(workloads, answers, plan.CONTENDERS,

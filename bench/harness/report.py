@@ -154,6 +154,7 @@ def markdown(results: dict) -> str:
                    for c in results["memory"]])
     if "streams" in results:
         out += streams.markdown(results["streams"])
+    out += results.get("compression", [])
     out += ["## CPU-only micro benchmarks (Google Benchmark, no server)", ""]
     out += _micro(results["micro"])
     out += ["## Profile", ""] + _profile(results.get("profile", {}))

@@ -3,7 +3,9 @@ zstd, and entries per GB of memcached memory (memcached's own `bytes` stat, whic
 key, value and item header; slab rounding comes on top). Sizes, not timings: the result
 is the same on every run.
 
-    .venv/bin/python bench/compression_ratio.py     # prints a Markdown table
+    .venv/bin/python bench/harness/compression.py     # prints the Markdown table
+
+`make bench` puts the same table in BENCHMARKS.md (run.py calls table()).
 
 Three kinds of answer, as LangChain stores them: a plain-text answer, a chat message with
 tool calls and provider metadata, and JSON structured output.
@@ -112,16 +114,31 @@ def measure(make, compress: bool) -> tuple[float, float]:
         return plain, memcached_bytes(server) / ENTRIES
 
 
-def main() -> None:
-    print("| answer | value (B) | item, plain (B) | item, zstd (B) | ratio | entries/GB plain | entries/GB zstd |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+def table() -> list[str]:
+    """The BENCHMARKS.md section: one row per kind of answer."""
+    lines = [
+        "## Compression (`compress=True`)",
+        "",
+        f"Sizes, not timings ({ENTRIES} entries per kind, memcached's own `bytes` stat: key, "
+        "value and item header; slab rounding comes on top). LangChain's own reader cannot "
+        "read compressed entries.",
+        "",
+        "| answer | value (B) | item, plain (B) | item, zstd (B) | ratio | entries/GB plain "
+        "| entries/GB zstd |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name, make in KINDS.items():
         value, plain_item = measure(make, compress=False)
         _, zstd_item = measure(make, compress=True)
-        print(
+        lines.append(
             f"| {name} | {value:,.0f} | {plain_item:,.0f} | {zstd_item:,.0f} | "
             f"{plain_item / zstd_item:.2f}x | {2**30 / plain_item:,.0f} | {2**30 / zstd_item:,.0f} |"
         )
+    return lines + [""]
+
+
+def main() -> None:
+    print("\n".join(table()))
 
 
 if __name__ == "__main__":
