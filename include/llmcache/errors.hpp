@@ -97,9 +97,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what, ErrorDetails details = {})
       : std::runtime_error(what), details_(std::move(details)) {}
 
-  const ErrorDetails& details() const { return details_; }
+  // Copies, not references: an error completed by the I/O thread may be released there
+  // through libstdc++'s exception_ptr count, which ThreadSanitizer cannot see, so every
+  // read of the details stays inside these accessors, where tests/sanitizers/tsan.supp
+  // names them. Errors are the slow path; the copy costs nothing that matters.
+  ErrorDetails details() const { return details_; }
   ErrorReason reason() const { return details_.reason; }
-  const std::string& server() const { return details_.server; }
+  std::string server() const { return details_.server; }
 
  private:
   ErrorDetails details_;
