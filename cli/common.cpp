@@ -18,6 +18,7 @@ HashClientOptions GlobalOptions::client_options() const {
   options.client.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   options.client.request_timeout = std::chrono::milliseconds(timeout_ms);
   options.client.tls = tls;
+  options.client.protocol = parse_protocol(protocol);
   if (!username.empty()) {
     options.client.credentials.username = username;
     if (!password_file.empty()) {

@@ -12,6 +12,26 @@ namespace {
 using protocol::Reply;
 using protocol::Status;
 
+/// In classic mode a connection closed on an operator command is a proxy that does not
+/// know it (twemproxy hangs up on flush_all and stats), not a failing server: that becomes
+/// ServerError kNotUnderstood naming the server and the command. Other errors pass.
+std::exception_ptr not_routed(std::exception_ptr error, bool classic, const char* command,
+                              const std::string& server) {
+  if (!classic) return error;
+  try {
+    std::rethrow_exception(error);
+  } catch (const IoError& e) {
+    if (e.reason() != ErrorReason::kClosedByServer) return error;
+  } catch (...) {
+    return error;
+  }
+  return std::make_exception_ptr(ServerError(
+      server + " closed the connection instead of answering " + command +
+          ": it speaks the classic protocol without that command (a proxy such as twemproxy)"
+          "; run it against each memcached behind the proxy directly",
+      {ErrorReason::kNotUnderstood, server}));
+}
+
 template <class T, class Map>
 void send_to_server(detail::Transport& transport, std::size_t server_index,
                     void (*append)(std::string&), const char* command, Callback<T> callback,
@@ -23,10 +43,21 @@ void send_to_server(detail::Transport& transport, std::size_t server_index,
                                   "server index " + std::to_string(server_index) +
                                   " out of range (" + std::to_string(count) + " servers)")));
   }
+  bool classic = false;
+  try {
+    classic = transport.wire() == protocol::Wire::kClassic;
+  } catch (...) {
+    return detail::fail_later(transport.executor(), std::move(callback), std::current_exception());
+  }
   detail::Request request;
   append(request.bytes);
+  Callback<T> done = [callback = std::move(callback), classic, command,
+                      name = transport.servers()[server_index].name()](std::exception_ptr error,
+                                                                       T result) {
+    callback(error ? not_routed(error, classic, command, name) : nullptr, std::move(result));
+  };
   request.on_reply = detail::on_reply<T>(
-      std::move(callback),
+      std::move(done),
       [map = std::move(map), command](Reply reply, const ServerAddress& server) -> T {
         return map(std::move(reply), command, server);
       });
@@ -40,8 +71,10 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
   auto transport = lifecycle_->enter();
   if (detail::refuse_if_closed(transport, callback)) return;
   std::uint32_t delay_seconds = 0;
+  bool classic = false;
   try {
     delay_seconds = detail::seconds_count(delay);
+    classic = transport->wire() == protocol::Wire::kClassic;
   } catch (...) {
     return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
   }
@@ -57,9 +90,11 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
   for (std::size_t i = 0; i < servers.size(); ++i) {
     detail::Request request;
     protocol::append_flush_all(request.bytes, delay_seconds);
-    request.on_reply = [join, name = servers[i].name()](std::exception_ptr error, Reply reply,
-                                                        const ServerAddress* server) {
-      if (!error) {
+    request.on_reply = [join, classic, name = servers[i].name()](
+                           std::exception_ptr error, Reply reply, const ServerAddress* server) {
+      if (error) {
+        error = not_routed(error, classic, "flush_all", name);
+      } else {
         try {
           detail::throw_if_error_reply(reply, *server);
           if (reply.status != Status::kOk) detail::throw_unexpected(reply, "flush_all", *server);

@@ -7,10 +7,12 @@
 #include "client/callbacks.hpp"
 #include "client/error_replies.hpp"
 #include "client/transport.hpp"
+#include "protocol/classic_requests.hpp"
 #include "protocol/meta_requests.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,11 +25,22 @@ inline std::uint32_t seconds_count(std::chrono::seconds s) {
   return static_cast<std::uint32_t>(s.count());
 }
 
-/// A single-key request, ready to send.
+/// A single-key request, ready to send: meta with its opaque, or classic without.
 struct Prepared {
   std::string bytes;
-  std::uint32_t opaque = 0;
+  std::optional<std::uint32_t> opaque;
+  protocol::Accepts accepts = 0;  // classic: the reply kinds that answer it
 };
+
+/// Refuses what only the meta protocol can do on a client that speaks classic.
+inline void require_meta(protocol::Wire wire, const char* what) {
+  if (wire == protocol::Wire::kClassic) {
+    throw InvalidArgumentError(std::string(what) +
+                               " needs memcached's meta protocol, and this client speaks the "
+                               "classic protocol (ClientOptions::protocol, or auto-detected: "
+                               "a proxy or a memcached before 1.6.10)");
+  }
+}
 
 template <class T>
 using MapReply = T (*)(protocol::Reply, const ServerAddress&);
@@ -42,8 +55,8 @@ void send_prepared(Transport& transport, std::string key, Callback<T> callback, 
   } catch (...) {
     return fail_later(transport.executor(), std::move(callback), std::current_exception());
   }
-  Request request{std::move(prepared.bytes), prepared.opaque,
-                  on_reply<T>(std::move(callback), map)};
+  Request request{std::move(prepared.bytes), prepared.opaque, on_reply<T>(std::move(callback), map),
+                  prepared.accepts};
   std::vector<RoutedRequest> routed;
   routed.push_back({std::move(key), std::move(request)});
   transport.send(std::move(routed));
@@ -54,7 +67,7 @@ void send_prepared(Transport& transport, std::string key, Callback<T> callback, 
 template <class T>
 T round_trip(Transport& transport, std::string_view key, MapReply<T> map,
              const Prepared& prepared) {
-  Answer answer = transport.round_trip(key, prepared.bytes, prepared.opaque);
+  Answer answer = transport.round_trip(key, prepared.bytes, prepared.opaque, prepared.accepts);
   throw_if_error_reply(answer.reply, answer.server);
   return map(std::move(answer.reply), answer.server);
 }
