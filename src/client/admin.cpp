@@ -43,12 +43,15 @@ void send_to_server(detail::Transport& transport, std::size_t server_index,
                                   "server index " + std::to_string(server_index) +
                                   " out of range (" + std::to_string(count) + " servers)")));
   }
-  bool classic = false;
-  try {
-    classic = transport.wire() == protocol::Wire::kClassic;
-  } catch (...) {
-    return detail::fail_later(transport.executor(), std::move(callback), std::current_exception());
+  if (!transport.known_wire()) {
+    return detail::after_probe(transport, {}, std::move(callback),
+                               [&transport, server_index, append, command,
+                                map = std::move(map)](Callback<T> callback) mutable {
+                                 send_to_server(transport, server_index, append, command,
+                                                std::move(callback), std::move(map));
+                               });
   }
+  const bool classic = transport.wire() == protocol::Wire::kClassic;
   detail::Request request;
   append(request.bytes);
   Callback<T> done = [callback = std::move(callback), classic, command,
@@ -64,25 +67,22 @@ void send_to_server(detail::Transport& transport, std::size_t server_index,
   transport.send_to(server_index, std::move(request));
 }
 
-}  // namespace
-
-void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
-                                 Callback<std::size_t> callback) {
-  auto transport = lifecycle_->enter();
-  if (detail::refuse_if_closed(transport, callback)) return;
-  std::uint32_t delay_seconds = 0;
-  bool classic = false;
-  try {
-    delay_seconds = detail::seconds_count(delay);
-    classic = transport->wire() == protocol::Wire::kClassic;
-  } catch (...) {
-    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+/// flush_all on every server, once the protocol is known.
+void send_flush_all(detail::Transport& transport, std::uint32_t delay_seconds, bool noreply,
+                    Callback<std::size_t> callback) {
+  if (!transport.known_wire()) {
+    return detail::after_probe(
+        transport, {}, std::move(callback),
+        [&transport, delay_seconds, noreply](Callback<std::size_t> callback) {
+          send_flush_all(transport, delay_seconds, noreply, std::move(callback));
+        });
   }
-  const auto servers = transport->servers();
+  const bool classic = transport.wire() == protocol::Wire::kClassic;
+  const auto servers = transport.servers();
   if (noreply) {
     // The command is still sent with a reply (so an error cannot desynchronise the
     // stream); the caller just does not wait for it.
-    asio::post(transport->executor(),
+    asio::post(transport.executor(),
                [callback = std::move(callback), n = servers.size()] { callback(nullptr, n); });
     callback = nullptr;
   }
@@ -104,8 +104,23 @@ void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
       }
       join->arrive(name, error);
     };
-    transport->send_to(i, std::move(request));
+    transport.send_to(i, std::move(request));
   }
+}
+
+}  // namespace
+
+void ClientBase::start_flush_all(std::chrono::seconds delay, bool noreply,
+                                 Callback<std::size_t> callback) {
+  auto transport = lifecycle_->enter();
+  if (detail::refuse_if_closed(transport, callback)) return;
+  std::uint32_t delay_seconds = 0;
+  try {
+    delay_seconds = detail::seconds_count(delay);
+  } catch (...) {
+    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+  }
+  send_flush_all(*transport, delay_seconds, noreply, std::move(callback));
 }
 
 void ClientBase::start_version(std::size_t server_index, Callback<std::string> callback) {

@@ -45,10 +45,38 @@ inline void require_meta(protocol::Wire wire, const char* what) {
 template <class T>
 using MapReply = T (*)(protocol::Reply, const ServerAddress&);
 
+/// An async call of an auto client that has not probed yet: the probe runs on the I/O
+/// thread, not on the caller's (an event loop must not wait for it), then `then(callback)`
+/// goes on there; a probe that fails (server unreachable, client closed) fails `callback`.
+/// Call only when transport.known_wire() is empty.
+template <class T, class Then>
+void after_probe(Transport& transport, std::string routing_key, Callback<T> callback, Then then) {
+  asio::post(transport.executor(),
+             [&transport, key = std::move(routing_key), callback = std::move(callback),
+              then = std::move(then)]() mutable {
+               try {
+                 transport.wire(key);
+               } catch (...) {
+                 return callback(std::current_exception(), T{});
+               }
+               then(std::move(callback));
+             });
+}
+
 /// The async path: prepare(key) (a caller mistake fails through the callback), then send.
+/// `prepare` may run later on the I/O thread (see after_probe), so it holds what it uses.
 template <class T, class Prepare>
 void send_prepared(Transport& transport, std::string key, Callback<T> callback, MapReply<T> map,
                    Prepare prepare) {
+  if (!transport.known_wire()) {
+    std::string routing_key = key;
+    return after_probe(transport, std::move(routing_key), std::move(callback),
+                       [&transport, key = std::move(key), map,
+                        prepare = std::move(prepare)](Callback<T> callback) mutable {
+                         send_prepared(transport, std::move(key), std::move(callback), map,
+                                       std::move(prepare));
+                       });
+  }
   Prepared prepared;
   try {
     prepared = prepare(key);

@@ -102,33 +102,37 @@ void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
                                 Callback<MetaGetResult> callback) {
   auto transport = lifecycle_->enter();
   if (detail::refuse_if_closed(transport, callback)) return;
+  std::string wire = wire_key(key);
   detail::send_prepared(
       *transport, std::move(key), std::move(callback), map_meta_get,
-      [&](std::string_view k) { return prepare_meta_get(*transport, k, wire_key(k), options); });
+      [transport = transport.get(), wire = std::move(wire), options](std::string_view k) {
+        return prepare_meta_get(*transport, k, wire, options);
+      });
 }
 
-void ClientBase::start_get_many(std::vector<std::string> keys,
-                                Callback<std::vector<std::optional<Item>>> callback) {
-  auto transport = lifecycle_->enter();
-  if (detail::refuse_if_closed(transport, callback)) return;
-  bool classic = false;
-  try {
-    for (const auto& key : keys) protocol::validate_key(wire_key(key));
-    if (!keys.empty()) classic = transport->wire(keys.front()) == protocol::Wire::kClassic;
-  } catch (...) {
-    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+namespace {
+
+/// get_many's requests, one per key (`wires`: the keys as sent), once the protocol is known.
+void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
+                   std::vector<std::string> wires,
+                   Callback<std::vector<std::optional<Item>>> callback) {
+  if (!transport->known_wire()) {
+    std::string routing_key = keys.front();
+    return detail::after_probe(
+        *transport, std::move(routing_key), std::move(callback),
+        [transport, keys = std::move(keys),
+         wires = std::move(wires)](Callback<std::vector<std::optional<Item>>> callback) mutable {
+          send_get_many(transport, std::move(keys), std::move(wires), std::move(callback));
+        });
   }
-  if (keys.empty()) {
-    asio::post(transport->executor(), [callback = std::move(callback)] { callback(nullptr, {}); });
-    return;
-  }
+  const bool classic = transport->wire(keys.front()) == protocol::Wire::kClassic;
   auto join = std::make_shared<detail::GetManyJoin>(keys.size(), std::move(callback));
   std::vector<detail::RoutedRequest> routed;
   routed.reserve(keys.size());
   protocol::MetaGetFlags flags;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     detail::Request request;
-    const std::string wire = wire_key(keys[i]);
+    const std::string& wire = wires[i];
     if (classic) {
       // One get per key, so that each reply is routed and paired like a meta one.
       const std::string_view one[] = {wire};
@@ -153,6 +157,29 @@ void ClientBase::start_get_many(std::vector<std::string> keys,
     routed.push_back({std::move(keys[i]), std::move(request)});
   }
   transport->send(std::move(routed));
+}
+
+}  // namespace
+
+void ClientBase::start_get_many(std::vector<std::string> keys,
+                                Callback<std::vector<std::optional<Item>>> callback) {
+  auto transport = lifecycle_->enter();
+  if (detail::refuse_if_closed(transport, callback)) return;
+  std::vector<std::string> wires;
+  wires.reserve(keys.size());
+  try {
+    for (const auto& key : keys) {
+      wires.push_back(wire_key(key));
+      protocol::validate_key(wires.back());
+    }
+  } catch (...) {
+    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+  }
+  if (keys.empty()) {
+    asio::post(transport->executor(), [callback = std::move(callback)] { callback(nullptr, {}); });
+    return;
+  }
+  send_get_many(transport.get(), std::move(keys), std::move(wires), std::move(callback));
 }
 
 std::optional<Item> ClientBase::get(std::string_view key) {

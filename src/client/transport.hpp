@@ -48,6 +48,8 @@ class Transport {
   /// decided the first time it is asked, on the calling thread, by a probe of the server
   /// that holds `routing_key` (empty: of the servers in order); see decide_wire().
   /// Throws as the request itself would when that server cannot be reached.
+  /// The protocol if it is decided; nullopt while an auto client has not probed yet.
+  std::optional<protocol::Wire> known_wire() const { return wire_.get(); }
   protocol::Wire wire(std::string_view routing_key = {}) {
     if (auto known = wire_.get()) return *known;
     return decide_wire(routing_key);

@@ -117,29 +117,30 @@ struct PendingSet {
       check.after_set(error);
       callback(error, result);
     };
-    detail::send_prepared(
-        *transport, std::move(key), std::move(done), map_set,
-        [&](std::string_view k) { return prepare_set(*transport, k, wire, value, options); });
+    detail::send_prepared(*transport, std::move(key), std::move(done), map_set,
+                          [transport = transport, wire = std::move(wire), value = std::move(value),
+                           options = options](std::string_view k) {
+                            return prepare_set(*transport, k, wire, value, options);
+                          });
   }
 };
 
-}  // namespace
-
-void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
-                           Callback<StoreResult> callback) {
-  auto use = lifecycle_->enter();
-  if (detail::refuse_if_closed(use, callback)) return;
-  auto* transport = use.get();
-  std::string wire = wire_key(key);
-  bool asks_limit = false;
-  try {
-    protocol::validate_key(wire);  // before a stats request goes out on its behalf
-    asks_limit = asks_item_limit(*transport, key);
-  } catch (...) {
-    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+/// An async set with its key checked: asks the item limit first where that is needed,
+/// then sends. On the I/O thread when an auto client had to probe first.
+void send_set(detail::Transport* transport, std::string key, std::string wire, std::string value,
+              const SetOptions& options, Callback<StoreResult> callback) {
+  if (!transport->known_wire()) {
+    std::string routing_key = key;
+    return detail::after_probe(
+        *transport, std::move(routing_key), std::move(callback),
+        [transport, key = std::move(key), wire = std::move(wire), value = std::move(value),
+         options](Callback<StoreResult> callback) mutable {
+          send_set(transport, std::move(key), std::move(wire), std::move(value), options,
+                   std::move(callback));
+        });
   }
   LimitCheck check = limit_check(*transport, key, wire, value, options);
-  const bool needs_limit = check.needs_limit() && asks_limit;
+  const bool needs_limit = check.needs_limit() && asks_item_limit(*transport, key);
   std::string routing_key = key;  // the limit is asked of the server that will get the set
   PendingSet set{transport,        std::move(check), std::move(key),     std::move(wire),
                  std::move(value), options,          std::move(callback)};
@@ -164,12 +165,32 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
   transport->send(std::move(routed));
 }
 
+}  // namespace
+
+void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
+                           Callback<StoreResult> callback) {
+  auto use = lifecycle_->enter();
+  if (detail::refuse_if_closed(use, callback)) return;
+  auto* transport = use.get();
+  std::string wire = wire_key(key);
+  try {
+    protocol::validate_key(wire);  // before a stats request goes out on its behalf
+  } catch (...) {
+    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+  }
+  send_set(transport, std::move(key), std::move(wire), std::move(value), options,
+           std::move(callback));
+}
+
 void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
   auto transport = lifecycle_->enter();
   if (detail::refuse_if_closed(transport, callback)) return;
+  std::string wire = wire_key(key);
   detail::send_prepared(
       *transport, std::move(key), std::move(callback), map_del,
-      [&](std::string_view k) { return prepare_del(*transport, k, wire_key(k), invalidate); });
+      [transport = transport.get(), wire = std::move(wire), invalidate](std::string_view k) {
+        return prepare_del(*transport, k, wire, invalidate);
+      });
 }
 
 StoreResult ClientBase::set(std::string_view key, std::string_view value,
