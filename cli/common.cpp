@@ -102,6 +102,10 @@ std::string_view hint_for(ErrorReason reason) {
     case ErrorReason::kUnauthenticated:
       return "the server requires authentication: --username, with MEMCACHED_PASSWORD or "
              "--password-file";
+    case ErrorReason::kNotUnderstood:
+      return "the server does not know this command: a proxy (twemproxy, mcrouter) or a "
+             "memcached before 1.6.10. Use --protocol classic (or auto), and run flush_all or "
+             "stats against each memcached behind a proxy directly";
     case ErrorReason::kTooLarge:
       return "start memcached with a larger item size (-I 2m), or store less";
     default:
