@@ -18,7 +18,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from harness import (  # noqa: E402
-    dataset, environment, micro, plan, plots, profiling, report, server, stats, targets, workers)
+    compression, dataset, environment, micro, plan, plots, profiling, report, server, stats,
+    streams, targets, workers)
 
 REPO = BENCH_DIR.parent
 
@@ -84,6 +85,8 @@ def main() -> int:
                 progress.say(f"memory: {request['ops']:,} lookups, {check['label']}")
                 answer = hosts[plan.CONTENDERS[check["contender"]].worker].ask(request)
                 results["memory"].append({**answer, "label": check["label"]})
+            progress.say("streams through the cache (cache_streams)")
+            results["streams"] = streams.measure(srv.spec, quick=args.quick)
             if not args.no_profile:
                 progress.say("profiling (perf, cProfile)")
                 results["profile"] = profiling.collect(args.build, srv.spec, manifest_path, hosts)
@@ -91,6 +94,8 @@ def main() -> int:
             for host in hosts.values():
                 host.close()
 
+    progress.say("compression sizes (compress=True)")
+    results["compression"] = compression.table()
     progress.say("micro benchmarks (Google Benchmark)")
     results["micro"] = micro.run(args.build)
     results["workloads"] = stats.aggregate(workloads, answers, plan.CONTENDERS,

@@ -36,8 +36,18 @@ HashClientOptions GlobalOptions::client_options() const {
   return options;
 }
 
-MemcachedCacheOptions GlobalOptions::cache_options(std::chrono::seconds ttl) const {
+namespace {
+
+MemcachedCacheOptions options_without_secret(const std::string& namespace_name) {
   MemcachedCacheOptions options;
+  if (!namespace_name.empty()) options.namespace_ = namespace_name;
+  return options;
+}
+
+}  // namespace
+
+MemcachedCacheOptions GlobalOptions::cache_options(std::chrono::seconds ttl) const {
+  MemcachedCacheOptions options = options_without_secret(namespace_name);
   options.ttl = ttl;
   options.strict = true;
   if (!signing_secret_file.empty()) {
@@ -65,7 +75,7 @@ std::shared_ptr<CacheCore> GlobalOptions::make_cache(std::chrono::seconds ttl) c
 }
 
 std::shared_ptr<CacheCore> GlobalOptions::make_cache_without_secret() const {
-  return std::make_shared<CacheCore>(make_pool());
+  return std::make_shared<CacheCore>(make_pool(), options_without_secret(namespace_name));
 }
 
 std::vector<ServerAddress> GlobalOptions::server_list() const {

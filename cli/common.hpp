@@ -53,20 +53,24 @@ struct GlobalOptions {
   // Signed entries (MemcachedCacheOptions::signing_secret): the secret never on the
   // command line either, but from LLMCACHE_SIGNING_SECRET or --signing-secret-file.
   std::string signing_secret_file;
+  // MemcachedCacheOptions::namespace_ (--namespace or LLMCACHE_NAMESPACE): entries are
+  // named, stored and cleared within it. Empty: LangChain's keys.
+  std::string namespace_name;
 
   /// Throws Failure(kUsage) for a username without a password, or an unreadable file.
   HashClientOptions client_options() const;
   /// A Client for one server, a HashClient for several (placement as pymemcache's).
   std::shared_ptr<ClientBase> make_pool() const;
   std::vector<ServerAddress> server_list() const;
-  /// The cache options of this command line: the signing secret, if one was given, and
-  /// strict, so that a store that fails throws why instead of only counting it. Throws
+  /// The cache options of this command line: the namespace and the signing secret, if
+  /// given, and strict, so that a store that fails throws why instead of only counting it. Throws
   /// Failure(kUsage) for an unreadable or empty secret file.
   MemcachedCacheOptions cache_options(std::chrono::seconds ttl = std::chrono::seconds{0}) const;
   /// The cache core (keys, TTL, signing) over make_pool(), with cache_options(ttl).
   std::shared_ptr<CacheCore> make_cache(std::chrono::seconds ttl = std::chrono::seconds{0}) const;
   /// The cache core over make_pool() for commands that neither seal nor open entries
-  /// (key, delete, clear, restore): the secret is not read, so it cannot fail them.
+  /// (key, delete, clear, restore): the secret is not read, so it cannot fail them. With
+  /// the namespace, if one was given.
   std::shared_ptr<CacheCore> make_cache_without_secret() const;
 };
 

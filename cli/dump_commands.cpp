@@ -55,6 +55,11 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
   // it: one cache core per server, each with this command's secret (a bad secret file is
   // a usage error before any server is asked).
   const MemcachedCacheOptions cache_options = global.cache_options();
+  // With a namespace: only the entries of its current generation, and the generation key
+  // itself (first), so that a restore brings the namespace back as it was.
+  std::optional<CacheCore::NamespaceGeneration> generation;
+  if (cache_options.namespace_)
+    generation = global.make_cache_without_secret()->namespace_generation();
   struct Listed {
     std::shared_ptr<CacheCore> cache;
     std::vector<MetadumpEntry> entries;
@@ -68,6 +73,7 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
     l.cache = std::make_shared<CacheCore>(std::make_shared<Client>(server, options), cache_options);
     try {
       for (auto& e : metadump_with_retry(l.cache->client(), global)) {
+        if (generation && !e.key.starts_with(generation->entry_key_prefix)) continue;
         if (e.exptime == -1 || e.exptime > now) l.entries.push_back(std::move(e));
       }
       note(global, server.name() + " lists " + std::to_string(l.entries.size()) + " items");
@@ -78,6 +84,14 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
     listed.push_back(std::move(l));
   }
 
+  if (generation) {
+    out << Json{{"key", generation->key},
+                {"value", generation->value},
+                {"flags", 0},
+                {"exptime", 0}}
+               .dump()
+        << '\n';
+  }
   Progress progress("dump", total, "keys");
   std::uint64_t seen = 0, written = 0, skipped = 0, unverified = 0, gone = 0;
   bool interrupted = false;
@@ -102,6 +116,10 @@ int run_dump(const GlobalOptions& global, const DumpArgs& args) {
         const auto& entry = stored[i];
         if (!entry) {
           ++gone;  // expired, evicted or deleted since the listing
+          continue;
+        }
+        if (entry->state == CacheCore::EntryState::kCorruptCompressed) {
+          ++skipped;  // no cache reads it back
           continue;
         }
         if (entry->state == CacheCore::EntryState::kSignatureFailed) {

@@ -54,13 +54,17 @@ std::optional<std::string> unreadable_because(const CacheCore::StoredEntry& entr
       return std::string(
           "it is a signed entry\nhint: give its secret with --signing-secret-file or "
           "LLMCACHE_SIGNING_SECRET");
+    case CacheCore::EntryState::kCorruptCompressed:
+      return std::string(
+          "it is flagged zstd-compressed but does not decompress\nhint: `llmcache get --raw` "
+          "shows it");
   }
   return std::nullopt;
 }
 
 int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
   const auto cache = global.make_cache();  // a bad secret file is a usage error, even on a miss
-  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string key = cache->stored_key(cache->key(args.prompt, args.llm_string));
   const std::string server = holder(cache->client(), key);
   note(global, "key " + key + " on " + server);
   const auto entry = cache->inspect(key);
@@ -101,7 +105,7 @@ int run_get(const GlobalOptions& global, const EntryArgs& args, bool raw) {
 
 int run_key(const GlobalOptions& global, const EntryArgs& args) {
   const auto cache = global.make_cache_without_secret();
-  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string key = cache->stored_key(cache->key(args.prompt, args.llm_string));
   const std::string server = holder(cache->client(), key);
   if (global.json) {
     std::cout << Json{{"key", key}, {"server", server}}.dump() << '\n';
@@ -136,10 +140,11 @@ int run_put(const GlobalOptions& global, const EntryArgs& args, const PutArgs& p
   }
   const std::string value = encode_generations(generations);
   const auto cache = global.make_cache(std::chrono::seconds(put.ttl));
-  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string entry_key = cache->key(args.prompt, args.llm_string);
+  const std::string key = cache->stored_key(entry_key);
   const std::string server = holder(cache->client(), key);
   // Strict: a store that fails throws why, and is reported as a server error.
-  if (!cache->store(key, value)) {
+  if (!cache->store(entry_key, value)) {
     throw Failure(kServer, "the server did not store the entry under " + key + " on " + server);
   }
   // What memcached holds: the value, in its envelope when signing.
@@ -162,7 +167,7 @@ int run_put(const GlobalOptions& global, const EntryArgs& args, const PutArgs& p
 
 int run_delete(const GlobalOptions& global, const EntryArgs& args) {
   const auto cache = global.make_cache_without_secret();
-  const std::string key = cache->key(args.prompt, args.llm_string);
+  const std::string key = cache->stored_key(cache->key(args.prompt, args.llm_string));
   const std::string server = holder(cache->client(), key);
   const bool deleted = cache->remove(key);
   if (global.json) {
@@ -175,7 +180,25 @@ int run_delete(const GlobalOptions& global, const EntryArgs& args) {
   return deleted ? kOk : kNotFound;
 }
 
+/// A namespaced clear: a new generation for the namespace, every other item stays. Asks no
+/// confirmation, as it reaches nothing outside the namespace it names.
+int run_clear_namespace(const GlobalOptions& global, int delay) {
+  if (delay != 0)
+    throw Failure(kUsage,
+                  "--delay cannot be used with --namespace: a namespace is "
+                  "cleared at once");
+  const auto cache = global.make_cache_without_secret();
+  cache->clear();
+  if (global.json) {
+    std::cout << Json{{"cleared_namespace", global.namespace_name}}.dump() << '\n';
+  } else {
+    std::cout << "cleared namespace " << global.namespace_name << '\n';
+  }
+  return kOk;
+}
+
 int run_clear(const GlobalOptions& global, int delay, bool yes) {
+  if (!global.namespace_name.empty()) return run_clear_namespace(global, delay);
   const auto servers = global.server_list();
   std::string names;
   for (const auto& s : servers) names += (names.empty() ? "" : ", ") + s.name();
@@ -251,7 +274,9 @@ void add_entry_commands(CLI::App& app, const GlobalOptions& global, std::vector<
     auto delay = std::make_shared<int>(0);
     auto yes = std::make_shared<bool>(false);
     auto* command = app.add_subcommand(
-        "clear", "flush_all on every server: wipes whole servers, not only LangChain's entries");
+        "clear",
+        "flush_all on every server: wipes whole servers, not only LangChain's entries (with "
+        "--namespace: empties only that namespace, at once)");
     command->add_option("--delay", *delay, "Seconds before the flush takes effect")
         ->check(CLI::Range(0, 30 * 24 * 3600))
         ->capture_default_str();

@@ -82,6 +82,11 @@ int main(int argc, char** argv) {
                  "classic (twemproxy, mcrouter, older memcached)")
       ->check(CLI::IsMember({"auto", "meta", "classic"}))
       ->capture_default_str();
+  app.add_option("--namespace", global.namespace_name,
+                 "Work inside this cache namespace (env LLMCACHE_NAMESPACE), as a "
+                 "MemcachedCache(namespace=...) does: get/key/put/delete/dump/import-sqlite "
+                 "name its entries, clear empties only it")
+      ->envname("LLMCACHE_NAMESPACE");
   app.add_flag("--json", global.json, "Machine-readable output (JSON)");
   app.add_flag("-v,--verbose", global.verbose, "Explain what is being done, on stderr");
   // Options given before or after the subcommand mean the same thing.

@@ -25,7 +25,7 @@ cmake --build "$scratch/with-cmake" >/dev/null
 cmake_example=$scratch/with-cmake/llmcache_example
 
 # 2. pkg-config alone. The library is static, so this only links if llmcache.pc carries
-# OpenSSL, simdjson and threads itself; the prefix it reports must be the scratch prefix
+# OpenSSL, simdjson, zstd and threads itself; the prefix it reports must be the scratch prefix
 # (llmcache.pc locates itself), not the one configured at build time.
 pc=$(find "$prefix" -name llmcache.pc -print -quit)
 [ -n "$pc" ] || fail "no llmcache.pc installed under $prefix"

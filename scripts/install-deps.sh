@@ -9,6 +9,7 @@ debian_packages=(
   libasio-dev          # standalone Asio: networking and coroutines
   libssl-dev           # OpenSSL: MD5 for LangChain's keys, TLS, HMAC-signed entries
   libsimdjson-dev      # simdjson: decoding cached values on the hot path
+  libzstd-dev          # zstd: compressed entries (MemcachedCacheOptions::compress)
   nlohmann-json3-dev   # nlohmann::ordered_json: the JSON value type users build
   libgtest-dev         # GoogleTest
   libbenchmark-dev     # Google Benchmark

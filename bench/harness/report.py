@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness import streams
+
 
 def _num(value: float | None, digits: int = 0) -> str:
     if value is None:
@@ -150,6 +152,9 @@ def markdown(results: dict) -> str:
                     _num(c["rss_after_kb"] / 1024, 1),
                     _num((c["rss_after_kb"] - c["rss_before_kb"]) / 1024, 2), _num(c["seconds"], 1)]
                    for c in results["memory"]])
+    if "streams" in results:
+        out += streams.markdown(results["streams"])
+    out += results.get("compression", [])
     out += ["## CPU-only micro benchmarks (Google Benchmark, no server)", ""]
     out += _micro(results["micro"])
     out += ["## Profile", ""] + _profile(results.get("profile", {}))

@@ -46,8 +46,29 @@ struct CacheStats {
   std::uint64_t too_large = 0;              // values larger than the server's item size limit
   std::uint64_t signature_failures = 0;     // signed cache: unsigned, forged or foreign entries
   std::uint64_t unserializable_values = 0;  // updates refused: values LangChain cannot write
-  std::uint64_t bytes_read = 0;             // value bytes of hits
-  std::uint64_t bytes_written = 0;          // value bytes stored
+  std::uint64_t bytes_read = 0;             // value bytes of hits (as LangChain's, uncompressed)
+  std::uint64_t bytes_written = 0;          // value bytes stored (as sent: compressed, sealed)
+  std::uint64_t bytes_saved_by_compression = 0;  // stored bytes compression spared (compress)
+};
+
+/// Client flag bit that marks an entry's value as one zstd frame (MemcachedCacheOptions::
+/// compress). Bits 0-4 are taken by pymemcache's and pylibmc's serializers (1 << 3 is their
+/// zlib flag), so llmcache uses bit 12. Read whatever the reader's own setting.
+inline constexpr std::uint32_t kZstdCompressedFlag = 1u << 12;
+
+/// Per-call cache control: what one lookup or update should do differently (Python:
+/// `langchain_memcached.cache_control`, carried by contextvars). The default changes
+/// nothing. It is a struct so that later per-call choices join it without new overloads.
+struct CacheControl {
+  /// Lookup misses without reading (the caller recomputes now); the update stores.
+  bool refresh = false;
+  /// The update is skipped: nothing is sent, the old entry stays. The lookup reads.
+  bool no_store = false;
+  /// Neither read nor written: the lookup misses without reading, the update is skipped.
+  bool no_cache = false;
+  /// This update's time to live instead of the cache's (0: no expiry). Negative throws
+  /// InvalidArgumentError.
+  std::optional<std::chrono::seconds> ttl;
 };
 
 struct MemcachedCacheOptions {
@@ -63,27 +84,75 @@ struct MemcachedCacheOptions {
   /// must then use llmcache with the same secret. An empty secret throws
   /// InvalidArgumentError.
   std::optional<std::string> signing_secret;
+
+  /// When set, entries live under this namespace (Python: `namespace=`; the trailing
+  /// underscore because `namespace` is a C++ keyword). Their memcached keys are then no
+  /// longer LangChain's (see docs/namespaces.md for the layout), and clear() invalidates
+  /// only this namespace, in O(1), without flush_all: it stores a new random generation
+  /// under the namespace's generation key, and entry keys are derived from (namespace,
+  /// generation, LangChain's key). After clear() returns, this process never reads an
+  /// older entry; other processes re-read the generation at least every
+  /// `namespace_refresh`, so they stop reading older entries within that bound (plus one
+  /// request's deadline). If the generation key is evicted, the next reader makes a new
+  /// random one: old entries never come back. Isolation between tenants, not access
+  /// control (signing gives integrity). Empty throws InvalidArgumentError.
+  std::optional<std::string> namespace_;
+  /// How long a namespace's generation is trusted before it is read again (see above).
+  /// Must be positive.
+  std::chrono::milliseconds namespace_refresh{1000};
+
+  /// When true, values of at least `compress_min_bytes` are stored as one zstd frame,
+  /// marked with kZstdCompressedFlag in the item's client flags (only when that is
+  /// smaller). The cache reads compressed and plain entries whatever this setting;
+  /// LangChain's own reader cannot read compressed entries. A compressed entry that does
+  /// not decompress (corrupt, or declaring more than kMaxDecompressedBytes) is a miss
+  /// counted in decode_errors.
+  bool compress = false;
+  std::size_t compress_min_bytes = 1024;
+  /// zstd's level (1 fastest .. 19 smallest); 3 is zstd's own default.
+  int compress_level = 3;
 };
+
+/// The most a compressed entry may decompress to: a frame declaring more (a zstd bomb) is
+/// refused before anything is allocated.
+inline constexpr std::size_t kMaxDecompressedBytes = std::size_t{64} << 20;
 
 class CacheCore : public std::enable_shared_from_this<CacheCore> {
  public:
-  /// Throws InvalidArgumentError for a null client, a negative ttl or an empty secret.
+  /// Throws InvalidArgumentError for a null client, a negative ttl, an empty secret or
+  /// namespace, a non-positive namespace_refresh or a bad compress_level.
   CacheCore(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options = {});
   ~CacheCore();
   CacheCore(const CacheCore&) = delete;
   CacheCore& operator=(const CacheCore&) = delete;
 
-  /// The key an entry for this prompt and model configuration is stored under:
-  /// LangChain's (hex MD5 of prompt + llm_string).
+  /// The key of the entry for this prompt and model configuration: LangChain's (hex MD5
+  /// of prompt + llm_string). Lookups and updates take it; with a namespace, the entry is
+  /// stored under stored_key(key) instead.
   std::string key(std::string_view prompt, std::string_view llm_string) const;
+  /// The memcached key the entry under `key` is stored under now: `key` itself, or with a
+  /// namespace the key derived from (namespace, current generation, `key`). Blocking (it
+  /// may read the generation); throws as ClientBase::get. For tools.
+  std::string stored_key(std::string_view key);
+  /// A namespace's current generation, for tools that list or move its entries.
+  struct NamespaceGeneration {
+    std::string key;               // where the generation is stored
+    std::string value;             // the generation itself
+    std::string entry_key_prefix;  // what every stored key of this generation starts with
+  };
+  /// nullopt without a namespace. Blocking, throws as stored_key().
+  std::optional<NamespaceGeneration> namespace_generation();
 
   // ------------------------------------------------------------ lookup
   /// Blocking: the verified value bytes under `key`, or nullopt. Never throws for server
   /// trouble or an entry that fails its signature check: those are counted, logged once
   /// per cause and read as nullopt. Call finish_lookup() afterwards, once.
-  std::optional<std::string> fetch(std::string_view key);
-  /// Async fetch: `callback` runs once, on the client's I/O thread, with a null error.
-  void start_fetch(std::string key, Callback<std::optional<std::string>> callback);
+  /// With `control.refresh` or `control.no_cache`, nothing is read: nullopt.
+  std::optional<std::string> fetch(std::string_view key, const CacheControl& control = {});
+  /// Async fetch: `callback` runs once, on the client's I/O thread (or at once, on the
+  /// calling thread, when nothing needs reading), with a null error.
+  void start_fetch(std::string key, Callback<std::optional<std::string>> callback,
+                   const CacheControl& control = {});
   /// Ends one lookup: `decoded` says whether the fetched value became generations (a hit);
   /// `value_bytes` is the size of that value.
   void finish_lookup(bool decoded, std::size_t value_bytes = 0);
@@ -95,17 +164,23 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   /// Blocking: stores `value` (LangChain's bytes) under `key`, sealed when signing is on,
   /// with the TTL. Returns whether it was stored; a failure is counted and logged once per
   /// cause, and thrown instead when `strict`.
-  bool store(std::string_view key, std::string_view value);
+  /// With `control.no_store` or `control.no_cache` nothing is sent: false, not counted as
+  /// a failure. `control.ttl` replaces the cache's TTL for this value.
+  bool store(std::string_view key, std::string_view value, const CacheControl& control = {});
   /// Async store: `callback` runs once on the I/O thread with whether the value was
   /// stored; its error is set only when `strict` and the store failed.
-  void start_store(std::string key, std::string_view value, Callback<bool> callback);
+  void start_store(std::string key, std::string_view value, Callback<bool> callback,
+                   const CacheControl& control = {});
   /// An update the face could not encode (a value LangChain's own writer cannot
   /// represent): nothing is sent, the old entry stays; counted in update_failures and
   /// unserializable_values, logged once. Returns false, or throws `why` when `strict`.
   bool refuse_update(const std::exception_ptr& why);
 
   // ------------------------------------------------------------ the rest
-  /// `flush_all [delay]` on every server: wipes each whole server. Throws if any failed.
+  /// Without a namespace: `flush_all [delay]` on every server, wiping each whole server.
+  /// With one: a new generation for the namespace (one set, waited for even with
+  /// noreply); other entries stay. `delay` then throws InvalidArgumentError (a generation
+  /// cannot change later). Throws if any server failed.
   void clear(std::chrono::seconds delay = std::chrono::seconds{0}, bool noreply = false);
   void start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback);
 
@@ -116,17 +191,26 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
 
  private:
   struct Counters;
+  class Namespace;
+  struct Encoded;
 
   std::optional<std::string> open(std::string_view key, std::optional<Item> item);
-  std::string seal(std::string_view key, std::string_view value) const;
-  bool finish_store(const std::exception_ptr& error, StoreResult result, std::size_t size);
+  Encoded encode(std::string_view key, std::string_view value) const;
+  bool finish_store(const std::exception_ptr& error, StoreResult result, std::size_t size,
+                    std::size_t saved);
   void count(const std::exception_ptr& error, const char* operation);
-  SetOptions set_options() const;
+  SetOptions set_options(const CacheControl& control) const;
+  // The namespace's generation: blocking (throws as ClientBase::get), and async (the
+  // callback runs once, with the generation or the error).
+  std::string generation();
+  void start_generation(Callback<std::string> callback);
+  std::string derive_key(std::string_view key, std::string_view generation) const;
 
   std::shared_ptr<ClientBase> client_;
   MemcachedCacheOptions options_;         // without the secret, which only the signer keeps
   std::unique_ptr<const Signer> signer_;  // null when signing is off
   std::unique_ptr<Counters> counters_;
+  std::unique_ptr<Namespace> namespace_;  // null without a namespace
 
   // ============================================================ inspection, for tools
   // For tools that show and move entries (the llmcache command's get, delete, dump and
@@ -137,9 +221,10 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
  public:
   /// How an entry reads back through this cache.
   enum class EntryState : std::uint8_t {
-    kReadable,         // value() is LangChain's bytes: verified, or unsealed and signing is off
-    kSignatureFailed,  // signing is on and the entry fails its check (signature_failure: why)
-    kSealedNoSecret,   // signing is off but the entry is sealed: only its secret opens it
+    kReadable,           // value() is LangChain's bytes: verified, or unsealed and signing is off
+    kSignatureFailed,    // signing is on and the entry fails its check (signature_failure: why)
+    kSealedNoSecret,     // signing is off but the entry is sealed: only its secret opens it
+    kCorruptCompressed,  // flagged compressed (kZstdCompressedFlag) but does not decompress
   };
 
   /// One entry as memcached holds it, and how it reads back.
@@ -150,16 +235,22 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
     EntryState state = EntryState::kReadable;
     SignatureFailure signature_failure = SignatureFailure::kUnsigned;  // if kSignatureFailed
 
-    /// LangChain's bytes inside `stored` when kReadable (a view into it); empty otherwise.
+    /// LangChain's bytes when kReadable (a view into `stored`, or into the decompressed
+    /// copy when the entry is compressed); empty otherwise.
     std::string_view value() const {
-      return state == EntryState::kReadable ? std::string_view(stored).substr(value_offset_)
-                                            : std::string_view();
+      if (state != EntryState::kReadable) return {};
+      if (decompressed_) return *decompressed_;
+      return std::string_view(stored).substr(value_offset_);
     }
 
    private:
     friend class CacheCore;
     std::size_t value_offset_ = 0;  // where value() starts: after the envelope, when sealed
+    std::optional<std::string> decompressed_;  // set for a compressed entry
   };
+
+  // These take memcached keys as stored (stored_key(), or a listing's keys), not
+  // LangChain's: a namespaced entry is named by its stored key.
 
   /// The entry under `key`, or nullopt if there is none. Throws as ClientBase::get.
   std::optional<StoredEntry> inspect(std::string_view key);

@@ -71,6 +71,8 @@ struct SetOptions {
   std::chrono::seconds ttl{0};
   /// Store only if the item's CAS still equals this (compare-and-swap).
   std::optional<std::uint64_t> cas;
+  /// Store only if no item exists under the key (memcached `add`); kNotStored otherwise.
+  bool only_if_absent = false;
 };
 
 enum class StoreResult {

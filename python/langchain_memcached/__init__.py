@@ -7,6 +7,11 @@ Drop-in for LangChain::
     from langchain_memcached import MemcachedCache
     set_llm_cache(MemcachedCache("127.0.0.1:11211"))
 
+Streams too (LangChain's own stream()/astream() skip the cache)::
+
+    from langchain_memcached import cache_streams
+    model = cache_streams(ChatOpenAI(model="gpt-4o-mini"))
+
 The clients (:class:`Client`, :class:`HashClient`) talk to memcached through the C++ core:
 blocking methods release the GIL, ``a``-prefixed methods are real asyncio coroutines.
 """
@@ -37,6 +42,8 @@ from langchain_memcached._ext import (
     langchain_key,
 )
 from langchain_memcached._cache import MemcachedCache
+from langchain_memcached._control import CacheControl, cache_control
+from langchain_memcached._streams import cache_streams
 
 # The installed distribution's version, which scikit-build-core took from the VERSION file.
 from importlib.metadata import version as _distribution_version
@@ -44,6 +51,7 @@ from importlib.metadata import version as _distribution_version
 __version__: str = _distribution_version("langchain-memcached")
 
 __all__ = [
+    "CacheControl",
     "Client",
     "ClosedError",
     "DecodeError",
@@ -58,5 +66,7 @@ __all__ = [
     # subclasses the builtin, so `except TimeoutError` catches it anyway.
     "ValueTooLargeError",
     "__version__",
+    "cache_control",
+    "cache_streams",
     "langchain_key",
 ]

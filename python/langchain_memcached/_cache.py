@@ -12,18 +12,23 @@ server refuses is reported, never dropped silently; the async methods are real a
 not threads; every call has a finite deadline.
 
 Optionally (``signing_secret=...``), entries are signed with HMAC-SHA256 by the same C++
-code the C++ cache uses, and only entries signed with that secret read back.
+code the C++ cache uses, and only entries signed with that secret read back; with
+``namespace=...`` entries live in a namespace that ``clear()`` empties alone; with
+``compress=True`` large values are stored zstd-compressed. Per request,
+:func:`langchain_memcached.cache_control` changes what lookups and updates do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.outputs import Generation
 
-from langchain_memcached import _aio, _codec, _ext
+from langchain_memcached import _aio, _codec, _control, _ext
 from langchain_memcached._client import Client, HashClient, _ClientBase
 from langchain_memcached._pymemcache import from_pymemcache
 
@@ -56,6 +61,21 @@ def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
     return converted
 
 
+_NO_CONTROL: dict[str, Any] = {}
+
+
+def _control_keywords() -> dict[str, Any]:
+    """The per-call keywords of the cache_control block in effect (none outside one)."""
+    control = _control.current()
+    return _NO_CONTROL if control is None else control.keywords()
+
+
+def _with_control(start: Callable[..., None]) -> Callable[..., None]:
+    """``start`` with the keywords of the cache_control block in effect, if any."""
+    control = _control.current()
+    return start if control is None else functools.partial(start, **control.keywords())
+
+
 class MemcachedCache(BaseCache):
     """LangChain's MemcachedCache on llmcache's C++ client.
 
@@ -72,6 +92,21 @@ class MemcachedCache(BaseCache):
             ``signature_failures``. Off by default: signed values are not LangChain's
             bytes, so every process sharing the pool must use llmcache and this secret.
             An empty secret raises InvalidArgumentError.
+        namespace: keep entries under this namespace (any non-empty string). Its keys are
+            then no longer LangChain's, so LangChain's own cache does not see them;
+            ``clear()`` empties only this namespace, at once (no ``flush_all``, so it also
+            works through proxies), and two namespaces never read each other's entries
+            (isolation, not access control). After ``clear()`` returns this process never
+            reads an older entry; other processes stop within ``namespace_refresh``.
+        namespace_refresh: seconds a namespace's generation is trusted before it is read
+            again (default 1.0): the bound on how long other processes may still read
+            entries a ``clear()`` removed.
+        compress: store values of at least ``compress_min_bytes`` bytes as zstd frames
+            (marked in the item's client flags, bit 12). Compressed and plain entries are
+            read whatever this setting; LangChain's own reader cannot read compressed
+            entries. ``stats()["bytes_saved_by_compression"]`` says what it saved.
+        compress_min_bytes: smallest value compressed (default 1024).
+        compress_level: zstd's level, 1 (fastest) to 19 (smallest); default 3.
         **client_options: when ``client_`` is a server string or list, keywords of
             ``langchain_memcached.Client``/``HashClient`` for the client built from it: timeouts, and
             TLS and auth (``tls=True``, ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
@@ -85,6 +120,11 @@ class MemcachedCache(BaseCache):
         ttl: int | None = None,
         strict: bool = False,
         signing_secret: str | bytes | None = None,
+        namespace: str | None = None,
+        namespace_refresh: float = 1.0,
+        compress: bool = False,
+        compress_min_bytes: int = 1024,
+        compress_level: int = 3,
         **client_options: Any,
     ) -> None:
         if ttl is not None and ttl < 0:
@@ -94,7 +134,18 @@ class MemcachedCache(BaseCache):
         self._strict = strict
         # The C++ cache core: keys, TTL, signing, counters and logging once per cause are
         # the same code as the C++ cache's; this class only turns bytes into generations.
-        self._core = _ext.CacheCore(self.client._core, self._ttl, strict, signing_secret)
+        self._namespace = namespace
+        self._core = _ext.CacheCore(
+            self.client._core,
+            self._ttl,
+            strict,
+            signing_secret,
+            namespace=namespace,
+            namespace_refresh=namespace_refresh,
+            compress=compress,
+            compress_min_bytes=compress_min_bytes,
+            compress_level=compress_level,
+        )
 
     # Read-only: the core was made with them, so assigning one would change nothing.
     @property
@@ -106,6 +157,11 @@ class MemcachedCache(BaseCache):
     def strict(self) -> bool:
         """Whether update failures are raised rather than counted and logged."""
         return self._strict
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace entries live under, or None (LangChain's keys)."""
+        return self._namespace
 
     def stats(self) -> dict[str, int]:
         """Counters since creation: every lookup is one hit or one miss; the rest say why
@@ -140,7 +196,7 @@ class MemcachedCache(BaseCache):
     # ------------------------------------------------------------------ BaseCache
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Look up based on prompt and llm_string. Never raises for server trouble."""
-        return self._finish_lookup(self._core.fetch(prompt, llm_string))
+        return self._finish_lookup(self._core.fetch(prompt, llm_string, **_control_keywords()))
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Update cache based on prompt and llm_string."""
@@ -149,17 +205,19 @@ class MemcachedCache(BaseCache):
         except _codec.UnwritableValueError as error:  # nothing sent: the old entry stays
             self._core.refuse_update(error)
             return
-        self._core.store(prompt, llm_string, value)
+        self._core.store(prompt, llm_string, value, **_control_keywords())
 
     def clear(self, **kwargs: Any) -> None:
-        """``flush_all`` on every server: wipes each WHOLE server, not only LangChain's
-        entries. Takes ``delay`` (seconds) and ``noreply`` (don't wait for the servers)."""
+        """Without a namespace, ``flush_all`` on every server: wipes each WHOLE server, not
+        only LangChain's entries. Takes ``delay`` (seconds) and ``noreply`` (don't wait for
+        the servers). With a namespace, empties only it, at once (``delay`` is then refused
+        with InvalidArgumentError)."""
         self._core.clear(int(kwargs.get("delay", 0)), bool(kwargs.get("noreply")))
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async lookup: completed by llmcache's I/O thread, no executor thread per call."""
         future: asyncio.Future[bytes | None] = _aio.submit(
-            self._core.start_fetch, prompt, llm_string
+            _with_control(self._core.start_fetch), prompt, llm_string
         )
         return self._finish_lookup(await future)
 
@@ -173,12 +231,12 @@ class MemcachedCache(BaseCache):
             self._core.refuse_update(error)
             return
         future: asyncio.Future[bool] = _aio.submit(
-            self._core.start_store, prompt, llm_string, value
+            _with_control(self._core.start_store), prompt, llm_string, value
         )
         await future
 
     async def aclear(self, **kwargs: Any) -> None:
-        """Async clear: ``flush_all`` on every server (see :meth:`clear`)."""
+        """Async clear: ``flush_all`` on every server, or the namespace (see :meth:`clear`)."""
         future: asyncio.Future[bool] = _aio.submit(
             self._core.start_clear, int(kwargs.get("delay", 0)), bool(kwargs.get("noreply"))
         )

@@ -227,20 +227,20 @@ class ClientCore:
     def start_flush_all(self, delay: int, noreply: bool, bridge: AsyncBridge, future: asyncio.Future[int]) -> None: ...
 
 class CacheCore:
-    def __init__(self, client: ClientCore, ttl: int = 0, strict: bool = False, signing_secret: str | bytes | None = None) -> None:
+    def __init__(self, client: ClientCore, ttl: int = 0, strict: bool = False, signing_secret: str | bytes | None = None, namespace: str | bytes | None = None, namespace_refresh: float = 1.0, compress: bool = False, compress_min_bytes: int = 1024, compress_level: int = 3) -> None:
         """
-        The cache policy over `client`: keys, TTL, signing, counters, logging once per cause. Raises InvalidArgumentError for a negative ttl or an empty secret.
+        The cache policy over `client`: keys, namespace, TTL, compression, signing, counters, logging once per cause. Raises InvalidArgumentError for a negative ttl, an empty secret or namespace, a non-positive namespace_refresh or a bad compress_level.
         """
 
     def key(self, prompt: str | bytes, llm_string: str | bytes) -> str:
         """The key the entry for this prompt and llm_string is stored under."""
 
-    def fetch(self, prompt: str | bytes, llm_string: str | bytes) -> bytes | None:
+    def fetch(self, prompt: str | bytes, llm_string: str | bytes, refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> bytes | None:
         """
         The verified bytes stored for this prompt and llm_string, or None: server trouble and entries failing their signature check are counted misses. Call finish_lookup() afterwards, once.
         """
 
-    def start_fetch(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bytes | None]) -> None: ...
+    def start_fetch(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bytes | None], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...
 
     def finish_lookup(self, decoded: bool, value_bytes: int = 0) -> None:
         """
@@ -252,12 +252,12 @@ class CacheCore:
         A fetched value did not decode: counted and logged once. Then finish_lookup(False).
         """
 
-    def store(self, prompt: str | bytes, llm_string: str | bytes, value: str | bytes) -> bool:
+    def store(self, prompt: str | bytes, llm_string: str | bytes, value: str | bytes, refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> bool:
         """
         Stores `value` (LangChain's bytes) for this prompt and llm_string; whether it was stored. A failure is counted and logged once per cause, or raised when strict.
         """
 
-    def start_store(self, prompt: str | bytes, llm_string: str | bytes, value: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
+    def start_store(self, prompt: str | bytes, llm_string: str | bytes, value: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bool], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...
 
     def refuse_update(self, error: BaseException) -> bool:
         """
@@ -265,7 +265,9 @@ class CacheCore:
         """
 
     def clear(self, delay: int = 0, noreply: bool = False) -> None:
-        """`flush_all [delay]` on every server: wipes each WHOLE server."""
+        """
+        Without a namespace, `flush_all [delay]` on every server: wipes each WHOLE server. With one, a new generation: only the namespace's entries go.
+        """
 
     def start_clear(self, delay: int, noreply: bool, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
 

@@ -6,6 +6,7 @@
 // verified bytes into generations and back.
 #include "binding.hpp"
 
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
 #include <utility>
@@ -139,7 +140,19 @@ nb::dict stats_to_python(const llmcache::CacheStats& s) {
   d["unserializable_values"] = s.unserializable_values;
   d["bytes_read"] = s.bytes_read;
   d["bytes_written"] = s.bytes_written;
+  d["bytes_saved_by_compression"] = s.bytes_saved_by_compression;
   return d;
+}
+
+/// One call's cache control (langchain_memcached.cache_control), from its keywords.
+llmcache::CacheControl control(bool refresh, bool no_store, bool no_cache,
+                               std::optional<std::int64_t> ttl) {
+  llmcache::CacheControl c;
+  c.refresh = refresh;
+  c.no_store = no_store;
+  c.no_cache = no_cache;
+  if (ttl) c.ttl = std::chrono::seconds(*ttl);
+  return c;
 }
 
 }  // namespace
@@ -153,45 +166,62 @@ void register_cache(nb::module_& m) {
       .def(
           "__init__",
           [](PyCache* self, const PyClient& client, std::int64_t ttl, bool strict,
-             nb::handle signing_secret) {
+             nb::handle signing_secret, nb::handle namespace_, double namespace_refresh,
+             bool compress, std::size_t compress_min_bytes, int compress_level) {
             llmcache::MemcachedCacheOptions options;
             options.ttl = std::chrono::seconds(ttl);
             options.strict = strict;
             if (!signing_secret.is_none()) {
               options.signing_secret = to_bytes(signing_secret, "signing_secret");
             }
+            if (!namespace_.is_none()) options.namespace_ = to_bytes(namespace_, "namespace");
+            options.namespace_refresh =
+                std::chrono::milliseconds(static_cast<std::int64_t>(namespace_refresh * 1000.0));
+            options.compress = compress;
+            options.compress_min_bytes = compress_min_bytes;
+            options.compress_level = compress_level;
             new (self)
                 PyCache{std::make_shared<llmcache::CacheCore>(client.client(), std::move(options))};
           },
           "client"_a, "ttl"_a = 0, "strict"_a = false, "signing_secret"_a.none() = nb::none(),
-          "The cache policy over `client`: keys, TTL, signing, counters, logging once per "
-          "cause. Raises InvalidArgumentError for a negative ttl or an empty secret.")
+          "namespace"_a.none() = nb::none(), "namespace_refresh"_a = 1.0, "compress"_a = false,
+          "compress_min_bytes"_a = 1024, "compress_level"_a = 3,
+          "The cache policy over `client`: keys, namespace, TTL, compression, signing, "
+          "counters, logging once per cause. Raises InvalidArgumentError for a negative ttl, "
+          "an empty secret or namespace, a non-positive namespace_refresh or a bad "
+          "compress_level.")
       .def("key", &PyCache::key, "prompt"_a.none(), "llm_string"_a.none(),
            "The key the entry for this prompt and llm_string is stored under.")
       // ---- lookup: fetch (or start_fetch), then finish_lookup exactly once
       .def(
           "fetch",
-          [](const PyCache& self, nb::handle prompt, nb::handle llm_string) {
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, bool refresh,
+             bool no_store, bool no_cache, std::optional<std::int64_t> ttl) {
             std::string key = self.key(prompt, llm_string);
+            const auto c = control(refresh, no_store, no_cache, ttl);
             DrainLogOnReturn drain;
-            auto value = without_gil([&] { return self.core->fetch(key); });
+            auto value = without_gil([&] { return self.core->fetch(key, c); });
             return to_python(value);
           },
-          "prompt"_a.none(), "llm_string"_a.none(),
+          "prompt"_a.none(), "llm_string"_a.none(), "refresh"_a = false, "no_store"_a = false,
+          "no_cache"_a = false, "ttl"_a.none() = nb::none(),
           "The verified bytes stored for this prompt and llm_string, or None: server "
           "trouble and entries failing their signature check are counted misses. Call "
           "finish_lookup() afterwards, once.")
       .def(
           "start_fetch",
           [](const PyCache& self, nb::handle prompt, nb::handle llm_string, AsyncBridge& bridge,
-             nb::handle future) {
+             nb::handle future, bool refresh, bool no_store, bool no_cache,
+             std::optional<std::int64_t> ttl) {
             std::string key = self.key(prompt, llm_string);
+            const auto c = control(refresh, no_store, no_cache, ttl);
             DrainLogOnReturn drain;  // a refusal before anything was queued is logged at once
             bridge.submit<OptionalBytes>(future, [&](llmcache::Callback<OptionalBytes> done) {
-              self.core->start_fetch(std::move(key), std::move(done));
+              self.core->start_fetch(std::move(key), std::move(done), c);
             });
           },
-          "prompt"_a.none(), "llm_string"_a.none(), "bridge"_a, "future"_a)
+          "prompt"_a.none(), "llm_string"_a.none(), "bridge"_a, "future"_a, "refresh"_a = false,
+          "no_store"_a = false, "no_cache"_a = false, "ttl"_a.none() = nb::none())
       .def(
           "finish_lookup",
           [](const PyCache& self, bool decoded, std::size_t value_bytes) {
@@ -211,27 +241,34 @@ void register_cache(nb::module_& m) {
       // ---- update
       .def(
           "store",
-          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, nb::handle value) {
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, nb::handle value,
+             bool refresh, bool no_store, bool no_cache, std::optional<std::int64_t> ttl) {
             std::string key = self.key(prompt, llm_string);
             std::string bytes = to_bytes(value, "value");
+            const auto c = control(refresh, no_store, no_cache, ttl);
             DrainLogOnReturn drain;
-            return without_gil([&] { return self.core->store(key, bytes); });
+            return without_gil([&] { return self.core->store(key, bytes, c); });
           },
-          "prompt"_a.none(), "llm_string"_a.none(), "value"_a.none(),
+          "prompt"_a.none(), "llm_string"_a.none(), "value"_a.none(), "refresh"_a = false,
+          "no_store"_a = false, "no_cache"_a = false, "ttl"_a.none() = nb::none(),
           "Stores `value` (LangChain's bytes) for this prompt and llm_string; whether it was "
           "stored. A failure is counted and logged once per cause, or raised when strict.")
       .def(
           "start_store",
           [](const PyCache& self, nb::handle prompt, nb::handle llm_string, nb::handle value,
-             AsyncBridge& bridge, nb::handle future) {
+             AsyncBridge& bridge, nb::handle future, bool refresh, bool no_store, bool no_cache,
+             std::optional<std::int64_t> ttl) {
             std::string key = self.key(prompt, llm_string);
             std::string bytes = to_bytes(value, "value");
+            const auto c = control(refresh, no_store, no_cache, ttl);
             DrainLogOnReturn drain;
             bridge.submit<bool>(future, [&](llmcache::Callback<bool> done) {
-              self.core->start_store(std::move(key), bytes, std::move(done));
+              self.core->start_store(std::move(key), bytes, std::move(done), c);
             });
           },
-          "prompt"_a.none(), "llm_string"_a.none(), "value"_a.none(), "bridge"_a, "future"_a)
+          "prompt"_a.none(), "llm_string"_a.none(), "value"_a.none(), "bridge"_a, "future"_a,
+          "refresh"_a = false, "no_store"_a = false, "no_cache"_a = false,
+          "ttl"_a.none() = nb::none())
       .def(
           "refuse_update",
           [](const PyCache& self, nb::handle error) {
@@ -266,7 +303,8 @@ void register_cache(nb::module_& m) {
             without_gil([&] { self.core->clear(std::chrono::seconds(delay), noreply); });
           },
           "delay"_a = 0, "noreply"_a = false,
-          "`flush_all [delay]` on every server: wipes each WHOLE server.")
+          "Without a namespace, `flush_all [delay]` on every server: wipes each WHOLE server. "
+          "With one, a new generation: only the namespace's entries go.")
       .def(
           "start_clear",
           [](const PyCache& self, std::int64_t delay, bool noreply, AsyncBridge& bridge,

@@ -6,7 +6,11 @@
 
 #include "common/wait_for.hpp"
 
+#include <openssl/evp.h>
+#include <zstd.h>
+
 #include <mutex>
+#include <random>
 #include <set>
 
 namespace llmcache {
@@ -17,6 +21,7 @@ struct CacheCore::Counters {
   std::atomic<std::uint64_t> io_errors{0}, timeouts{0}, server_errors{0}, protocol_errors{0};
   std::atomic<std::uint64_t> decode_errors{0}, too_large{0}, bytes_read{0}, bytes_written{0};
   std::atomic<std::uint64_t> signature_failures{0}, unserializable_values{0};
+  std::atomic<std::uint64_t> bytes_saved_by_compression{0};
 
   // Each (operation, cause) is logged the first time only, so a dead server cannot flood
   // the log while a user still learns that writes fail too, not only reads; the counters
@@ -43,7 +48,167 @@ void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
 }
 
+std::string hex(const unsigned char* bytes, std::size_t size) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * size, '\0');
+  for (std::size_t i = 0; i < size; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    throw Error("OpenSSL could not compute SHA-256 (is the default provider disabled?)");
+  }
+  return hex(digest, length);
+}
+
+// ---------------------------------------------------------------- namespaces
+//
+// Key layout (docs/namespaces.md), written here once:
+//   generation key  llmcache:ns:<ns>:generation            value: <generation>
+//   entry key       llmcache:ns:<ns>:<generation>:k:<key>   (key up to kMaxInlineKey bytes)
+//                   llmcache:ns:<ns>:<generation>:h:<hex SHA-256 of key>   (longer keys)
+// <ns> is the first 32 hex digits of SHA-256(namespace), so any namespace string makes a
+// valid key of fixed size; <generation> is 16 hex digits, random. Entry keys stay within
+// 12 + 32 + 1 + 16 + 3 + 128 = 192 bytes, leaving room for a client's key_prefix under
+// memcached's 250.
+constexpr std::string_view kNamespaceKeyStart = "llmcache:ns:";
+constexpr std::size_t kNamespaceIdDigits = 32;
+constexpr std::size_t kGenerationDigits = 16;
+constexpr std::size_t kMaxInlineKey = 128;
+
+/// A generation never used before: random, so that a generation key lost to eviction (or
+/// made afresh by any process) can never bring back an older generation's entries.
+std::string random_generation() {
+  std::random_device device;  // the kernel's generator: fine after fork, unlike a seeded PRNG
+  const std::uint64_t value = (std::uint64_t{device()} << 32) ^ device();
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(value >> (8 * i));
+  return hex(bytes, sizeof bytes);
+}
+
+bool is_generation(std::string_view value) {
+  return value.size() == kGenerationDigits &&
+         value.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// ---------------------------------------------------------------- compression
+
+/// The compressed frame for `value`, or nullopt when compressing would not save bytes.
+std::optional<std::string> compress(std::string_view value, int level) {
+  // One context per thread: making one per value costs more than compressing a small one.
+  struct Context {
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ~Context() { ZSTD_freeCCtx(cctx); }
+  };
+  thread_local Context context;
+  if (!context.cctx) return std::nullopt;
+  std::string frame(ZSTD_compressBound(value.size()), '\0');
+  // ZSTD_compressCCtx writes the content size into the frame header, which the reader
+  // needs to bound its allocation.
+  const std::size_t size = ZSTD_compressCCtx(context.cctx, frame.data(), frame.size(), value.data(),
+                                             value.size(), level);
+  if (ZSTD_isError(size) || size >= value.size()) return std::nullopt;
+  frame.resize(size);
+  return frame;
+}
+
+/// The bytes inside a compressed entry, or nullopt with `why` set. The frame must declare
+/// its size, at most kMaxDecompressedBytes, before anything is allocated, and zstd never
+/// writes past the buffer of that size: a bomb costs nothing.
+std::optional<std::string> decompress(std::string_view frame, const char*& why) {
+  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR) {
+    why = "not a zstd frame";
+    return std::nullopt;
+  }
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxDecompressedBytes) {
+    why = "the frame does not declare a size within the limit";
+    return std::nullopt;
+  }
+  std::string value(static_cast<std::size_t>(size), '\0');
+  const std::size_t written =
+      ZSTD_decompress(value.data(), value.size(), frame.data(), frame.size());
+  if (ZSTD_isError(written) || written != value.size()) {
+    why = "the frame is corrupt";
+    return std::nullopt;
+  }
+  return value;
+}
+
 }  // namespace
+
+// A namespace's generation as this process knows it. A read of the generation key that
+// began before a clear() of this process must not install its (older) answer after the
+// clear: every clear bumps `epoch_`, and a read installs only if the epoch it began in
+// is still current.
+class CacheCore::Namespace {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Namespace(std::string_view name, std::chrono::milliseconds refresh)
+      : prefix_(std::string(kNamespaceKeyStart) + sha256_hex(name).substr(0, kNamespaceIdDigits) +
+                ":"),
+        generation_key_(prefix_ + "generation"),
+        refresh_(refresh) {}
+
+  const std::string& prefix() const { return prefix_; }
+  const std::string& generation_key() const { return generation_key_; }
+
+  struct Snapshot {
+    std::optional<std::string> fresh;  // the generation, if read within `refresh_`
+    std::uint64_t epoch = 0;           // what a read starting now must carry to install
+    Clock::time_point now;
+  };
+
+  Snapshot snapshot() const {
+    std::lock_guard lock(mutex_);
+    Snapshot snap;
+    snap.now = Clock::now();
+    snap.epoch = epoch_;
+    // Counted from when the read began, so the bound includes the read's own time.
+    if (!generation_.empty() && snap.now - read_at_ < refresh_) snap.fresh = generation_;
+    return snap;
+  }
+
+  /// Installs a generation read from the server; returns the one to use (this process's
+  /// own clear()'s, if one happened since the read began).
+  std::string install(const std::string& generation, const Snapshot& began) {
+    std::lock_guard lock(mutex_);
+    if (began.epoch != epoch_) return generation_;
+    generation_ = generation;
+    read_at_ = began.now;
+    return generation;
+  }
+
+  void cleared(const std::string& generation) {
+    std::lock_guard lock(mutex_);
+    ++epoch_;
+    generation_ = generation;
+    read_at_ = Clock::now();
+  }
+
+ private:
+  const std::string prefix_;
+  const std::string generation_key_;
+  const Clock::duration refresh_;
+  mutable std::mutex mutex_;
+  std::string generation_;  // empty until first read
+  Clock::time_point read_at_;
+  std::uint64_t epoch_ = 0;
+};
+
+// A value as it goes to memcached: compressed (or not), then sealed under its stored key.
+struct CacheCore::Encoded {
+  std::string bytes;
+  std::uint32_t flags = 0;
+  std::size_t saved = 0;  // bytes compression spared
+};
 
 CacheCore::CacheCore(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options)
     : client_(std::move(client)),
@@ -51,6 +216,17 @@ CacheCore::CacheCore(std::shared_ptr<ClientBase> client, MemcachedCacheOptions o
       counters_(std::make_unique<Counters>()) {
   if (!client_) throw InvalidArgumentError("a cache needs a client");
   if (options_.ttl.count() < 0) throw InvalidArgumentError("ttl cannot be negative");
+  if (options_.namespace_) {
+    if (options_.namespace_->empty()) throw InvalidArgumentError("a namespace cannot be empty");
+    if (options_.namespace_refresh.count() <= 0) {
+      throw InvalidArgumentError("namespace_refresh must be positive");
+    }
+    namespace_ = std::make_unique<Namespace>(*options_.namespace_, options_.namespace_refresh);
+  }
+  if (options_.compress_level < 1 || options_.compress_level > ZSTD_maxCLevel()) {
+    throw InvalidArgumentError("compress_level must be within 1.." +
+                               std::to_string(ZSTD_maxCLevel()));
+  }
   if (options_.signing_secret) {
     signer_ = std::make_unique<const Signer>(*options_.signing_secret);
     // The Signer keeps what it needs; no second copy of the secret stays around.
@@ -64,49 +240,189 @@ std::string CacheCore::key(std::string_view prompt, std::string_view llm_string)
   return langchain_key(prompt, llm_string);
 }
 
+// ---------------------------------------------------------------- namespace keys
+
+std::string CacheCore::derive_key(std::string_view key, std::string_view generation) const {
+  std::string stored = namespace_->prefix();
+  stored += generation;
+  if (key.size() <= kMaxInlineKey) {
+    stored += ":k:";
+    stored += key;
+  } else {
+    stored += ":h:";
+    stored += sha256_hex(key);
+  }
+  return stored;
+}
+
+std::string CacheCore::stored_key(std::string_view key) {
+  return namespace_ ? derive_key(key, generation()) : std::string(key);
+}
+
+std::optional<CacheCore::NamespaceGeneration> CacheCore::namespace_generation() {
+  if (!namespace_) return std::nullopt;
+  NamespaceGeneration current;
+  current.key = namespace_->generation_key();
+  current.value = generation();
+  current.entry_key_prefix = namespace_->prefix() + current.value + ":";
+  return current;
+}
+
+std::string CacheCore::generation() {
+  Namespace& ns = *namespace_;
+  const Namespace::Snapshot began = ns.snapshot();
+  if (began.fresh) return *began.fresh;
+  for (int attempt = 0;; ++attempt) {
+    const auto item = client_->get(ns.generation_key());
+    if (item && is_generation(item->value)) return ns.install(item->value, began);
+    // None yet, or evicted: a new one. `add`, so that processes starting together agree on
+    // one; garbage under the key, or a third try, is overwritten.
+    SetOptions options;
+    options.only_if_absent = !item && attempt < 2;
+    const std::string fresh = random_generation();
+    if (client_->set(ns.generation_key(), fresh, options) == StoreResult::kStored) {
+      return ns.install(fresh, began);
+    }
+  }
+}
+
+void CacheCore::start_generation(Callback<std::string> callback) {
+  const Namespace::Snapshot began = namespace_->snapshot();
+  if (began.fresh) return callback(nullptr, *began.fresh);
+  // The same steps as generation(), as a chain of callbacks on the I/O thread.
+  struct Read : std::enable_shared_from_this<Read> {
+    std::shared_ptr<CacheCore> self;
+    Namespace::Snapshot began;
+    Callback<std::string> callback;
+    int attempt = 0;
+
+    void fail(std::exception_ptr error) { callback(std::move(error), std::string()); }
+
+    void read() {
+      auto me = shared_from_this();
+      try {
+        self->client_->start_get(self->namespace_->generation_key(),
+                                 [me](std::exception_ptr error, std::optional<Item> item) {
+                                   if (error) return me->fail(error);
+                                   me->got(std::move(item));
+                                 });
+      } catch (const Error&) {
+        fail(std::current_exception());
+      }
+    }
+
+    void got(std::optional<Item> item) {
+      Namespace& ns = *self->namespace_;
+      if (item && is_generation(item->value))
+        return callback(nullptr, ns.install(item->value, began));
+      SetOptions options;
+      options.only_if_absent = !item && attempt < 2;
+      std::string fresh = random_generation();
+      auto me = shared_from_this();
+      try {
+        self->client_->start_set(ns.generation_key(), fresh, options,
+                                 [me, fresh](std::exception_ptr error, StoreResult result) {
+                                   if (error) return me->fail(error);
+                                   if (result == StoreResult::kStored) {
+                                     return me->callback(
+                                         nullptr, me->self->namespace_->install(fresh, me->began));
+                                   }
+                                   ++me->attempt;
+                                   me->read();
+                                 });
+      } catch (const Error&) {
+        fail(std::current_exception());
+      }
+    }
+  };
+  auto read = std::make_shared<Read>();
+  read->self = shared_from_this();
+  read->began = began;
+  read->callback = std::move(callback);
+  read->read();
+}
+
 // ---------------------------------------------------------------- lookup
 
 std::optional<std::string> CacheCore::open(std::string_view key, std::optional<Item> item) {
   if (!item) return std::nullopt;
-  if (!signer_) return std::move(item->value);
-  const OpenedValue opened = signer_->open(key, item->value);
-  if (opened) return std::string(*opened.value);
-  add(counters_->signature_failures);
-  counters_->log_once(std::string("signature: ") + to_string(opened.failure),
-                      std::string("lookup: an entry failed its signature check (") +
-                          to_string(opened.failure) +
-                          ") and reads as a miss; it was not written by a cache holding this "
-                          "signing secret (further entries of this kind are only counted)");
+  std::string value;
+  if (!signer_) {
+    value = std::move(item->value);
+  } else {
+    const OpenedValue opened = signer_->open(key, item->value);
+    if (!opened) {
+      add(counters_->signature_failures);
+      counters_->log_once(std::string("signature: ") + to_string(opened.failure),
+                          std::string("lookup: an entry failed its signature check (") +
+                              to_string(opened.failure) +
+                              ") and reads as a miss; it was not written by a cache holding "
+                              "this signing secret (further entries of this kind are only "
+                              "counted)");
+      return std::nullopt;
+    }
+    value = std::string(*opened.value);
+  }
+  // Verified first, decompressed after: with signing on, unauthenticated bytes never reach
+  // zstd. Read whatever this cache's own `compress` setting.
+  if (!(item->flags & kZstdCompressedFlag)) return value;
+  const char* why = "";
+  if (auto plain = decompress(value, why)) return plain;
+  add(counters_->decode_errors);
+  counters_->log_once("lookup: decompress",
+                      std::string("lookup: a compressed entry does not decompress (") + why +
+                          ") and reads as a miss; further failures of this kind are only "
+                          "counted");
   return std::nullopt;
 }
 
-std::optional<std::string> CacheCore::fetch(std::string_view key) {
+// A lookup's steps: decide whether to read at all (cache control), resolve the stored key
+// (the namespace's generation), read, open (verify, decompress). A step that waits (for
+// another process's value, say) belongs between resolving and opening, in both forms.
+
+std::optional<std::string> CacheCore::fetch(std::string_view key, const CacheControl& control) {
+  if (control.refresh || control.no_cache) return std::nullopt;
   std::optional<Item> item;
+  std::string derived;
   try {
-    item = client_->get(key);
+    if (namespace_) derived = derive_key(key, generation());
+    item = client_->get(namespace_ ? std::string_view(derived) : key);
   } catch (const Error&) {
     count(std::current_exception(), "lookup");
     return std::nullopt;
   }
-  return open(key, std::move(item));
+  return open(namespace_ ? std::string_view(derived) : key, std::move(item));
 }
 
-void CacheCore::start_fetch(std::string key, Callback<std::optional<std::string>> callback) {
+void CacheCore::start_fetch(std::string key, Callback<std::optional<std::string>> callback,
+                            const CacheControl& control) {
+  if (control.refresh || control.no_cache) return callback(nullptr, std::nullopt);
   auto self = shared_from_this();
-  try {
-    client_->start_get(key,
-                       [self, key, callback](std::exception_ptr error, std::optional<Item> item) {
-                         if (error) {
-                           self->count(error, "lookup");
-                           return callback(nullptr, std::nullopt);
-                         }
-                         callback(nullptr, self->open(key, std::move(item)));
-                       });
-  } catch (const Error&) {
-    // Refused before anything was queued (a closed client): the same miss, counted.
-    count(std::current_exception(), "lookup");
-    callback(nullptr, std::nullopt);
-  }
+  auto read = [self, callback](std::string stored) {
+    try {
+      self->client_->start_get(
+          stored, [self, stored, callback](std::exception_ptr error, std::optional<Item> item) {
+            if (error) {
+              self->count(error, "lookup");
+              return callback(nullptr, std::nullopt);
+            }
+            callback(nullptr, self->open(stored, std::move(item)));
+          });
+    } catch (const Error&) {
+      // Refused before anything was queued (a closed client): the same miss, counted.
+      self->count(std::current_exception(), "lookup");
+      callback(nullptr, std::nullopt);
+    }
+  };
+  if (!namespace_) return read(std::move(key));
+  start_generation([self, key = std::move(key), read, callback](std::exception_ptr error,
+                                                                std::string generation) {
+    if (error) {
+      self->count(error, "lookup");
+      return callback(nullptr, std::nullopt);
+    }
+    read(self->derive_key(key, generation));
+  });
 }
 
 void CacheCore::finish_lookup(bool decoded, std::size_t value_bytes) {
@@ -129,21 +445,38 @@ void CacheCore::record_decode_failure(std::string_view why) {
 
 // ---------------------------------------------------------------- update
 
-std::string CacheCore::seal(std::string_view key, std::string_view value) const {
-  return signer_ ? signer_->seal(key, value) : std::string(value);
+CacheCore::Encoded CacheCore::encode(std::string_view key, std::string_view value) const {
+  Encoded encoded;
+  std::optional<std::string> compressed;
+  if (options_.compress && value.size() >= options_.compress_min_bytes) {
+    compressed = compress(value, options_.compress_level);
+  }
+  if (compressed) {
+    encoded.flags = kZstdCompressedFlag;
+    encoded.saved = value.size() - compressed->size();
+    value = *compressed;
+  }
+  // Sealed after compressing, so a reader verifies before it decompresses.
+  encoded.bytes = signer_ ? signer_->seal(key, value) : std::string(value);
+  return encoded;
 }
 
-SetOptions CacheCore::set_options() const {
+SetOptions CacheCore::set_options(const CacheControl& control) const {
   SetOptions options;
   options.ttl = options_.ttl;
+  if (control.ttl) {
+    if (control.ttl->count() < 0) throw InvalidArgumentError("ttl cannot be negative");
+    options.ttl = *control.ttl;
+  }
   return options;
 }
 
-bool CacheCore::finish_store(const std::exception_ptr& error, StoreResult result,
-                             std::size_t size) {
+bool CacheCore::finish_store(const std::exception_ptr& error, StoreResult result, std::size_t size,
+                             std::size_t saved) {
   if (!error && result == StoreResult::kStored) {
     add(counters_->updates);
     add(counters_->bytes_written, size);
+    add(counters_->bytes_saved_by_compression, saved);
     return true;
   }
   add(counters_->update_failures);
@@ -151,37 +484,63 @@ bool CacheCore::finish_store(const std::exception_ptr& error, StoreResult result
   return false;
 }
 
-bool CacheCore::store(std::string_view key, std::string_view value) {
-  const std::string stored = seal(key, value);
+bool CacheCore::store(std::string_view key, std::string_view value, const CacheControl& control) {
+  if (control.no_store || control.no_cache) return false;
+  SetOptions options = set_options(control);
+  Encoded encoded;
   std::exception_ptr error;
   StoreResult result = StoreResult::kNotStored;
   try {
-    result = client_->set(key, stored, set_options());
+    std::string derived;
+    if (namespace_) derived = derive_key(key, generation());
+    const std::string_view stored = namespace_ ? std::string_view(derived) : key;
+    encoded = encode(stored, value);
+    options.flags = encoded.flags;
+    result = client_->set(stored, encoded.bytes, options);
   } catch (const InvalidArgumentError&) {
     throw;  // the caller's mistake (a key memcached cannot store), not the server's
   } catch (const Error&) {
     error = std::current_exception();
   }
-  const bool done = finish_store(error, result, stored.size());
+  const bool done = finish_store(error, result, encoded.bytes.size(), encoded.saved);
   if (!done && error && options_.strict) std::rethrow_exception(error);
   return done;
 }
 
-void CacheCore::start_store(std::string key, std::string_view value, Callback<bool> callback) {
-  std::string stored = seal(key, value);
-  const std::size_t size = stored.size();
+void CacheCore::start_store(std::string key, std::string_view value, Callback<bool> callback,
+                            const CacheControl& control) {
+  if (control.no_store || control.no_cache) return callback(nullptr, false);
+  const SetOptions options = set_options(control);
   auto self = shared_from_this();
-  auto done = [self, size, callback](std::exception_ptr error, StoreResult result) {
-    const bool ok = self->finish_store(error, result, size);
-    callback(self->options_.strict && !ok ? error : nullptr, ok);
+  // Encoded and sent once the stored key is known (sealing signs the stored key).
+  auto send = [self, options, callback](std::string stored, std::string_view value,
+                                        bool on_caller_thread) {
+    Encoded encoded = self->encode(stored, value);
+    auto done = [self, size = encoded.bytes.size(), saved = encoded.saved, callback](
+                    std::exception_ptr error, StoreResult result) {
+      const bool ok = self->finish_store(error, result, size, saved);
+      callback(self->options_.strict && !ok ? error : nullptr, ok);
+    };
+    SetOptions with_flags = options;
+    with_flags.flags = encoded.flags;
+    try {
+      self->client_->start_set(std::move(stored), std::move(encoded.bytes), with_flags, done);
+    } catch (const InvalidArgumentError&) {
+      if (on_caller_thread) throw;
+      done(std::current_exception(), StoreResult::kNotStored);
+    } catch (const Error&) {
+      done(std::current_exception(), StoreResult::kNotStored);
+    }
   };
-  try {
-    client_->start_set(std::move(key), std::move(stored), set_options(), done);
-  } catch (const InvalidArgumentError&) {
-    throw;
-  } catch (const Error&) {
-    done(std::current_exception(), StoreResult::kNotStored);
-  }
+  if (!namespace_) return send(std::move(key), value, true);
+  start_generation([self, key = std::move(key), value = std::string(value), send, callback](
+                       std::exception_ptr error, std::string generation) {
+    if (error) {
+      const bool ok = self->finish_store(error, StoreResult::kNotStored, 0, 0);
+      return callback(self->options_.strict ? error : nullptr, ok);
+    }
+    send(self->derive_key(key, generation), value, false);
+  });
 }
 
 bool CacheCore::refuse_update(const std::exception_ptr& why) {
@@ -203,11 +562,43 @@ bool CacheCore::refuse_update(const std::exception_ptr& why) {
 
 // ---------------------------------------------------------------- the rest
 
+namespace {
+
+void check_namespaced_clear(std::chrono::seconds delay) {
+  if (delay.count() != 0) {
+    throw InvalidArgumentError("a namespaced clear takes effect at once: delay is not supported");
+  }
+}
+
+}  // namespace
+
 void CacheCore::clear(std::chrono::seconds delay, bool noreply) {
+  if (namespace_) {
+    // One set of a generation never used before: every entry of the older ones is out of
+    // reach at once, with no listing and no flush_all. Waited for even with noreply, so
+    // that when clear() returns this process already reads the new generation.
+    check_namespaced_clear(delay);
+    const std::string fresh = random_generation();
+    client_->set(namespace_->generation_key(), fresh);
+    namespace_->cleared(fresh);
+    return;
+  }
   client_->flush_all(delay, noreply);
 }
 
 void CacheCore::start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback) {
+  if (namespace_) {
+    check_namespaced_clear(delay);
+    std::string fresh = random_generation();
+    auto self = shared_from_this();
+    client_->start_set(
+        namespace_->generation_key(), fresh, {},
+        [self, fresh, callback = std::move(callback)](std::exception_ptr error, StoreResult) {
+          if (!error) self->namespace_->cleared(fresh);
+          callback(error, !error);
+        });
+    return;
+  }
   client_->start_flush_all(delay, noreply,
                            [callback = std::move(callback)](std::exception_ptr error, std::size_t) {
                              callback(error, !error);
@@ -258,6 +649,7 @@ CacheStats CacheCore::stats() const {
   s.unserializable_values = load(c.unserializable_values);
   s.bytes_read = load(c.bytes_read);
   s.bytes_written = load(c.bytes_written);
+  s.bytes_saved_by_compression = load(c.bytes_saved_by_compression);
   return s;
 }
 
@@ -277,6 +669,12 @@ CacheCore::StoredEntry CacheCore::read_back(std::string_view key, Item item) con
     }
   } else if (entry.stored.starts_with(Signer::kPrefix)) {
     entry.state = EntryState::kSealedNoSecret;
+  }
+  if (entry.state == EntryState::kReadable && (entry.flags & kZstdCompressedFlag)) {
+    const char* why = "";
+    entry.decompressed_ =
+        decompress(std::string_view(entry.stored).substr(entry.value_offset_), why);
+    if (!entry.decompressed_) entry.state = EntryState::kCorruptCompressed;
   }
   return entry;
 }

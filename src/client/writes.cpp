@@ -21,8 +21,10 @@ Prepared prepare_set(detail::Transport& transport, std::string_view routing_key,
   if (transport.wire(routing_key) == protocol::Wire::kClassic) {
     if (options.cas) detail::require_meta(protocol::Wire::kClassic, "compare-and-swap (cas)");
     Prepared prepared;
-    protocol::append_classic_store(prepared.bytes, protocol::ClassicStore::kSet, key, value,
-                                   options.flags, detail::seconds_count(options.ttl));
+    protocol::append_classic_store(
+        prepared.bytes,
+        options.only_if_absent ? protocol::ClassicStore::kAdd : protocol::ClassicStore::kSet, key,
+        value, options.flags, detail::seconds_count(options.ttl));
     prepared.accepts =
         protocol::accepts({Status::kHeaderOnly, Status::kNotStored, Status::kExists});
     return prepared;
@@ -30,6 +32,7 @@ Prepared prepare_set(detail::Transport& transport, std::string_view routing_key,
   protocol::MetaSetFlags flags;
   flags.client_flags = options.flags;
   flags.cas = options.cas;
+  if (options.only_if_absent) flags.mode = protocol::SetMode::kAdd;
   flags.ttl = detail::seconds_count(options.ttl);
   Prepared prepared{{}, transport.next_opaque()};
   protocol::append_meta_set(prepared.bytes, key, value, flags, *prepared.opaque);

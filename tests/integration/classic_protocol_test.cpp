@@ -50,6 +50,10 @@ TEST(ClassicProtocol, EveryOperationAgainstRealMemcached) {
   EXPECT_EQ(many[0]->value, "alpha\r\nEND\r\n");
   EXPECT_FALSE(many[1]);
   EXPECT_EQ(many[2]->value, "beta");
+  SetOptions add;
+  add.only_if_absent = true;
+  EXPECT_EQ(client.set("a", "other", add), StoreResult::kNotStored);  // classic add
+  EXPECT_EQ(client.set("fresh", "new", add), StoreResult::kStored);
   EXPECT_TRUE(client.del("a"));
   EXPECT_FALSE(client.del("a"));
   EXPECT_FALSE(client.version(0).empty());

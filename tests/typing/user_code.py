@@ -12,13 +12,15 @@ import logging
 
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.globals import get_llm_cache, set_llm_cache
+from langchain_core.language_models import FakeListChatModel
+from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import Generation
 from pymemcache.client.base import Client as PymemcacheClient
 from pymemcache.client.hash import HashClient as PymemcacheHashClient
 from pymemcache.client.retrying import RetryingClient
 
 import langchain_memcached
-from langchain_memcached import Client, HashClient, MemcachedCache
+from langchain_memcached import Client, HashClient, MemcachedCache, cache_streams
 from langchain_memcached.testing import MemcachedProcess, free_port
 
 log = logging.getLogger("user_code")
@@ -65,6 +67,40 @@ async def cache_async(spec: str) -> None:
     found = await cache.alookup("async prompt", LLM_STRING)
     assert texts(found) == ["async answer"]
     assert await cache.alookup("never stored", LLM_STRING) is None
+
+
+def streams(cache: MemcachedCache) -> None:
+    """A streaming chat model through the cache: the second stream is a replay."""
+    model: FakeListChatModel = cache_streams(
+        FakeListChatModel(responses=["Why did the chicken cross the road?", "Knock knock"]),
+        cache=cache,
+    )
+    first = "".join(str(chunk.content) for chunk in model.stream("Tell me a joke"))
+    replay: list[AIMessageChunk] = list(model.stream("Tell me a joke"))
+    assert len(replay) > 1
+    assert "".join(str(chunk.content) for chunk in replay) == first
+    assert model.invoke("Tell me a joke").content == first  # one entry for both
+
+    async def astream() -> str:
+        return "".join([str(chunk.content) async for chunk in model.astream("Tell me a joke")])
+
+    assert asyncio.run(astream()) == first
+
+
+def semantics(spec: str) -> None:
+    """A namespaced, compressing cache and per-request control."""
+    cache = MemcachedCache(spec, namespace="tenant-a", namespace_refresh=0.5, compress=True)
+    cache.update(PROMPT, LLM_STRING, [Generation(text="tenant a's answer")])
+    with langchain_memcached.cache_control(no_cache=True) as control:
+        assert control.no_cache
+        assert cache.lookup(PROMPT, LLM_STRING) is None
+    with langchain_memcached.cache_control(refresh=True, ttl=60):
+        assert cache.lookup(PROMPT, LLM_STRING) is None
+    assert texts(cache.lookup(PROMPT, LLM_STRING)) == ["tenant a's answer"]
+    cache.clear()  # only tenant a's entries
+    assert cache.lookup(PROMPT, LLM_STRING) is None
+    saved: int = cache.stats()["bytes_saved_by_compression"]
+    assert saved >= 0
 
 
 def clients(spec: str, specs: list[str]) -> None:
@@ -145,6 +181,8 @@ def main() -> None:
         cache = cache_from_string(server.spec)
         cache_from_pymemcache(server.address)
         asyncio.run(cache_async(server.spec))
+        streams(cache)
+        semantics(server.spec)
         clients(server.spec, [server.spec, other.spec])
         errors(server.spec)
         cache.clear()
