@@ -28,7 +28,8 @@ std::exception_ptr not_routed(std::exception_ptr error, bool classic, const char
   return std::make_exception_ptr(ServerError(
       server + " closed the connection instead of answering " + command +
           ": it speaks the classic protocol without that command (a proxy such as twemproxy)"
-          "; run it against each memcached behind the proxy directly",
+          "; clear a cache namespace instead (namespaced clear works through proxies), or run "
+          "it against each memcached behind the proxy directly",
       {ErrorReason::kNotUnderstood, server}));
 }
 

@@ -79,6 +79,14 @@ def test_clear_says_the_proxy_cannot_flush(twemproxy):
     assert cache.lookup(PROMPT, LLM) == [Generation(text="kept")]
 
 
+def test_a_namespaced_clear_works_through_the_proxy(twemproxy):
+    cache = MemcachedCache(twemproxy.spec, namespace="team")
+    cache.update(PROMPT, LLM, [Generation(text="gone")])
+    assert cache.lookup(PROMPT, LLM) == [Generation(text="gone")]
+    cache.clear()
+    assert cache.lookup(PROMPT, LLM) is None
+
+
 def test_forcing_meta_through_the_proxy_fails_and_does_not_hit(twemproxy):
     # What protocol="auto" avoids: the proxy hangs up on every meta request.
     cache = MemcachedCache(twemproxy.spec, protocol="meta")
