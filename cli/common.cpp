@@ -18,6 +18,7 @@ HashClientOptions GlobalOptions::client_options() const {
   options.client.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   options.client.request_timeout = std::chrono::milliseconds(timeout_ms);
   options.client.tls = tls;
+  options.client.protocol = parse_protocol(protocol);
   if (!username.empty()) {
     options.client.credentials.username = username;
     if (!password_file.empty()) {
@@ -111,6 +112,10 @@ std::string_view hint_for(ErrorReason reason) {
     case ErrorReason::kUnauthenticated:
       return "the server requires authentication: --username, with MEMCACHED_PASSWORD or "
              "--password-file";
+    case ErrorReason::kNotUnderstood:
+      return "the server does not know this command: a proxy (twemproxy, mcrouter) or a "
+             "memcached before 1.6.10. Use --protocol classic (or auto), and run flush_all or "
+             "stats against each memcached behind a proxy directly";
     case ErrorReason::kTooLarge:
       return "start memcached with a larger item size (-I 2m), or store less";
     default:

@@ -41,6 +41,8 @@ struct GlobalOptions {
   int timeout_ms = 1000;
   bool json = false;
   bool verbose = false;
+  // --protocol: auto, meta or classic (ClientOptions::protocol).
+  std::string protocol = "auto";
   // TLS: --tls and its --tls-* options map onto ClientOptions::tls one-to-one.
   TlsOptions tls;
   // ASCII auth: the user from --username (or MEMCACHED_USERNAME); the password never

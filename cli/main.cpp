@@ -77,6 +77,11 @@ int main(int argc, char** argv) {
                  "File holding the secret of a signed pool (or env LLMCACHE_SIGNING_SECRET): "
                  "get/dump check entries with it, put/import-sqlite sign them")
       ->check(CLI::ExistingFile);
+  app.add_option("--protocol", global.protocol,
+                 "memcached protocol: auto (probe each pool once), meta (memcached 1.6.10+) or "
+                 "classic (twemproxy, mcrouter, older memcached)")
+      ->check(CLI::IsMember({"auto", "meta", "classic"}))
+      ->capture_default_str();
   app.add_option("--namespace", global.namespace_name,
                  "Work inside this cache namespace (env LLMCACHE_NAMESPACE), as a "
                  "MemcachedCache(namespace=...) does: get/key/put/delete/dump/import-sqlite "

@@ -93,6 +93,12 @@ std::vector<ServerHealth> probe(ClientBase& pool) {
     if (!health[i].alive) continue;
     try {
       for (auto& [name, value] : stats[i].get()) health[i].stats[name] = value;
+    } catch (const ServerError& e) {
+      // A proxy without `stats` (twemproxy) answered version: alive, with nothing to tell.
+      if (e.reason() != ErrorReason::kNotUnderstood) {
+        health[i].alive = false;
+        health[i].error = error_text(std::current_exception());
+      }
     } catch (...) {
       health[i].alive = false;
       health[i].error = error_text(std::current_exception());

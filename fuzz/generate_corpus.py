@@ -4,6 +4,7 @@ Usage: scripts/with-memcached.sh .venv/bin/python fuzz/generate_corpus.py
 
 - meta_parser: the bytes a real memcached (MEMCACHED_SERVERS) sends back for meta and
   classic requests, each stream behind the fuzzer's 2-byte header (limits, fragments);
+- classic_parser: the same for the classic text commands, behind the same header;
 - codec_decode: the values LangChain stores, from tests/vectors/generate_codec_vectors.py
   (the installed langchain-core is the oracle);
 - server_address: server lists as users write them.
@@ -83,6 +84,36 @@ def meta_parser_corpus():
     write("meta_parser", b"\xff\x03\x07\x40\xc8" + b"".join(streams[:-1]))
 
 
+CLASSIC_REQUESTS = [
+    b"set seed:c 7 0 5\r\nhello\r\nget seed:c\r\n",
+    b"set seed:d 0 0 11\r\nEND\r\nSTORED\r\ngets seed:c seed:d seed:missing\r\n",
+    b"add seed:c 0 0 1\r\nx\r\n",  # NOT_STORED
+    b"delete seed:d\r\ndelete seed:d\r\n",  # DELETED, NOT_FOUND
+    b"touch seed:c 60\r\ntouch seed:missing 60\r\n",  # TOUCHED, NOT_FOUND
+    b"get seed:missing\r\n",  # END alone
+    b"set seed:bin 0 0 4\r\n\x00\r\n\xff\r\nget seed:bin\r\n",
+    b"bogus command\r\n",  # ERROR
+    b"set seed:e 0 0 2\r\nabcd\r\n",  # CLIENT_ERROR bad data chunk
+    b"version\r\nstats settings\r\nflush_all 0\r\n",
+]
+
+
+def classic_parser_corpus():
+    host, port = os.environ["MEMCACHED_SERVERS"].split(",")[0].rsplit(":", 1)
+    streams = []
+    # The fence is a classic `version`, the only reply whose start is known in advance.
+    with socket.create_connection((host, int(port))) as sock:
+        for request in CLASSIC_REQUESTS:
+            reply = exchange(sock, request, b"version\r\n", b"\r\n")
+            while b"VERSION " not in reply.rsplit(b"\r\n", 2)[-2]:
+                reply += exchange(sock, b"", b"", b"\r\n")
+            streams.append(reply)
+    headers = [b"\xff\x00", b"\xff\x02\x02\x10", b"\x7f\x01\xff", b"\x30\x03\x00\x06\x40"]
+    for i, stream in enumerate(streams):
+        write("classic_parser", headers[i % len(headers)] + stream)
+    write("classic_parser", b"\xff\x03\x07\x40\xc8" + b"".join(streams))
+
+
 def codec_corpus():
     with tempfile.TemporaryDirectory() as scratch:
         out = pathlib.Path(scratch) / "vectors.json"
@@ -121,5 +152,6 @@ def server_address_corpus():
 
 if __name__ == "__main__":
     meta_parser_corpus()
+    classic_parser_corpus()
     codec_corpus()
     server_address_corpus()

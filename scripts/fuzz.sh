@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(meta_parser codec_decode server_address)
+((${#targets[@]})) || targets=(meta_parser classic_parser codec_decode server_address)
 jobs=${JOBS:-2}
 
 build=build/fuzz

@@ -17,6 +17,7 @@ debian_packages=(
   libsqlite3-dev       # llmcache import-sqlite reads LangChain's SQLiteCache
   tmux                 # the CLI's terminal (progress bar) tests
   memcached            # the server the tests start
+  nutcracker           # twemproxy, the proxy the classic-protocol tests put in front of it
   libmemcached-tools   # memcslap, the reference point of the benchmarks
   libmemcached-dev     # libmemcached's C API: the benchmarks' limit, and pylibmc's build
   linux-perf           # make bench profiles where the time goes (skipped if unusable)

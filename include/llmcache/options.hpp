@@ -87,6 +87,28 @@ struct Credentials {
   std::string password;
 };
 
+/// Which memcached protocol a client speaks.
+enum class Protocol : std::uint8_t {
+  /// Decided on first use by a probe (see docs/compatibility.md): `mn` then `version`; a
+  /// server that answers MN and is memcached 1.6.10 or later (or does not say which
+  /// memcached it is) gets meta; one that closes the connection, answers ERROR or
+  /// CLIENT_ERROR to `mn`, or is an older memcached gets classic. Remembered for the life
+  /// of the client; every server of one client is expected to be of the same kind.
+  kAuto,
+  /// memcached's meta protocol (memcached 1.6.10 and later): opaque-checked replies,
+  /// stampede protection (vivify, recache), invalidation.
+  kMeta,
+  /// The classic text protocol (get/set/add/delete/touch), for twemproxy, mcrouter and
+  /// memcached before 1.6.10. Compare-and-swap, invalidation and the meta-only flags of
+  /// meta_get are refused with InvalidArgumentError.
+  kClassic,
+};
+
+/// "auto", "meta" or "classic".
+std::string_view to_string(Protocol protocol);
+/// Parses "auto", "meta" or "classic"; throws InvalidArgumentError otherwise.
+Protocol parse_protocol(std::string_view name);
+
 /// Options of one server's connections (Client, and each server of a HashClient).
 struct ClientOptions {
   /// Prepended to every key on the wire, exactly as pymemcache's `key_prefix`: the
@@ -117,6 +139,8 @@ struct ClientOptions {
   /// ASCII-auth credentials sent first on every connection; empty: none. The
   /// authentication round trip counts against connect_timeout.
   Credentials credentials;
+  /// The protocol spoken to the servers; kAuto (the default) probes on first use.
+  Protocol protocol = Protocol::kAuto;
 };
 
 /// Placement and failure rules of HashClient, with pymemcache HashClient's defaults.

@@ -110,6 +110,7 @@ def _client_core(
     username: str | None,
     password: str | None,
     key_prefix: str | bytes,
+    protocol: str,
 ) -> _ext.ClientCore:
     """The one place Client and HashClient turn their keywords into the C++ client:
     `failure_rules` is HashClient's (retry_attempts, retry_timeout, dead_timeout), None for
@@ -126,6 +127,9 @@ def _client_core(
         password,
     )
     settings.key_prefix = _key_prefix(key_prefix)
+    if not isinstance(protocol, str):
+        raise _type_error("protocol", '"auto", "meta" or "classic"', protocol)
+    settings.protocol = protocol  # checked by the C++ client (InvalidArgumentError)
     return _ext.ClientCore(servers, hashed, settings)
 
 
@@ -223,6 +227,10 @@ class Client(_ClientBase):
     ``server`` may be a Unix socket, "/path" or "unix:/path" (memcached -s; no TLS there).
     ``key_prefix``: prepended to every key on the wire, as pymemcache's ``key_prefix``
     (the 250-byte key limit counts it).
+    ``protocol``: ``"auto"`` (default) asks the server on first use whether it speaks
+    memcached's meta protocol (1.6.10+) and otherwise uses the classic text protocol
+    (twemproxy, mcrouter, older memcached); ``"meta"`` or ``"classic"`` fix it. In classic
+    mode cas, invalidate and meta_get's stampede flags raise InvalidArgumentError.
     """
 
     def __init__(
@@ -242,6 +250,7 @@ class Client(_ClientBase):
         username: str | None = None,
         password: str | None = None,
         key_prefix: str | bytes = "",
+        protocol: str = "auto",
     ) -> None:
         if not isinstance(server, str):
             raise _type_error("server", 'a "host:port" str', server)
@@ -250,14 +259,14 @@ class Client(_ClientBase):
         self._core = _client_core(
             [server], False, connect_timeout, timeout, connections, max_value_bytes,
             None, tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
-            tls_verify, username, password, key_prefix,
+            tls_verify, username, password, key_prefix, protocol,
         )
 
 
 class HashClient(_ClientBase):
     """Several servers, keys placed exactly as pymemcache's HashClient places them, with
     its failure rules (``retry_attempts``, ``retry_timeout``, ``dead_timeout``). TLS, auth
-    and ``key_prefix`` keywords as for Client; every server gets the same ones. Servers
+    ``key_prefix`` and ``protocol`` keywords as for Client; every server gets the same ones. Servers
     may mix TCP and Unix sockets; like pymemcache, keys are placed by the key without
     its prefix."""
 
@@ -281,6 +290,7 @@ class HashClient(_ClientBase):
         username: str | None = None,
         password: str | None = None,
         key_prefix: str | bytes = "",
+        protocol: str = "auto",
     ) -> None:
         if isinstance(servers, str):
             servers = [s for s in servers.replace(",", " ").split() if s]
@@ -299,4 +309,5 @@ class HashClient(_ClientBase):
             list(servers), True, connect_timeout, timeout, connections, max_value_bytes,
             (retry_attempts, retry_timeout, dead_timeout), tls, tls_ca_file, tls_cert_file,
             tls_key_file, tls_server_name, tls_verify, username, password, key_prefix,
+            protocol,
         )

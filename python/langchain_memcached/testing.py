@@ -19,7 +19,7 @@ import tempfile
 import time
 from types import TracebackType
 
-__all__ = ["MemcachedProcess", "free_port"]
+__all__ = ["MemcachedProcess", "TwemproxyProcess", "free_port"]
 
 
 def free_port() -> int:
@@ -156,3 +156,74 @@ class MemcachedProcess:
         self.kill()
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+class TwemproxyProcess:
+    """twemproxy (Debian's ``nutcracker``) on a free loopback port in front of
+    ``backends`` (MemcachedProcess over TCP), placing keys by ketama. ``spec`` is the
+    proxy's "host:port". Stopped (SIGKILL) on exit, its config directory removed."""
+
+    def __init__(self, backends: list[MemcachedProcess]) -> None:
+        self.backends = backends
+        self.process: subprocess.Popen[bytes] | None = None
+        self._dir = tempfile.mkdtemp(prefix="llmcache-twemproxy-")
+        try:
+            for attempt in range(5):
+                self.port = free_port()
+                try:
+                    self._start()
+                    return
+                except RuntimeError:
+                    if attempt == 4:
+                        raise
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+
+    @property
+    def spec(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _start(self) -> None:
+        config = os.path.join(self._dir, "nutcracker.yml")
+        servers = "".join(f"   - 127.0.0.1:{b.port}:1\n" for b in self.backends)
+        with open(config, "w", encoding="utf-8") as file:
+            file.write(
+                "pool:\n"
+                f"  listen: 127.0.0.1:{self.port}\n"
+                "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 2000\n"
+                "  auto_eject_hosts: false\n  servers:\n" + servers
+            )
+        args = ["nutcracker", "-c", config, "-s", str(free_port()),
+                "-o", os.path.join(self._dir, "nutcracker.log")]
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"nutcracker exited ({' '.join(args)}): {error}")
+            if _accepts(self.port):
+                return
+            time.sleep(0.01)
+        self.kill()
+        raise RuntimeError(f"nutcracker did not start ({' '.join(args)})")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> TwemproxyProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.kill()
+        shutil.rmtree(self._dir, ignore_errors=True)

@@ -247,6 +247,7 @@ struct ClientSettings {
   llmcache::TlsOptions tls;
   llmcache::Credentials credentials;
   std::string key_prefix;
+  std::string protocol = "auto";  // auto, meta or classic (llmcache::parse_protocol)
 };
 
 class PyClient {

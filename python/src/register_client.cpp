@@ -46,6 +46,7 @@ PyClient::PyClient(const std::vector<std::string>& servers, bool hashed,
   options.client.key_prefix = settings.key_prefix;
   options.client.tls = settings.tls;
   options.client.credentials = settings.credentials;
+  options.client.protocol = llmcache::parse_protocol(settings.protocol);
   options.client.connect_timeout = millis(settings.connect_timeout, "connect_timeout");
   options.client.request_timeout = millis(settings.timeout, "timeout");
   options.client.connections = settings.connections;
@@ -95,7 +96,8 @@ void register_client(nb::module_& m) {
       .def_rw("dead_timeout", &ClientSettings::dead_timeout)
       .def_rw("tls", &ClientSettings::tls)
       .def_rw("credentials", &ClientSettings::credentials)
-      .def_rw("key_prefix", &ClientSettings::key_prefix);
+      .def_rw("key_prefix", &ClientSettings::key_prefix)
+      .def_rw("protocol", &ClientSettings::protocol);
 
   nb::class_<PyClient>(m, "ClientCore")
       .def(nb::init<const std::vector<std::string>&, bool, const ClientSettings&>(), "servers"_a,

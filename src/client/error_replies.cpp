@@ -12,7 +12,10 @@ using protocol::Status;
 void throw_if_error_reply(const Reply& reply, const ServerAddress& server) {
   switch (reply.status) {
     case Status::kError:
-      throw ServerError("memcached answered ERROR (command not understood)",
+      throw ServerError("memcached " + server.name() +
+                            " answered ERROR (command not understood): a proxy or a memcached "
+                            "before 1.6.10 does not know meta commands; use protocol auto or "
+                            "classic",
                         {ErrorReason::kNotUnderstood, server.name()});
     case Status::kClientError:
       // memcached started with -Y answers every request of a connection that has not

@@ -7,10 +7,12 @@
 #include "client/callbacks.hpp"
 #include "client/error_replies.hpp"
 #include "client/transport.hpp"
+#include "protocol/classic_requests.hpp"
 #include "protocol/meta_requests.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,27 +25,66 @@ inline std::uint32_t seconds_count(std::chrono::seconds s) {
   return static_cast<std::uint32_t>(s.count());
 }
 
-/// A single-key request, ready to send.
+/// A single-key request, ready to send: meta with its opaque, or classic without.
 struct Prepared {
   std::string bytes;
-  std::uint32_t opaque = 0;
+  std::optional<std::uint32_t> opaque;
+  protocol::Accepts accepts = 0;  // classic: the reply kinds that answer it
 };
+
+/// Refuses what only the meta protocol can do on a client that speaks classic.
+inline void require_meta(protocol::Wire wire, const char* what) {
+  if (wire == protocol::Wire::kClassic) {
+    throw InvalidArgumentError(std::string(what) +
+                               " needs memcached's meta protocol, and this client speaks the "
+                               "classic protocol (ClientOptions::protocol, or auto-detected: "
+                               "a proxy or a memcached before 1.6.10)");
+  }
+}
 
 template <class T>
 using MapReply = T (*)(protocol::Reply, const ServerAddress&);
 
+/// An async call of an auto client that has not probed yet: the probe runs on the I/O
+/// thread, not on the caller's (an event loop must not wait for it), then `then(callback)`
+/// goes on there; a probe that fails (server unreachable, client closed) fails `callback`.
+/// Call only when transport.known_wire() is empty.
+template <class T, class Then>
+void after_probe(Transport& transport, std::string routing_key, Callback<T> callback, Then then) {
+  asio::post(transport.executor(),
+             [&transport, key = std::move(routing_key), callback = std::move(callback),
+              then = std::move(then)]() mutable {
+               try {
+                 transport.wire(key);
+               } catch (...) {
+                 return callback(std::current_exception(), T{});
+               }
+               then(std::move(callback));
+             });
+}
+
 /// The async path: prepare(key) (a caller mistake fails through the callback), then send.
+/// `prepare` may run later on the I/O thread (see after_probe), so it holds what it uses.
 template <class T, class Prepare>
 void send_prepared(Transport& transport, std::string key, Callback<T> callback, MapReply<T> map,
                    Prepare prepare) {
+  if (!transport.known_wire()) {
+    std::string routing_key = key;
+    return after_probe(transport, std::move(routing_key), std::move(callback),
+                       [&transport, key = std::move(key), map,
+                        prepare = std::move(prepare)](Callback<T> callback) mutable {
+                         send_prepared(transport, std::move(key), std::move(callback), map,
+                                       std::move(prepare));
+                       });
+  }
   Prepared prepared;
   try {
     prepared = prepare(key);
   } catch (...) {
     return fail_later(transport.executor(), std::move(callback), std::current_exception());
   }
-  Request request{std::move(prepared.bytes), prepared.opaque,
-                  on_reply<T>(std::move(callback), map)};
+  Request request{std::move(prepared.bytes), prepared.opaque, on_reply<T>(std::move(callback), map),
+                  prepared.accepts};
   std::vector<RoutedRequest> routed;
   routed.push_back({std::move(key), std::move(request)});
   transport.send(std::move(routed));
@@ -54,7 +95,7 @@ void send_prepared(Transport& transport, std::string key, Callback<T> callback, 
 template <class T>
 T round_trip(Transport& transport, std::string_view key, MapReply<T> map,
              const Prepared& prepared) {
-  Answer answer = transport.round_trip(key, prepared.bytes, prepared.opaque);
+  Answer answer = transport.round_trip(key, prepared.bytes, prepared.opaque, prepared.accepts);
   throw_if_error_reply(answer.reply, answer.server);
   return map(std::move(answer.reply), answer.server);
 }

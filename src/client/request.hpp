@@ -2,7 +2,7 @@
 // A request as the operations hand it to the transport, and what comes back.
 #include <llmcache/options.hpp>
 
-#include "protocol/meta_parser.hpp"
+#include "protocol/reply_parser.hpp"
 
 #include <cstdint>
 #include <exception>
@@ -25,6 +25,8 @@ struct Request {
   /// The opaque the reply must echo; nullopt for classic commands, which echo nothing.
   std::optional<std::uint32_t> opaque;
   ReplyHandler on_reply;
+  /// Classic requests: the reply kinds that answer it (protocol::accepts); 0: any.
+  protocol::Accepts accepts = 0;
 };
 
 struct RoutedRequest {

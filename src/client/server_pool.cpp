@@ -23,11 +23,12 @@ void validate(const ClientOptions& options) {
 
 ServerConnections::ServerConnections(asio::io_context& io, ServerAddress address,
                                      const ClientOptions& options,
-                                     std::shared_ptr<const net::TlsContext> tls)
+                                     std::shared_ptr<const net::TlsContext> tls,
+                                     const net::WireChoice& wire)
     : address_(std::move(address)) {
   const std::size_t count = std::max<std::size_t>(options.connections, 1);
   for (std::size_t i = 0; i < count; ++i) {
-    connections_.push_back(std::make_shared<net::Connection>(io, address_, options, tls));
+    connections_.push_back(std::make_shared<net::Connection>(io, address_, options, tls, &wire));
   }
 }
 
@@ -36,7 +37,8 @@ void ServerConnections::submit(Request request) {
                              [on_reply = std::move(request.on_reply), server = &address_](
                                  std::exception_ptr error, protocol::Reply reply) {
                                on_reply(error, std::move(reply), server);
-                             }});
+                             },
+                             request.accepts});
 }
 
 void ServerConnections::submit(net::PendingRequest request) {
@@ -53,15 +55,17 @@ void ServerConnections::close() {
 PooledServer::PooledServer(asio::io_context& io, const ServerAddress& address,
                            const ClientOptions& options,
                            const std::shared_ptr<const net::TlsContext>& tls,
-                           const net::CloseSignal& closing)
-    : connections(io, address, options, tls), blocking(address, options, tls, &closing) {}
+                           const net::CloseSignal& closing, const net::WireChoice& wire)
+    : connections(io, address, options, tls, wire),
+      blocking(address, options, tls, &closing, &wire) {}
 
 ServerPool::ServerPool(asio::io_context& io, const std::vector<ServerAddress>& servers,
-                       const ClientOptions& options, const net::CloseSignal& closing) {
+                       const ClientOptions& options, const net::CloseSignal& closing,
+                       const net::WireChoice& wire) {
   const auto tls = net::make_tls_context(options.tls);
   validate(options);
   for (const auto& address : servers) {
-    servers_.push_back(std::make_unique<PooledServer>(io, address, options, tls, closing));
+    servers_.push_back(std::make_unique<PooledServer>(io, address, options, tls, closing, wire));
   }
 }
 

@@ -23,7 +23,7 @@ class ServerConnections {
  public:
   /// `tls` is null for plaintext.
   ServerConnections(asio::io_context& io, ServerAddress address, const ClientOptions& options,
-                    std::shared_ptr<const net::TlsContext> tls);
+                    std::shared_ptr<const net::TlsContext> tls, const net::WireChoice& wire);
   /// The reply handler is also given this server.
   void submit(Request request);
   void submit(net::PendingRequest request);
@@ -38,7 +38,8 @@ class ServerConnections {
 /// One server's two ways in.
 struct PooledServer {
   PooledServer(asio::io_context& io, const ServerAddress& address, const ClientOptions& options,
-               const std::shared_ptr<const net::TlsContext>& tls, const net::CloseSignal& closing);
+               const std::shared_ptr<const net::TlsContext>& tls, const net::CloseSignal& closing,
+               const net::WireChoice& wire);
   const ServerAddress& address() const { return connections.address(); }
 
   ServerConnections connections;  // I/O thread only
@@ -48,9 +49,11 @@ struct PooledServer {
 class ServerPool {
  public:
   /// Validates `options` and builds one TLS context (trust store, client certificate) for
-  /// every server and both paths. `closing` wakes the blocking sockets in use.
+  /// every server and both paths. `closing` wakes the blocking sockets in use; `wire`
+  /// (outliving the pool) is the protocol every connection speaks.
   ServerPool(asio::io_context& io, const std::vector<ServerAddress>& servers,
-             const ClientOptions& options, const net::CloseSignal& closing);
+             const ClientOptions& options, const net::CloseSignal& closing,
+             const net::WireChoice& wire);
 
   std::size_t size() const { return servers_.size(); }
   PooledServer& at(std::size_t index) { return *servers_.at(index); }

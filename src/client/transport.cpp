@@ -7,6 +7,8 @@
 #include <chrono>
 #include <thread>
 
+#include "client/protocol_probe.hpp"
+
 namespace llmcache::detail {
 
 std::exception_ptr closed_error() {
@@ -16,7 +18,8 @@ std::exception_ptr closed_error() {
 Transport::Transport(const std::vector<ServerAddress>& servers, const ClientOptions& options,
                      std::unique_ptr<Router> router)
     : generation_(fork_generation()),
-      pool_(io_.context(), servers, options, close_signal_),
+      wire_(fixed_wire(options.protocol)),
+      pool_(io_.context(), servers, options, close_signal_, wire_),
       router_(std::move(router)),
       records_outcomes_(router_->records_outcomes()) {}
 
@@ -36,6 +39,48 @@ Transport::~Transport() {
   // they post all run before the thread ends, so that every callback fires once. With the
   // connections closed, nothing of ours keeps the context busy for long.
   io_.finish();
+}
+
+protocol::Wire Transport::probe_server(std::size_t index) {
+  PooledServer& server = pool_.at(index);
+  const protocol::Wire wire = probe_wire(server.blocking);
+  wire_.set(wire);
+  // Its sockets were opened speaking meta: a classic client must not reuse them.
+  if (wire == protocol::Wire::kClassic) server.blocking.drop_idle();
+  return wire;
+}
+
+protocol::Wire Transport::decide_wire(std::string_view routing_key) {
+  std::lock_guard lock(probing_);
+  if (auto known = wire_.get()) return *known;
+  if (closed_.load()) std::rethrow_exception(closed_error());
+  if (!routing_key.empty()) {
+    const Router::Route route =
+        router_->choose(routing_key, records_outcomes_ ? Clock::now() : Clock::time_point{});
+    if (route.skip) std::rethrow_exception(route.skip);
+    try {
+      const protocol::Wire wire = probe_server(route.server);
+      if (records_outcomes_) router_->record_success(route);
+      return wire;
+    } catch (const ClosedError&) {
+      throw;
+    } catch (const Error&) {
+      if (records_outcomes_) router_->record_failure(route, std::current_exception(), Clock::now());
+      throw;
+    }
+  }
+  std::exception_ptr unreachable;
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    try {
+      return probe_server(i);
+    } catch (const ClosedError&) {
+      throw;
+    } catch (const Error&) {
+      unreachable = std::current_exception();  // ask the next server
+    }
+  }
+  if (unreachable) std::rethrow_exception(unreachable);
+  return protocol::Wire::kMeta;
 }
 
 const ServerAddress* Transport::address_of(const Router::Route& route) const {
@@ -71,7 +116,8 @@ void Transport::dispatch(RoutedRequest routed, Clock::time_point now) {
           router->record_success(route);
         }
         on_reply(error, std::move(reply), address);
-      }});
+      },
+      request.accepts});
 }
 
 void Transport::send_to(std::size_t index, Request request) {
@@ -82,14 +128,15 @@ void Transport::send_to(std::size_t index, Request request) {
 }
 
 Answer Transport::round_trip(std::string_view routing_key, std::string_view request,
-                             std::optional<std::uint32_t> opaque) {
+                             std::optional<std::uint32_t> opaque, protocol::Accepts accepts) {
   const Router::Route route =
       router_->choose(routing_key, records_outcomes_ ? Clock::now() : Clock::time_point{});
   if (route.skip) std::rethrow_exception(route.skip);
   PooledServer& server = pool_.at(route.server);
-  if (!records_outcomes_) return {server.blocking.round_trip(request, opaque), server.address()};
+  if (!records_outcomes_)
+    return {server.blocking.round_trip(request, opaque, accepts), server.address()};
   try {
-    protocol::Reply reply = server.blocking.round_trip(request, opaque);
+    protocol::Reply reply = server.blocking.round_trip(request, opaque, accepts);
     router_->record_success(route);
     return {std::move(reply), server.address()};
   } catch (...) {

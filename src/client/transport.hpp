@@ -10,11 +10,13 @@
 #include "client/router.hpp"
 #include "client/server_pool.hpp"
 #include "net/close_signal.hpp"
+#include "net/wire_choice.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
@@ -42,6 +44,17 @@ class Transport {
   bool in_io_thread() const { return io_.is_current(); }
   std::uint32_t next_opaque() { return next_opaque_.fetch_add(1, std::memory_order_relaxed); }
 
+  /// The protocol to build requests in. Fixed by ClientOptions::protocol, or (kAuto)
+  /// decided the first time it is asked, on the calling thread, by a probe of the server
+  /// that holds `routing_key` (empty: of the servers in order); see decide_wire().
+  /// Throws as the request itself would when that server cannot be reached.
+  /// The protocol if it is decided; nullopt while an auto client has not probed yet.
+  std::optional<protocol::Wire> known_wire() const { return wire_.get(); }
+  protocol::Wire wire(std::string_view routing_key = {}) {
+    if (auto known = wire_.get()) return *known;
+    return decide_wire(routing_key);
+  }
+
   /// Each server's item size limit, as far as it is known. Shared with callbacks.
   const std::shared_ptr<ItemLimits>& item_limits() const { return item_limits_; }
 
@@ -55,7 +68,7 @@ class Transport {
   /// of blocking calls) to the server that holds `routing_key`, and returns its reply.
   /// Throws the transport's errors; error replies are returned, not thrown.
   Answer round_trip(std::string_view routing_key, std::string_view request,
-                    std::optional<std::uint32_t> opaque);
+                    std::optional<std::uint32_t> opaque, protocol::Accepts accepts = 0);
   std::vector<ServerAddress> servers() const { return pool_.addresses(); }
   /// Thread-safe. Throws IoError if no server is available.
   ServerAddress server_for(std::string_view key) const;
@@ -84,6 +97,14 @@ class Transport {
  private:
   using Clock = Router::Clock;
 
+  /// ClientOptions::protocol kAuto: probes the server of `routing_key` (through the
+  /// failure rules: a server set aside fails the call as its request would, and one that
+  /// cannot be reached is recorded as failing; a proxy that hangs up on `mn` is an answer,
+  /// not a failure) or, without a key, the servers in order, and remembers the first
+  /// answer. Undecided after a failure: the call fails with the error, the next one asks.
+  protocol::Wire decide_wire(std::string_view routing_key);
+  /// Probes server `index`; on a classic answer drops its idle (meta-parsing) sockets.
+  protocol::Wire probe_server(std::size_t index);
   /// I/O thread: routes one request and submits it.
   void dispatch(RoutedRequest routed, Clock::time_point now);
   /// The server of a route, if it names one.
@@ -95,7 +116,9 @@ class Transport {
   std::atomic<std::uint32_t> active_calls_{0};
   std::atomic<std::uint32_t> next_opaque_{1};
   const std::shared_ptr<ItemLimits> item_limits_ = std::make_shared<ItemLimits>();
-  IoThread io_;  // before the pool: the connections live on its context
+  net::WireChoice wire_;  // before the pool: its connections read it
+  std::mutex probing_;    // one probe at a time
+  IoThread io_;           // before the pool: the connections live on its context
   ServerPool pool_;
   const std::unique_ptr<Router> router_;
   const bool records_outcomes_;

@@ -15,16 +15,27 @@ using detail::Prepared;
 using protocol::Reply;
 using protocol::Status;
 
-Prepared prepare_set(detail::Transport& transport, std::string_view key, std::string_view value,
-                     const SetOptions& options) {
+Prepared prepare_set(detail::Transport& transport, std::string_view routing_key,
+                     std::string_view key, std::string_view value, const SetOptions& options) {
   protocol::validate_key(key);
+  if (transport.wire(routing_key) == protocol::Wire::kClassic) {
+    if (options.cas) detail::require_meta(protocol::Wire::kClassic, "compare-and-swap (cas)");
+    Prepared prepared;
+    protocol::append_classic_store(
+        prepared.bytes,
+        options.only_if_absent ? protocol::ClassicStore::kAdd : protocol::ClassicStore::kSet, key,
+        value, options.flags, detail::seconds_count(options.ttl));
+    prepared.accepts =
+        protocol::accepts({Status::kHeaderOnly, Status::kNotStored, Status::kExists});
+    return prepared;
+  }
   protocol::MetaSetFlags flags;
   flags.client_flags = options.flags;
   flags.cas = options.cas;
   if (options.only_if_absent) flags.mode = protocol::SetMode::kAdd;
   flags.ttl = detail::seconds_count(options.ttl);
   Prepared prepared{{}, transport.next_opaque()};
-  protocol::append_meta_set(prepared.bytes, key, value, flags, prepared.opaque);
+  protocol::append_meta_set(prepared.bytes, key, value, flags, *prepared.opaque);
   return prepared;
 }
 
@@ -41,12 +52,20 @@ StoreResult map_set(Reply reply, const ServerAddress& server) {
   }
 }
 
-Prepared prepare_del(detail::Transport& transport, std::string_view key, bool invalidate) {
+Prepared prepare_del(detail::Transport& transport, std::string_view routing_key,
+                     std::string_view key, bool invalidate) {
   protocol::validate_key(key);
+  if (transport.wire(routing_key) == protocol::Wire::kClassic) {
+    if (invalidate) detail::require_meta(protocol::Wire::kClassic, "invalidate");
+    Prepared prepared;
+    protocol::append_classic_delete(prepared.bytes, key);
+    prepared.accepts = protocol::accepts({Status::kHeaderOnly, Status::kNotFound});
+    return prepared;
+  }
   protocol::MetaDeleteFlags flags;
   flags.invalidate = invalidate;
   Prepared prepared{{}, transport.next_opaque()};
-  protocol::append_meta_delete(prepared.bytes, key, flags, prepared.opaque);
+  protocol::append_meta_delete(prepared.bytes, key, flags, *prepared.opaque);
   return prepared;
 }
 
@@ -74,6 +93,14 @@ LimitCheck limit_check(const detail::Transport& transport, std::string_view key,
                     ItemLimits::Clock::now());
 }
 
+/// Whether the server is asked its item limit (`stats settings`) at all. Not in classic
+/// mode: proxies hang up on it (twemproxy) or refuse it (mcrouter, ElastiCache
+/// Serverless), so there the limit stays unknown and the server judges each value; a
+/// refusal is its SERVER_ERROR, as ValueTooLargeError.
+bool asks_item_limit(detail::Transport& transport, std::string_view routing_key) {
+  return transport.wire(routing_key) == protocol::Wire::kMeta;
+}
+
 /// An async set waiting for its server's item limit; copyable, for the reply handler.
 struct PendingSet {
   detail::Transport* transport;  // outlives the callbacks: they run on its I/O thread
@@ -93,27 +120,30 @@ struct PendingSet {
       check.after_set(error);
       callback(error, result);
     };
-    detail::send_prepared(
-        *transport, std::move(key), std::move(done), map_set,
-        [&](std::string_view) { return prepare_set(*transport, wire, value, options); });
+    detail::send_prepared(*transport, std::move(key), std::move(done), map_set,
+                          [transport = transport, wire = std::move(wire), value = std::move(value),
+                           options = options](std::string_view k) {
+                            return prepare_set(*transport, k, wire, value, options);
+                          });
   }
 };
 
-}  // namespace
-
-void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
-                           Callback<StoreResult> callback) {
-  auto use = lifecycle_->enter();
-  if (detail::refuse_if_closed(use, callback)) return;
-  auto* transport = use.get();
-  std::string wire = wire_key(key);
-  try {
-    protocol::validate_key(wire);  // before a stats request goes out on its behalf
-  } catch (...) {
-    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+/// An async set with its key checked: asks the item limit first where that is needed,
+/// then sends. On the I/O thread when an auto client had to probe first.
+void send_set(detail::Transport* transport, std::string key, std::string wire, std::string value,
+              const SetOptions& options, Callback<StoreResult> callback) {
+  if (!transport->known_wire()) {
+    std::string routing_key = key;
+    return detail::after_probe(
+        *transport, std::move(routing_key), std::move(callback),
+        [transport, key = std::move(key), wire = std::move(wire), value = std::move(value),
+         options](Callback<StoreResult> callback) mutable {
+          send_set(transport, std::move(key), std::move(wire), std::move(value), options,
+                   std::move(callback));
+        });
   }
   LimitCheck check = limit_check(*transport, key, wire, value, options);
-  const bool needs_limit = check.needs_limit();
+  const bool needs_limit = check.needs_limit() && asks_item_limit(*transport, key);
   std::string routing_key = key;  // the limit is asked of the server that will get the set
   PendingSet set{transport,        std::move(check), std::move(key),     std::move(wire),
                  std::move(value), options,          std::move(callback)};
@@ -138,21 +168,41 @@ void ClientBase::start_set(std::string key, std::string value, const SetOptions&
   transport->send(std::move(routed));
 }
 
+}  // namespace
+
+void ClientBase::start_set(std::string key, std::string value, const SetOptions& options,
+                           Callback<StoreResult> callback) {
+  auto use = lifecycle_->enter();
+  if (detail::refuse_if_closed(use, callback)) return;
+  auto* transport = use.get();
+  std::string wire = wire_key(key);
+  try {
+    protocol::validate_key(wire);  // before a stats request goes out on its behalf
+  } catch (...) {
+    return detail::fail_later(transport->executor(), std::move(callback), std::current_exception());
+  }
+  send_set(transport, std::move(key), std::move(wire), std::move(value), options,
+           std::move(callback));
+}
+
 void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> callback) {
   auto transport = lifecycle_->enter();
   if (detail::refuse_if_closed(transport, callback)) return;
+  std::string wire = wire_key(key);
   detail::send_prepared(
       *transport, std::move(key), std::move(callback), map_del,
-      [&](std::string_view k) { return prepare_del(*transport, wire_key(k), invalidate); });
+      [transport = transport.get(), wire = std::move(wire), invalidate](std::string_view k) {
+        return prepare_del(*transport, k, wire, invalidate);
+      });
 }
 
 StoreResult ClientBase::set(std::string_view key, std::string_view value,
                             const SetOptions& options) {
   auto transport = lifecycle_->enter_open();
   const std::string wire = wire_key(key);
-  const Prepared prepared = prepare_set(*transport, wire, value, options);
+  const Prepared prepared = prepare_set(*transport, key, wire, value, options);
   LimitCheck check = limit_check(*transport, key, wire, value, options);
-  if (check.needs_limit()) {
+  if (check.needs_limit() && asks_item_limit(*transport, key)) {
     std::optional<std::size_t> limit;
     try {
       std::string request;
@@ -175,12 +225,13 @@ StoreResult ClientBase::set(std::string_view key, std::string_view value,
 bool ClientBase::del(std::string_view key) {
   auto transport = lifecycle_->enter_open();
   return detail::round_trip(*transport, key, map_del,
-                            prepare_del(*transport, wire_key(key), false));
+                            prepare_del(*transport, key, wire_key(key), false));
 }
 
 bool ClientBase::invalidate(std::string_view key) {
   auto transport = lifecycle_->enter_open();
-  return detail::round_trip(*transport, key, map_del, prepare_del(*transport, wire_key(key), true));
+  return detail::round_trip(*transport, key, map_del,
+                            prepare_del(*transport, key, wire_key(key), true));
 }
 
 }  // namespace llmcache

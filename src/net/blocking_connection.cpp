@@ -37,17 +37,23 @@ bool readable_now(int fd) {
 
 BlockingConnection::BlockingConnection(const ServerAddress& address, const ClientOptions& options,
                                        std::shared_ptr<const TlsContext> tls,
-                                       const CloseSignal* closing)
+                                       const CloseSignal* closing, const WireChoice* wire)
     : address_(address),
       options_(options),
       tls_(std::move(tls)),
       closing_(closing),
-      parser_(parser_limits()) {}
+      wire_(wire),
+      parser_(fresh_parser()) {}
 
 protocol::ParserLimits BlockingConnection::parser_limits() const {
   protocol::ParserLimits limits;
   limits.max_value_bytes = options_.max_value_bytes;
   return limits;
+}
+
+protocol::ReplyParser BlockingConnection::fresh_parser() const {
+  return protocol::ReplyParser(parser_limits(),
+                               wire_ ? wire_->get_or_meta() : protocol::Wire::kMeta);
 }
 
 BlockingConnection::~BlockingConnection() {
@@ -95,12 +101,14 @@ void BlockingConnection::wait(short events, Clock::time_point deadline, const ch
 }
 
 void BlockingConnection::connect(Clock::time_point deadline) {
+  // The protocol may have been decided since this connection last opened.
+  if (wire_ && parser_.wire() != wire_->get_or_meta()) parser_ = fresh_parser();
   open_socket(deadline);
   try {
     if (tls_) handshake(deadline);
     if (wants_auth(options_.credentials)) authenticate(deadline);
   } catch (...) {
-    parser_ = protocol::MetaParser(parser_limits());
+    parser_ = fresh_parser();
     fail(std::current_exception());
   }
 }
@@ -228,14 +236,15 @@ std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* 
 }
 
 protocol::Reply BlockingConnection::round_trip(std::string_view request,
-                                               std::optional<std::uint32_t> opaque) {
+                                               std::optional<std::uint32_t> opaque,
+                                               protocol::Accepts accepts) {
   const auto start = Clock::now();
   // An idle socket with something to read (see readable_now) cannot carry this request:
   // start afresh rather than fail it.
   if (fd_ >= 0 && (parser_.buffered() > 0 || (tls_session_ && tls_session_->has_input()) ||
                    readable_now(fd_))) {
     close();
-    parser_ = protocol::MetaParser(parser_limits());
+    parser_ = fresh_parser();
   }
   if (fd_ < 0) connect(start + options_.connect_timeout);
   const auto deadline = Clock::now() + options_.request_timeout;
@@ -243,27 +252,33 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     send_all(request, deadline, "request");
     for (;;) {
       if (auto reply = parser_.next()) {
-        check_answers(*reply, opaque, address_);
+        check_answers(*reply, opaque, address_, accepts);
         return std::move(*reply);
       }
       const std::size_t n = receive(deadline, "request", true);
       parser_.feed(std::string_view(buffer_.data(), n));
     }
   } catch (const ProtocolError& e) {
-    parser_ = protocol::MetaParser(parser_limits());
+    parser_ = fresh_parser();
     fail(std::make_exception_ptr(with_server(e, address_)));
   } catch (...) {
-    parser_ = protocol::MetaParser(parser_limits());
+    parser_ = fresh_parser();
     fail(std::current_exception());
   }
 }
 
 BlockingPool::BlockingPool(ServerAddress address, const ClientOptions& options,
-                           std::shared_ptr<const TlsContext> tls, const CloseSignal* closing)
-    : address_(std::move(address)), options_(options), tls_(std::move(tls)), closing_(closing) {}
+                           std::shared_ptr<const TlsContext> tls, const CloseSignal* closing,
+                           const WireChoice* wire)
+    : address_(std::move(address)),
+      options_(options),
+      tls_(std::move(tls)),
+      closing_(closing),
+      wire_(wire) {}
 
 protocol::Reply BlockingPool::round_trip(std::string_view request,
-                                         std::optional<std::uint32_t> opaque) {
+                                         std::optional<std::uint32_t> opaque,
+                                         protocol::Accepts accepts) {
   std::unique_ptr<BlockingConnection> connection;
   {
     std::lock_guard lock(mutex_);
@@ -273,13 +288,21 @@ protocol::Reply BlockingPool::round_trip(std::string_view request,
     }
   }
   if (!connection) {
-    connection = std::make_unique<BlockingConnection>(address_, options_, tls_, closing_);
+    connection = std::make_unique<BlockingConnection>(address_, options_, tls_, closing_, wire_);
   }
   // On a throw the connection is dropped with its socket: it may hold a late reply.
-  protocol::Reply reply = connection->round_trip(request, opaque);
+  protocol::Reply reply = connection->round_trip(request, opaque, accepts);
   std::lock_guard lock(mutex_);
   if (!closed_ && idle_.size() < kMaxIdle) idle_.push_back(std::move(connection));
   return reply;
+}
+
+void BlockingPool::drop_idle() {
+  std::vector<std::unique_ptr<BlockingConnection>> idle;
+  {
+    std::lock_guard lock(mutex_);
+    idle.swap(idle_);
+  }
 }
 
 void BlockingPool::close() {

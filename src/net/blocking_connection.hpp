@@ -16,7 +16,8 @@
 #include "net/close_signal.hpp"
 #include "net/tls.hpp"
 #include "net/tls_session.hpp"
-#include "protocol/meta_parser.hpp"
+#include "net/wire_choice.hpp"
+#include "protocol/reply_parser.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -32,10 +33,11 @@ namespace llmcache::net {
 class BlockingConnection {
  public:
   /// `tls` is null for plaintext. Once `closing` (optional) is raised, every wait fails
-  /// with ClosedError.
+  /// with ClosedError. `wire` (optional, outlives the connection) picks the reply parser
+  /// each time the connection opens; null: meta.
   BlockingConnection(const ServerAddress& address, const ClientOptions& options,
                      std::shared_ptr<const TlsContext> tls = nullptr,
-                     const CloseSignal* closing = nullptr);
+                     const CloseSignal* closing = nullptr, const WireChoice* wire = nullptr);
   ~BlockingConnection();
   BlockingConnection(const BlockingConnection&) = delete;
   BlockingConnection& operator=(const BlockingConnection&) = delete;
@@ -43,7 +45,8 @@ class BlockingConnection {
   /// Sends `request` and returns its reply, connecting first if needed. Throws IoError,
   /// TimeoutError or ProtocolError; after a throw the socket is closed (the next call
   /// reconnects), so a late reply can never be read as the answer to another request.
-  protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque);
+  protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque,
+                             protocol::Accepts accepts = 0);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -73,15 +76,17 @@ class BlockingConnection {
   void close();
   [[noreturn]] void fail(const std::exception_ptr& error);
   protocol::ParserLimits parser_limits() const;
+  protocol::ReplyParser fresh_parser() const;
 
   ServerAddress address_;
   ClientOptions options_;
   std::shared_ptr<const TlsContext> tls_;
   const CloseSignal* closing_;
+  const WireChoice* wire_;
   std::optional<TlsSession> tls_session_;  // set while a TLS session is open on fd_
   std::string ciphertext_;                 // TLS: what goes out next, reused
   int fd_ = -1;
-  protocol::MetaParser parser_;
+  protocol::ReplyParser parser_;
   std::vector<char> buffer_;
 };
 
@@ -92,11 +97,14 @@ class BlockingPool {
   /// `closing` (optional) is the client's close signal: it wakes the connections in use.
   BlockingPool(ServerAddress address, const ClientOptions& options,
                std::shared_ptr<const TlsContext> tls = nullptr,
-               const CloseSignal* closing = nullptr);
-  protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque);
+               const CloseSignal* closing = nullptr, const WireChoice* wire = nullptr);
+  protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque,
+                             protocol::Accepts accepts = 0);
   /// Closes the idle sockets; those in use are closed as their calls end. Raise the close
   /// signal first, so that those calls end promptly.
   void close();
+  /// Closes the idle sockets and goes on: the next calls open new ones.
+  void drop_idle();
 
  private:
   // Sockets kept for reuse; more concurrent callers get fresh ones, closed after use.
@@ -105,6 +113,7 @@ class BlockingPool {
   ClientOptions options_;
   std::shared_ptr<const TlsContext> tls_;
   const CloseSignal* closing_;
+  const WireChoice* wire_;
   std::mutex mutex_;
   bool closed_ = false;  // guarded by mutex_
   std::vector<std::unique_ptr<BlockingConnection>> idle_;

@@ -33,11 +33,12 @@ std::error_code as_errno(std::error_code ec) {
 }  // namespace
 
 Connection::Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options,
-                       std::shared_ptr<const TlsContext> tls)
+                       std::shared_ptr<const TlsContext> tls, const WireChoice* wire)
     : io_(io),
       address_(std::move(address)),
       options_(options),
       tls_(std::move(tls)),
+      wire_(wire),
       deadline_timer_(io),
       pending_(address_) {}
 
@@ -50,13 +51,14 @@ void Connection::submit(PendingRequest request) {
     return;
   }
   outbox_ += request.bytes;
-  pending_.expect(request.opaque,
+  pending_.expect(request.opaque, request.accepts,
                   {std::move(request.on_reply), Clock::now() + options_.request_timeout});
   arm_deadline();
   if (!session_) {
     protocol::ParserLimits limits;
     limits.max_value_bytes = options_.max_value_bytes;
-    session_ = std::make_shared<Session>(io_, limits);
+    session_ = std::make_shared<Session>(io_, limits,
+                                         wire_ ? wire_->get_or_meta() : protocol::Wire::kMeta);
     asio::co_spawn(io_, run(session_), asio::detached);
   } else {
     flush();

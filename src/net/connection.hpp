@@ -9,7 +9,8 @@
 #include "net/reply_matcher.hpp"
 #include "net/tls.hpp"
 #include "net/tls_session.hpp"
-#include "protocol/meta_parser.hpp"
+#include "net/wire_choice.hpp"
+#include "protocol/reply_parser.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/generic/stream_protocol.hpp>
@@ -34,13 +35,16 @@ struct PendingRequest {
   std::optional<std::uint32_t> opaque;
   /// Called exactly once with the reply or the error that ended the wait.
   Callback<protocol::Reply> on_reply;
+  /// Classic requests: the reply kinds that answer it; 0: any (see protocol::Accepts).
+  protocol::Accepts accepts = 0;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  /// `tls` is null for plaintext; it is shared by every connection of the client.
+  /// `tls` is null for plaintext; it is shared by every connection of the client. `wire`
+  /// (optional, outlives the connection) picks the reply parser of each session; null: meta.
   Connection(asio::io_context& io, ServerAddress address, const ClientOptions& options,
-             std::shared_ptr<const TlsContext> tls = nullptr);
+             std::shared_ptr<const TlsContext> tls = nullptr, const WireChoice* wire = nullptr);
 
   /// Queues the request, connecting first if needed. Fails it at once with IoError when
   /// max_in_flight requests are already waiting.
@@ -59,13 +63,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Everything tied to one TCP connection; a reconnect starts a new Session, and
   // handlers of an old one see that they are stale and return.
   struct Session {
-    Session(asio::io_context& io, protocol::ParserLimits limits) : socket(io), parser(limits) {}
+    Session(asio::io_context& io, protocol::ParserLimits limits, protocol::Wire wire)
+        : socket(io), parser(limits, wire) {}
     // Closing the socket aborts every operation on it. Generic: TCP or a Unix domain
     // socket, opened by the connect.
     asio::generic::stream_protocol::socket socket;
     // Set by the handshake when TLS is on: what goes over `socket` is its ciphertext.
     std::optional<TlsSession> tls;
-    protocol::MetaParser parser;
+    protocol::ReplyParser parser;
     std::string writing;
     std::vector<char> read_buffer;
     bool connected = false;
@@ -96,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerAddress address_;
   ClientOptions options_;
   std::shared_ptr<const TlsContext> tls_;
+  const WireChoice* wire_;
   asio::steady_timer deadline_timer_;
   bool deadline_armed_ = false;
   std::shared_ptr<Session> session_;  // null while disconnected

@@ -20,7 +20,7 @@ bool is_error_reply(const protocol::Reply& reply) {
 }
 
 void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> opaque,
-                   const ServerAddress& address) {
+                   const ServerAddress& address, protocol::Accepts accepts) {
   if (opaque) {
     if (reply.opaque ? *reply.opaque != *opaque : !is_error_reply(reply)) {
       throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply,
@@ -31,6 +31,11 @@ void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> op
   } else if (reply.opaque) {
     throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply,
                                    "unexpected opaque " + std::to_string(*reply.opaque));
+  } else if (!protocol::accepted(accepts, reply.status) && !is_error_reply(reply)) {
+    throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply,
+                                   "reply of the wrong kind (status " +
+                                       std::to_string(static_cast<int>(reply.status)) +
+                                       "): the stream is out of step");
   }
 }
 

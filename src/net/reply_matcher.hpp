@@ -8,7 +8,7 @@
 // kUnexpectedReply, after which the connection must be dropped.
 #include <llmcache/options.hpp>
 
-#include "protocol/meta_parser.hpp"
+#include "protocol/reply_parser.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -23,9 +23,10 @@ namespace llmcache::net {
 bool is_error_reply(const protocol::Reply& reply);
 
 /// Throws ProtocolError kUnexpectedReply naming `address` unless `reply` can answer a
-/// request that expects `opaque` (nullopt: a classic command, which echoes none).
+/// request that expects `opaque` (nullopt: a classic command, which echoes none) and, for
+/// a classic command, is of a kind it `accepts`.
 void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> opaque,
-                   const ServerAddress& address);
+                   const ServerAddress& address, protocol::Accepts accepts = 0);
 
 /// Throws ProtocolError kUnexpectedReply: `reply` came with no request outstanding.
 [[noreturn]] void unsolicited(const protocol::Reply& reply, const ServerAddress& address);
@@ -39,14 +40,17 @@ class ReplyMatcher {
   explicit ReplyMatcher(const ServerAddress& address) : address_(&address) {}
 
   void expect(std::optional<std::uint32_t> opaque, Waiter waiter) {
-    queue_.push_back({opaque, std::move(waiter)});
+    queue_.push_back({opaque, 0, std::move(waiter)});
+  }
+  void expect(std::optional<std::uint32_t> opaque, protocol::Accepts accepts, Waiter waiter) {
+    queue_.push_back({opaque, accepts, std::move(waiter)});
   }
 
   /// The waiter of the request `reply` answers, taken off the queue. Throws ProtocolError
   /// kUnexpectedReply (and leaves the queue as it was) when the reply answers none.
   Waiter match(const protocol::Reply& reply) {
     if (queue_.empty()) unsolicited(reply, *address_);
-    check_answers(reply, queue_.front().opaque, *address_);
+    check_answers(reply, queue_.front().opaque, *address_, queue_.front().accepts);
     Waiter waiter = std::move(queue_.front().waiter);
     queue_.pop_front();
     return waiter;
@@ -67,6 +71,7 @@ class ReplyMatcher {
  private:
   struct Entry {
     std::optional<std::uint32_t> opaque;
+    protocol::Accepts accepts;
     Waiter waiter;
   };
   const ServerAddress* address_;

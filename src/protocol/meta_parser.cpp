@@ -2,52 +2,26 @@
 
 #include <llmcache/errors.hpp>
 
-#include "protocol/keys.hpp"
 #include "protocol/quote.hpp"
+#include "protocol/reply_lines.hpp"
 
-#include <charconv>
 #include <cstring>
-#include <system_error>
 #include <utility>
 
 namespace llmcache::protocol {
 namespace {
 
+using detail::for_each_token;
+using detail::kMetadumpPrefix;
+using detail::kStatPrefix;
+using detail::malformed;
+using detail::parse_number;
+
 constexpr std::size_t npos = std::string_view::npos;
-constexpr std::string_view kMetadumpPrefix = "key=";
-constexpr std::string_view kStatPrefix = "STAT ";
 
 // A buffer that once held a huge value should not pin that memory for the life of the
 // connection; below this it is kept to avoid reallocating for every ordinary value.
 constexpr std::size_t kRetainedCapacity = 1u << 20;
-
-[[noreturn]] void malformed(std::string_view what, std::string_view bytes) {
-  throw ProtocolError("malformed memcached reply: " + std::string(what) + " in " + quote(bytes),
-                      {ErrorReason::kMalformedReply, {}});
-}
-
-template <typename T>
-T parse_number(std::string_view text, std::string_view what, std::string_view line) {
-  T value{};
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc{} || ptr != end) malformed(what, line);
-  return value;
-}
-
-/// Calls `f` on each space-separated token. memcached separates with one space, but a
-/// doubled one loses nothing.
-template <class F>
-void for_each_token(std::string_view text, F f) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t space = text.find(' ', pos);
-    if (space == npos) space = text.size();
-    const std::string_view token = text.substr(pos, space - pos);
-    pos = space + 1;
-    if (!token.empty()) f(token);
-  }
-}
 
 void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
   for_each_token(flags, [&](std::string_view token) {
@@ -79,65 +53,6 @@ void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
       }
     }
   });
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// memcached writes metadump keys %XX-encoded (uriencode), so a key with any byte outside
-// [A-Za-z0-9-._~] arrives escaped.
-std::string uri_decode(std::string_view text, std::string_view line) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) malformed("bad %XX in key", line);
-    const int high = hex_digit(text[i + 1]);
-    const int low = hex_digit(text[i + 2]);
-    if (high < 0 || low < 0) malformed("bad %XX in key", line);
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return out;
-}
-
-MetadumpEntry parse_metadump_line(std::string_view line) {
-  MetadumpEntry entry;
-  bool has_key = false;
-  for_each_token(line, [&](std::string_view token) {
-    const std::size_t eq = token.find('=');
-    if (eq == npos || eq == 0) malformed("metadump field without name=value", line);
-    const std::string_view name = token.substr(0, eq);
-    const std::string_view value = token.substr(eq + 1);
-    if (name == "key") {
-      entry.key = uri_decode(value, line);
-      if (entry.key.empty() || entry.key.size() > kMaxKeyBytes) malformed("bad metadump key", line);
-      has_key = true;
-    } else if (name == "exp") {
-      entry.exptime = parse_number<std::int64_t>(value, "bad metadump exp", line);
-    } else if (name == "la") {
-      entry.last_access = parse_number<std::int64_t>(value, "bad metadump la", line);
-    } else if (name == "cas") {
-      entry.cas = parse_number<std::uint64_t>(value, "bad metadump cas", line);
-    } else if (name == "fetch") {
-      if (value != "yes" && value != "no") malformed("bad metadump fetch", line);
-      entry.fetched = value == "yes";
-    } else if (name == "cls") {
-      entry.slab_class = parse_number<std::uint32_t>(value, "bad metadump cls", line);
-    } else if (name == "size") {
-      entry.size = parse_number<std::uint64_t>(value, "bad metadump size", line);
-    }
-    // Fields added by later memcached versions (flags=...) are skipped, not rejected.
-  });
-  if (!has_key) malformed("metadump line without key", line);
-  return entry;
 }
 
 }  // namespace
@@ -182,10 +97,7 @@ std::size_t MetaParser::find_line_end() {
     // A trailing '\r' may still become the line end, so it does not count yet.
     const std::size_t line_bytes = scanned_ - (scanned_ > 0 && buffer_.back() == '\r' ? 1 : 0);
     if (line_bytes > limits_.max_line_bytes) {
-      throw ProtocolError("malformed memcached reply: no line end within " +
-                              std::to_string(limits_.max_line_bytes) + " bytes, starting " +
-                              quote(std::string_view(base + start, line_bytes)),
-                          {ErrorReason::kMalformedReply, {}});
+      detail::line_too_long(limits_.max_line_bytes, std::string_view(base + start, line_bytes));
     }
     return npos;
   }
@@ -325,16 +237,9 @@ bool MetaParser::absorb_listing_line(std::string_view line, bool ended_with_cr) 
     listing_->status = kind;
   }
   if (kind == Status::kStats) {
-    const std::string_view rest = line.substr(kStatPrefix.size());
-    const std::size_t space = rest.find(' ');
-    if (space == 0 || rest.empty()) malformed("STAT line without a name", line);
-    // A value may itself hold spaces (e.g. some builds' "STAT version 1.6.18 ..."), so
-    // everything after the first space is the value.
-    listing_->stats.emplace_back(
-        std::string(rest.substr(0, space)),
-        space == npos ? std::string() : std::string(rest.substr(space + 1)));
+    detail::parse_stat_line(line, *listing_);
   } else {
-    listing_->metadump.push_back(parse_metadump_line(line));
+    listing_->metadump.push_back(detail::parse_metadump_line(line));
   }
   return true;
 }

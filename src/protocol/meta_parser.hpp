@@ -45,6 +45,16 @@ struct MetadumpEntry {
   friend bool operator==(const MetadumpEntry&, const MetadumpEntry&) = default;
 };
 
+/// One item of a classic `get`/`gets` reply: `VALUE <key> <flags> <bytes> [<cas>]`.
+struct ClassicValue {
+  std::string key;
+  std::uint32_t client_flags = 0;
+  std::optional<std::uint64_t> cas;  // only `gets` returns it
+  std::string data;
+
+  friend bool operator==(const ClassicValue&, const ClassicValue&) = default;
+};
+
 struct Reply {
   Status status = Status::kMiss;
   std::string value;    // kValue: the data block
@@ -58,6 +68,9 @@ struct Reply {
   bool already_won = false;                   // Z: someone else already won
   std::vector<std::pair<std::string, std::string>> stats;  // kStats, in server order
   std::vector<MetadumpEntry> metadump;                     // kMetadump
+  /// kValue from protocol/classic_parser.hpp only: every VALUE of a classic get, in
+  /// server order (the meta parser never fills it).
+  std::vector<ClassicValue> values;
 };
 
 struct ParserLimits {

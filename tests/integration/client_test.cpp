@@ -28,8 +28,10 @@ using testing::FakePeer;
 using testing::FakeServer;
 using testing::MemcachedServer;
 
+// The protocol is fixed: the fakes below script meta replies, not the auto-detection probe.
 ClientOptions fast_options() {
   ClientOptions options;
+  options.protocol = Protocol::kMeta;
   options.connect_timeout = 500ms;
   options.request_timeout = 500ms;
   return options;

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from langchain_memcached.testing import MemcachedProcess
+from langchain_memcached.testing import MemcachedProcess, TwemproxyProcess
 
 
 @pytest.fixture
@@ -31,3 +31,10 @@ def memcached(memcached_factory) -> MemcachedProcess:
 @pytest.fixture
 def three_memcached(memcached_factory) -> list[MemcachedProcess]:
     return [memcached_factory() for _ in range(3)]
+
+
+@pytest.fixture
+def twemproxy(memcached_factory) -> Iterator[TwemproxyProcess]:
+    """twemproxy in front of two real memcached, always stopped."""
+    with TwemproxyProcess([memcached_factory(), memcached_factory()]) as proxy:
+        yield proxy

@@ -92,10 +92,14 @@ std::optional<FakeRequest> FakePeer::read_request(std::chrono::milliseconds time
   request.command = tokens[0];
   if (tokens.size() > 1) request.key = tokens[1];
   std::size_t first_flag = 2;
-  if (request.command == "ms" && tokens.size() > 2) {
+  // ms <key> <length> ...; classic set/add <key> <flags> <exptime> <length>.
+  const bool classic_store = (request.command == "set" || request.command == "add");
+  const std::size_t length_at = classic_store ? 4 : 2;
+  if ((request.command == "ms" || classic_store) && tokens.size() > length_at) {
     std::size_t length = 0;
-    std::from_chars(tokens[2].data(), tokens[2].data() + tokens[2].size(), length);
-    first_flag = 3;
+    const auto& text = tokens[length_at];
+    std::from_chars(text.data(), text.data() + text.size(), length);
+    first_flag = classic_store ? tokens.size() : 3;
     while (buffer_.size() < length + 2) {
       if (!fill(deadline)) return std::nullopt;
     }
@@ -242,6 +246,26 @@ void FakeServer::behave(FakePeer& peer) {
         reply = "HD" + opaque + "\r\n";
       } else if (request->command == "md") {
         reply = (store_.erase(request->key) ? "HD" : "NF") + opaque + "\r\n";
+      } else if (request->command == "get" || request->command == "gets") {
+        // Classic: every key on the line, hits only, then END.
+        const auto tokens = split(request->line);
+        for (std::size_t i = 1; i < tokens.size(); ++i) {
+          auto found = store_.find(std::string(tokens[i]));
+          if (found == store_.end()) continue;
+          reply += "VALUE " + found->first + " 0 " + std::to_string(found->second.size()) +
+                   (request->command == "gets" ? " 1" : "") + "\r\n" + found->second + "\r\n";
+        }
+        reply += "END\r\n";
+      } else if (request->command == "set" || request->command == "add") {
+        const bool exists = store_.count(request->key) > 0;
+        if (request->command == "add" && exists) {
+          reply = "NOT_STORED\r\n";
+        } else {
+          store_[request->key] = request->value;
+          reply = "STORED\r\n";
+        }
+      } else if (request->command == "delete") {
+        reply = store_.erase(request->key) ? "DELETED\r\n" : "NOT_FOUND\r\n";
       } else if (request->command == "mn") {
         reply = "MN\r\n";
       } else if (request->command == "version") {

@@ -3,7 +3,8 @@
 // server is wrong: replies no real memcached sends (hostile, truncated, out of order).
 //
 // Connection i (in accept order) runs scripts[i]; connections past the scripts are served
-// by a small well-behaved imitation of memcached's meta protocol (mg/ms/md/mn/version), so a
+// by a small well-behaved imitation of memcached's meta protocol (mg/ms/md/mn/version) and
+// of the classic commands (get/gets/set/add/delete), so a
 // test can check that the client carries on over a fresh connection after a hostile one.
 // Plain blocking sockets, one thread per connection; everything is stopped and joined in
 // the destructor.
@@ -27,10 +28,10 @@ namespace llmcache::testing {
 /// One request as the fake read it.
 struct FakeRequest {
   std::string line;     // the request line, without \r\n
-  std::string command;  // "mg", "ms", "md", "mn", "version", ...
+  std::string command;  // "mg", "ms", "md", "mn", "version", "get", "set", ...
   std::string key;
   std::optional<std::uint32_t> opaque;  // O<n>, when sent
-  std::string value;                    // ms: the data block
+  std::string value;                    // ms, set, add: the data block
 };
 
 /// The server side of one accepted connection, handed to a script.

@@ -1,0 +1,233 @@
+#include "protocol/classic_parser.hpp"
+
+#include <llmcache/errors.hpp>
+
+#include "protocol/keys.hpp"
+#include "protocol/reply_lines.hpp"
+
+#include <cstring>
+#include <utility>
+
+namespace llmcache::protocol {
+namespace {
+
+using detail::kMetadumpPrefix;
+using detail::kStatPrefix;
+using detail::malformed;
+using detail::parse_number;
+
+constexpr std::size_t npos = std::string_view::npos;
+constexpr std::string_view kValuePrefix = "VALUE ";
+constexpr std::size_t kRetainedCapacity = 1u << 20;
+
+// Codes that are the whole line, and the status each means.
+struct Code {
+  std::string_view text;
+  Status status;
+};
+constexpr Code kBareCodes[] = {
+    {"STORED", Status::kHeaderOnly},
+    {"DELETED", Status::kHeaderOnly},
+    {"TOUCHED", Status::kHeaderOnly},
+    {"NOT_STORED", Status::kNotStored},
+    {"EXISTS", Status::kExists},
+    {"NOT_FOUND", Status::kNotFound},
+    {"OK", Status::kOk},
+    {"END", Status::kEnd},
+    {"ERROR", Status::kError},
+};
+// Codes followed by a message.
+constexpr Code kMessageCodes[] = {
+    {"VERSION", Status::kVersion},
+    {"CLIENT_ERROR", Status::kClientError},
+    {"SERVER_ERROR", Status::kServerError},
+    {"BUSY", Status::kBusy},
+    {"ERROR", Status::kError},  // some servers and proxies add a reason
+};
+
+}  // namespace
+
+ClassicParser::ClassicParser(ParserLimits limits) : limits_(limits) {}
+
+void ClassicParser::compact() {
+  if (consumed_ == 0) return;
+  if (consumed_ == buffer_.size()) {
+    if (buffer_.capacity() > kRetainedCapacity) {
+      std::string().swap(buffer_);
+    } else {
+      buffer_.clear();
+    }
+  } else {
+    buffer_.erase(0, consumed_);
+    if (buffer_.capacity() > kRetainedCapacity && buffer_.capacity() > 4 * buffer_.size()) {
+      buffer_.shrink_to_fit();
+    }
+  }
+  consumed_ = 0;
+}
+
+void ClassicParser::feed(std::string_view bytes) {
+  compact();
+  buffer_.append(bytes);
+  // Checked here too, so a peer sending an endless line is cut off even by a caller that
+  // feeds several times before draining.
+  if (!in_data_) find_line_end();
+}
+
+std::size_t ClassicParser::find_line_end() {
+  const std::size_t start = consumed_;
+  const std::size_t from = start + scanned_;
+  const char* base = buffer_.data();
+  const void* hit =
+      from < buffer_.size() ? std::memchr(base + from, '\n', buffer_.size() - from) : nullptr;
+  if (hit == nullptr) {
+    scanned_ = buffer_.size() - start;
+    const std::size_t line_bytes = scanned_ - (scanned_ > 0 && buffer_.back() == '\r' ? 1 : 0);
+    if (line_bytes > limits_.max_line_bytes) {
+      detail::line_too_long(limits_.max_line_bytes, std::string_view(base + start, line_bytes));
+    }
+    return npos;
+  }
+  const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
+  const std::string_view line(base + start, end - start);
+  // memcached 1.6 ends metadump lines with a bare \n; nothing else may.
+  const bool crlf = end > start && base[end - 1] == '\r';
+  if (!crlf && !line.starts_with(kMetadumpPrefix)) malformed("line ends with a bare \\n", line);
+  if (end - (crlf ? 1 : 0) - start > limits_.max_line_bytes) {
+    malformed("line longer than " + std::to_string(limits_.max_line_bytes) + " bytes", line);
+  }
+  return end;
+}
+
+void ClassicParser::start_value(std::string_view line) {
+  // VALUE <key> <flags> <bytes> [<cas>]
+  std::string_view fields[5];
+  std::size_t count = 0;
+  detail::for_each_token(line.substr(kValuePrefix.size()), [&](std::string_view token) {
+    if (count == 4) malformed("VALUE line with too many fields", line);
+    fields[count++] = token;
+  });
+  if (count < 3) malformed("VALUE line with too few fields", line);
+  ClassicValue value;
+  if (fields[0].size() > kMaxKeyBytes) malformed("VALUE key longer than 250 bytes", line);
+  for (const char c : fields[0]) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) malformed("bad VALUE key", line);
+  }
+  value.key.assign(fields[0]);
+  value.client_flags = parse_number<std::uint32_t>(fields[1], "bad VALUE flags", line);
+  value_bytes_ = parse_number<std::size_t>(fields[2], "bad VALUE length", line);
+  if (count == 4) value.cas = parse_number<std::uint64_t>(fields[3], "bad VALUE CAS", line);
+  if (value_bytes_ > limits_.max_value_bytes - get_bytes_) {
+    malformed(
+        "get reply larger than the limit of " + std::to_string(limits_.max_value_bytes) + " bytes",
+        line);
+  }
+  get_bytes_ += value_bytes_;
+  if (!get_) {
+    get_.emplace();
+    get_->status = Status::kValue;
+  }
+  get_->values.push_back(std::move(value));
+  in_data_ = true;
+}
+
+std::optional<Reply> ClassicParser::parse_line(std::string_view line, bool ended_with_cr) {
+  if (line.find('\r') != npos) malformed("bare \\r inside a line", line);
+  const bool stat = line.starts_with(kStatPrefix) && ended_with_cr;
+  const bool metadump = line.starts_with(kMetadumpPrefix);
+  if (stat || metadump) {
+    const Status kind = stat ? Status::kStats : Status::kMetadump;
+    if (get_) malformed("listing line inside a get reply", line);
+    if (listing_ && listing_->status != kind) malformed("stats and metadump lines mixed", line);
+    listing_bytes_ += line.size() + 2;
+    if (listing_bytes_ > limits_.max_value_bytes) {
+      malformed("listing longer than " + std::to_string(limits_.max_value_bytes) + " bytes", line);
+    }
+    if (!listing_) {
+      listing_.emplace();
+      listing_->status = kind;
+    }
+    if (stat) {
+      detail::parse_stat_line(line, *listing_);
+    } else {
+      listing_->metadump.push_back(detail::parse_metadump_line(line));
+    }
+    return std::nullopt;
+  }
+  if (line.starts_with(kValuePrefix)) {
+    if (listing_) malformed("VALUE inside a listing", line);
+    start_value(line);
+    return std::nullopt;
+  }
+
+  Reply reply;
+  const std::size_t space = line.find(' ');
+  const std::string_view code = line.substr(0, space);
+  bool known = false;
+  if (space == npos) {
+    for (const Code& bare : kBareCodes) {
+      if (code == bare.text) {
+        reply.status = bare.status;
+        known = true;
+        break;
+      }
+    }
+  }
+  if (!known) {
+    for (const Code& with_message : kMessageCodes) {
+      if (code == with_message.text) {
+        reply.status = with_message.status;
+        if (space != npos) reply.message.assign(line.substr(space + 1));
+        known = true;
+        break;
+      }
+    }
+  }
+  if (!known) malformed("unknown reply code", line);
+
+  if (get_ || listing_) {
+    // Only END closes a get or a listing: anything else leaves the stream's position
+    // uncertain (a server that gave up halfway, or a reply to something else).
+    if (reply.status != Status::kEnd) {
+      malformed(get_ ? "get reply interrupted before END" : "listing interrupted before END", line);
+    }
+    std::optional<Reply> whole = get_ ? std::move(get_) : std::move(listing_);
+    get_.reset();
+    listing_.reset();
+    get_bytes_ = 0;
+    listing_bytes_ = 0;
+    return whole;
+  }
+  return reply;
+}
+
+std::optional<Reply> ClassicParser::next() {
+  while (true) {
+    if (in_data_) {
+      const std::size_t available = buffer_.size() - consumed_;
+      const char* data = buffer_.data() + consumed_;
+      // The terminator is checked as soon as its first byte arrives.
+      if (available > value_bytes_ && data[value_bytes_] != '\r') {
+        malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 1));
+      }
+      if (available < value_bytes_ + 2) return std::nullopt;
+      if (data[value_bytes_ + 1] != '\n') {
+        malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 2));
+      }
+      get_->values.back().data.assign(data, value_bytes_);
+      consumed_ += value_bytes_ + 2;
+      in_data_ = false;
+      continue;
+    }
+    const std::size_t end = find_line_end();
+    if (end == npos) return std::nullopt;
+    const bool crlf = buffer_[end - 1] == '\r';
+    const std::string_view line(buffer_.data() + consumed_, end - (crlf ? 1 : 0) - consumed_);
+    std::optional<Reply> reply = parse_line(line, crlf);
+    consumed_ = end + 1;
+    scanned_ = 0;
+    if (reply) return reply;
+  }
+}
+
+}  // namespace llmcache::protocol

@@ -1,0 +1,46 @@
+#pragma once
+// memcached's classic text protocol's requests as bytes, for servers and proxies that do
+// not speak meta. Pure: no sockets, no clocks. Replies are read by
+// protocol/classic_parser.hpp. flush_all and version are the same bytes in both protocols:
+// protocol/meta_requests.hpp builds them.
+#include "protocol/keys.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmcache::protocol {
+
+/// twemproxy and mcrouter refuse longer request lines; memcached itself takes 2048 bytes
+/// per key and far longer lines. A get of several keys is split to stay under this.
+inline constexpr std::size_t kClassicGetLineLimit = 16 * 1024;
+
+enum class ClassicStore { kSet, kAdd };
+
+/// Each builder appends exactly one request, never `noreply`: every request gets exactly
+/// one reply, so an error cannot shift the stream. Keys must already be valid
+/// (validate_key); builders do not re-check.
+///
+/// `get <key>*\r\n` (`gets` with `cas`): answered with a VALUE block per hit, then END.
+/// The caller keeps the line under its limit (split_classic_get).
+void append_classic_get(std::string& out, std::span<const std::string_view> keys, bool cas = false);
+/// The key counts of consecutive get requests that cover `keys` in order, each request
+/// line (`get`, the keys, \r\n) at most `max_line_bytes` long; a key too long to share a
+/// line gets a request of its own.
+std::vector<std::size_t> split_classic_get(std::span<const std::string_view> keys,
+                                           std::size_t max_line_bytes = kClassicGetLineLimit);
+/// `set|add <key> <flags> <exptime> <bytes>\r\n<data>\r\n`; answered STORED or NOT_STORED.
+/// `exptime` as memcached reads it: 0 never expires, up to 30 days is relative, larger is
+/// a unix time (the meta T flag reads it the same way).
+void append_classic_store(std::string& out, ClassicStore command, std::string_view key,
+                          std::string_view value, std::uint32_t client_flags,
+                          std::uint32_t exptime);
+/// `delete <key>\r\n`; answered DELETED or NOT_FOUND.
+void append_classic_delete(std::string& out, std::string_view key);
+/// `touch <key> <exptime>\r\n`; answered TOUCHED or NOT_FOUND.
+void append_classic_touch(std::string& out, std::string_view key, std::uint32_t exptime);
+
+}  // namespace llmcache::protocol
