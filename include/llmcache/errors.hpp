@@ -44,42 +44,65 @@ enum class ErrorReason : std::uint8_t {
   kServerDown,             // a HashClient skipped a server it judges dead
   kNoServerAvailable,      // a HashClient has no live server at all
   // ServerError and ValueTooLargeError
-  kNotUnderstood,    // ERROR: the server does not know the command
-  kClientErrorReply, // CLIENT_ERROR
-  kServerErrorReply, // SERVER_ERROR (other than the cases below)
-  kUnauthenticated,  // the server requires authentication first
-  kBusy,             // BUSY (the LRU crawler is in use)
-  kTooLarge,         // the value exceeds the server's item size limit
+  kNotUnderstood,     // ERROR: the server does not know the command
+  kClientErrorReply,  // CLIENT_ERROR
+  kServerErrorReply,  // SERVER_ERROR (other than the cases below)
+  kUnauthenticated,   // the server requires authentication first
+  kBusy,              // BUSY (the LRU crawler is in use)
+  kTooLarge,          // the value exceeds the server's item size limit
   // ProtocolError
-  kMalformedReply,  // bytes that do not parse as a reply
-  kUnexpectedReply, // a well-formed reply that does not answer the request (order, opaque)
+  kMalformedReply,   // bytes that do not parse as a reply
+  kUnexpectedReply,  // a well-formed reply that does not answer the request (order, opaque)
 };
 
 constexpr std::string_view to_string(ErrorReason reason) {
   switch (reason) {
-    case ErrorReason::kUnspecified: return "unspecified";
-    case ErrorReason::kResolveFailed: return "resolve_failed";
-    case ErrorReason::kConnectionRefused: return "connection_refused";
-    case ErrorReason::kConnectFailed: return "connect_failed";
-    case ErrorReason::kTimedOut: return "timed_out";
-    case ErrorReason::kTlsHandshakeFailed: return "tls_handshake_failed";
-    case ErrorReason::kCertificateUnverified: return "certificate_unverified";
-    case ErrorReason::kAuthenticationFailed: return "authentication_failed";
-    case ErrorReason::kClosedByServer: return "closed_by_server";
-    case ErrorReason::kClosedByClient: return "closed_by_client";
-    case ErrorReason::kReadFailed: return "read_failed";
-    case ErrorReason::kWriteFailed: return "write_failed";
-    case ErrorReason::kTooManyInFlight: return "too_many_in_flight";
-    case ErrorReason::kServerDown: return "server_down";
-    case ErrorReason::kNoServerAvailable: return "no_server_available";
-    case ErrorReason::kNotUnderstood: return "not_understood";
-    case ErrorReason::kClientErrorReply: return "client_error_reply";
-    case ErrorReason::kServerErrorReply: return "server_error_reply";
-    case ErrorReason::kUnauthenticated: return "unauthenticated";
-    case ErrorReason::kBusy: return "busy";
-    case ErrorReason::kTooLarge: return "too_large";
-    case ErrorReason::kMalformedReply: return "malformed_reply";
-    case ErrorReason::kUnexpectedReply: return "unexpected_reply";
+    case ErrorReason::kUnspecified:
+      return "unspecified";
+    case ErrorReason::kResolveFailed:
+      return "resolve_failed";
+    case ErrorReason::kConnectionRefused:
+      return "connection_refused";
+    case ErrorReason::kConnectFailed:
+      return "connect_failed";
+    case ErrorReason::kTimedOut:
+      return "timed_out";
+    case ErrorReason::kTlsHandshakeFailed:
+      return "tls_handshake_failed";
+    case ErrorReason::kCertificateUnverified:
+      return "certificate_unverified";
+    case ErrorReason::kAuthenticationFailed:
+      return "authentication_failed";
+    case ErrorReason::kClosedByServer:
+      return "closed_by_server";
+    case ErrorReason::kClosedByClient:
+      return "closed_by_client";
+    case ErrorReason::kReadFailed:
+      return "read_failed";
+    case ErrorReason::kWriteFailed:
+      return "write_failed";
+    case ErrorReason::kTooManyInFlight:
+      return "too_many_in_flight";
+    case ErrorReason::kServerDown:
+      return "server_down";
+    case ErrorReason::kNoServerAvailable:
+      return "no_server_available";
+    case ErrorReason::kNotUnderstood:
+      return "not_understood";
+    case ErrorReason::kClientErrorReply:
+      return "client_error_reply";
+    case ErrorReason::kServerErrorReply:
+      return "server_error_reply";
+    case ErrorReason::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorReason::kBusy:
+      return "busy";
+    case ErrorReason::kTooLarge:
+      return "too_large";
+    case ErrorReason::kMalformedReply:
+      return "malformed_reply";
+    case ErrorReason::kUnexpectedReply:
+      return "unexpected_reply";
   }
   return "unspecified";
 }
@@ -116,7 +139,8 @@ class IoError : public Error {
 
 class TimeoutError : public IoError {
  public:
-  explicit TimeoutError(const std::string& what, ErrorDetails details = {ErrorReason::kTimedOut, {}})
+  explicit TimeoutError(const std::string& what,
+                        ErrorDetails details = {ErrorReason::kTimedOut, {}})
       : IoError(what, std::move(details)) {}
 };
 

@@ -63,7 +63,8 @@ nb::object make_exception(const std::exception& error) {
   if (const auto* ours = dynamic_cast<const llmcache::Error*>(&error)) {
     const std::string_view reason = llmcache::to_string(ours->reason());
     exception.attr("reason") = nb::str(reason.data(), reason.size());
-    exception.attr("server") = nb::str(ours->server().data(), ours->server().size());
+    const std::string server = ours->server();
+    exception.attr("server") = nb::str(server.data(), server.size());
     if (const auto* too_large = dynamic_cast<const llmcache::ValueTooLargeError*>(&error)) {
       exception.attr("reached_server") = nb::bool_(too_large->reached_server());
     }
