@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 __all__ = ["MemcachedProcess", "TwemproxyProcess", "free_port"]
@@ -54,6 +55,28 @@ def _accepts_unix(path: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def _spawn_until_accepting(
+    args: list[str], accepting: Callable[[], bool]
+) -> subprocess.Popen[bytes]:
+    """Starts `args` (killed with its parent) and waits up to 5 s until `accepting()`;
+    a process that exits or never accepts is a RuntimeError naming the command."""
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"{args[0]} exited ({' '.join(args)}): {error}")
+        if accepting():
+            return process
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"{args[0]} did not start ({' '.join(args)})")
 
 
 class MemcachedProcess:
@@ -112,20 +135,11 @@ class MemcachedProcess:
         """Starts (again, on the same port or socket after kill) and waits until it accepts."""
         if self.socket_path and os.path.exists(self.socket_path):
             os.unlink(self.socket_path)  # left by a killed server; memcached's bind would fail
-        self.process = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+        socket_path = self.socket_path
+        self.process = _spawn_until_accepting(
+            self.args,
+            lambda: _accepts_unix(socket_path) if socket_path else _accepts(self.port),
         )
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"memcached exited ({' '.join(self.args)}): {error}")
-            if _accepts_unix(self.socket_path) if self.socket_path else _accepts(self.port):
-                return
-            time.sleep(0.01)
-        self.kill()
-        raise RuntimeError(f"memcached did not start ({' '.join(self.args)})")
 
     def kill(self) -> None:
         """SIGKILL, and wait for it."""
@@ -196,20 +210,7 @@ class TwemproxyProcess:
             )
         args = ["nutcracker", "-c", config, "-s", str(free_port()),
                 "-o", os.path.join(self._dir, "nutcracker.log")]
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"nutcracker exited ({' '.join(args)}): {error}")
-            if _accepts(self.port):
-                return
-            time.sleep(0.01)
-        self.kill()
-        raise RuntimeError(f"nutcracker did not start ({' '.join(args)})")
+        self.process = _spawn_until_accepting(args, lambda: _accepts(self.port))
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
