@@ -51,10 +51,14 @@ Callback<T> to_callback(Handler&& handler, const asio::any_io_executor& fallback
   auto state = std::make_shared<State>(
       State{std::forward<Handler>(handler), asio::make_work_guard(executor)});
   return [state](std::exception_ptr error, T value) {
-    auto executor = state->work.get_executor();
+    // The guard is released on this thread once the post below has returned, not inside
+    // the handler: asio wakes the caller's run() after unlocking its queue, so a handler
+    // that dropped the last work could let run() return and the caller destroy its
+    // io_context while this thread is still signalling it.
+    auto work = std::move(state->work);
+    auto executor = work.get_executor();
     auto complete = [state, error, value = std::move(value)]() mutable {
       std::move(state->handler)(error, std::move(value));
-      state->work.reset();
     };
     if constexpr (runs_on_any_thread<decltype(executor)>::value) {
       // Run here (these handlers set a future's promise, or ask for no thread in
