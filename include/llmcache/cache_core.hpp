@@ -14,6 +14,7 @@
 /// std::shared_ptr (make_shared), so that completions in flight keep it alive.
 #include <llmcache/client.hpp>
 #include <llmcache/detail/completion.hpp>
+#include <llmcache/latency_histogram.hpp>
 #include <llmcache/signing.hpp>
 
 #include <atomic>
@@ -49,6 +50,7 @@ struct CacheStats {
   std::uint64_t bytes_read = 0;             // value bytes of hits (as LangChain's, uncompressed)
   std::uint64_t bytes_written = 0;          // value bytes stored (as sent: compressed, sealed)
   std::uint64_t bytes_saved_by_compression = 0;  // stored bytes compression spared (compress)
+  std::uint64_t tokens_saved = 0;  // model tokens the hits spared (the face reads their usage)
 };
 
 /// Client flag bit that marks an entry's value as one zstd frame (MemcachedCacheOptions::
@@ -154,8 +156,9 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   void start_fetch(std::string key, Callback<std::optional<std::string>> callback,
                    const CacheControl& control = {});
   /// Ends one lookup: `decoded` says whether the fetched value became generations (a hit);
-  /// `value_bytes` is the size of that value.
-  void finish_lookup(bool decoded, std::size_t value_bytes = 0);
+  /// `value_bytes` is the size of that value, `tokens_saved` the model tokens the hit
+  /// spared (the face reads them from the generations' usage metadata; 0 when none).
+  void finish_lookup(bool decoded, std::size_t value_bytes = 0, std::uint64_t tokens_saved = 0);
   /// A fetched value did not decode (`why`, for the log): counted in decode_errors and
   /// logged once. The lookup then ends with finish_lookup(false).
   void record_decode_failure(std::string_view why);
@@ -185,6 +188,9 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   void start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback);
 
   CacheStats stats() const;
+  /// How long lookups took, from the fetch call (fetch() or start_fetch()) to its result,
+  /// one observation per fetch: hits, misses and failed reads alike.
+  LatencyHistogram lookup_latency() const;
   const MemcachedCacheOptions& options() const { return options_; }
   ClientBase& client() const { return *client_; }
   const std::shared_ptr<ClientBase>& shared_client() const { return client_; }

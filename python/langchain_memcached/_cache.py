@@ -26,7 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
-from langchain_core.outputs import Generation
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, Generation
 
 from langchain_memcached import _aio, _codec, _control, _ext
 from langchain_memcached._client import Client, HashClient, _ClientBase
@@ -59,6 +60,21 @@ def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
             f"a server string or a list of servers; got {type(client).__name__}"
         )
     return converted
+
+
+def _tokens_saved(generations: list[Generation]) -> int:
+    """The model tokens a hit spares: the ``total_tokens`` of each chat generation's usage
+    metadata (a plain Generation, or a message without usage, reports none). A stored
+    entry is not trusted to hold a sensible count: only positive integers add, and the sum
+    stays within the core's 64-bit counter, so no entry can fail the lookup."""
+    total = 0
+    for generation in generations:
+        if isinstance(generation, ChatGeneration) and isinstance(generation.message, AIMessage):
+            usage = generation.message.usage_metadata
+            tokens = usage.get("total_tokens") if usage else None
+            if isinstance(tokens, int) and tokens > 0:
+                total += tokens
+    return min(total, 2**64 - 1)
 
 
 _NO_CONTROL: dict[str, Any] = {}
@@ -176,7 +192,7 @@ class MemcachedCache(BaseCache):
             except Exception as error:  # noqa: BLE001 - any corrupt entry is a miss
                 self._core.record_decode_failure(f"{type(error).__name__}: {error}")
             else:
-                self._core.finish_lookup(True, len(value))
+                self._core.finish_lookup(True, len(value), _tokens_saved(generations))
                 return generations
         self._core.finish_lookup(False)
         return None

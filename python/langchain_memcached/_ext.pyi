@@ -242,9 +242,9 @@ class CacheCore:
 
     def start_fetch(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bytes | None], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...
 
-    def finish_lookup(self, decoded: bool, value_bytes: int = 0) -> None:
+    def finish_lookup(self, decoded: bool, value_bytes: int = 0, tokens_saved: int = 0) -> None:
         """
-        Ends one lookup: a hit if the fetched value `decoded` (of `value_bytes` bytes), else a miss.
+        Ends one lookup: a hit if the fetched value `decoded` (of `value_bytes` bytes, sparing `tokens_saved` model tokens), else a miss.
         """
 
     def record_decode_failure(self, why: str) -> None:
@@ -274,4 +274,9 @@ class CacheCore:
     def stats(self) -> dict[str, int]:
         """
         Counters since the cache was made: every lookup is one hit or one miss; the rest say why.
+        """
+
+    def lookup_latency(self) -> tuple[list[float], list[int], float]:
+        """
+        The lookup latency histogram: (upper bounds in seconds, observations per bucket (not cumulative; one more than the bounds, the last +Inf's), sum in seconds). One observation per fetch, from the call to its result.
         """

@@ -8,7 +8,10 @@
 
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
 
+#include <tuple>
 #include <utility>
 
 namespace llmcache_python {
@@ -141,6 +144,7 @@ nb::dict stats_to_python(const llmcache::CacheStats& s) {
   d["bytes_read"] = s.bytes_read;
   d["bytes_written"] = s.bytes_written;
   d["bytes_saved_by_compression"] = s.bytes_saved_by_compression;
+  d["tokens_saved"] = s.tokens_saved;
   return d;
 }
 
@@ -224,12 +228,13 @@ void register_cache(nb::module_& m) {
           "no_store"_a = false, "no_cache"_a = false, "ttl"_a.none() = nb::none())
       .def(
           "finish_lookup",
-          [](const PyCache& self, bool decoded, std::size_t value_bytes) {
-            self.core->finish_lookup(decoded, value_bytes);
+          [](const PyCache& self, bool decoded, std::size_t value_bytes,
+             std::uint64_t tokens_saved) {
+            self.core->finish_lookup(decoded, value_bytes, tokens_saved);
           },
-          "decoded"_a, "value_bytes"_a = 0,
-          "Ends one lookup: a hit if the fetched value `decoded` (of `value_bytes` bytes), "
-          "else a miss.")
+          "decoded"_a, "value_bytes"_a = 0, "tokens_saved"_a = 0,
+          "Ends one lookup: a hit if the fetched value `decoded` (of `value_bytes` bytes, "
+          "sparing `tokens_saved` model tokens), else a miss.")
       .def(
           "record_decode_failure",
           [](const PyCache& self, const std::string& why) {
@@ -317,7 +322,16 @@ void register_cache(nb::module_& m) {
       .def(
           "stats", [](const PyCache& self) { return stats_to_python(self.core->stats()); },
           "Counters since the cache was made: every lookup is one hit or one miss; the rest "
-          "say why.");
+          "say why.")
+      .def(
+          "lookup_latency",
+          [](const PyCache& self) {
+            const llmcache::LatencyHistogram h = self.core->lookup_latency();
+            return std::make_tuple(h.bounds, h.counts, h.sum_seconds);
+          },
+          "The lookup latency histogram: (upper bounds in seconds, observations per bucket "
+          "(not cumulative; one more than the bounds, the last +Inf's), sum in seconds). One "
+          "observation per fetch, from the call to its result.");
 }
 
 }  // namespace llmcache_python

@@ -4,6 +4,7 @@
 #include <llmcache/log.hpp>
 #include <llmcache/signing.hpp>
 
+#include "cache/latency_recorder.hpp"
 #include "common/wait_for.hpp"
 
 #include <openssl/evp.h>
@@ -22,6 +23,8 @@ struct CacheCore::Counters {
   std::atomic<std::uint64_t> decode_errors{0}, too_large{0}, bytes_read{0}, bytes_written{0};
   std::atomic<std::uint64_t> signature_failures{0}, unserializable_values{0};
   std::atomic<std::uint64_t> bytes_saved_by_compression{0};
+  std::atomic<std::uint64_t> tokens_saved{0};  // metrics: what the faces report per hit
+  LatencyRecorder lookup_latency;              // metrics: one observation per fetch
 
   // Each (operation, cause) is logged the first time only, so a dead server cannot flood
   // the log while a user still learns that writes fail too, not only reads; the counters
@@ -381,6 +384,8 @@ std::optional<std::string> CacheCore::open(std::string_view key, std::optional<I
 // another process's value, say) belongs between resolving and opening, in both forms.
 
 std::optional<std::string> CacheCore::fetch(std::string_view key, const CacheControl& control) {
+  // metrics: the time to this call's result, whichever return it takes.
+  const ScopedLatency timed(counters_->lookup_latency);
   if (control.refresh || control.no_cache) return std::nullopt;
   std::optional<Item> item;
   std::string derived;
@@ -396,6 +401,14 @@ std::optional<std::string> CacheCore::fetch(std::string_view key, const CacheCon
 
 void CacheCore::start_fetch(std::string key, Callback<std::optional<std::string>> callback,
                             const CacheControl& control) {
+  // metrics: the time to the result, whichever path delivers it; recorded before the
+  // caller sees the result, so that its stats already count this lookup.
+  callback = [self = shared_from_this(), started = LatencyRecorder::Clock::now(),
+              callback = std::move(callback)](std::exception_ptr error,
+                                              std::optional<std::string> value) {
+    self->counters_->lookup_latency.record(LatencyRecorder::Clock::now() - started);
+    callback(std::move(error), std::move(value));
+  };
   if (control.refresh || control.no_cache) return callback(nullptr, std::nullopt);
   auto self = shared_from_this();
   auto read = [self, callback](std::string stored) {
@@ -425,10 +438,11 @@ void CacheCore::start_fetch(std::string key, Callback<std::optional<std::string>
   });
 }
 
-void CacheCore::finish_lookup(bool decoded, std::size_t value_bytes) {
+void CacheCore::finish_lookup(bool decoded, std::size_t value_bytes, std::uint64_t tokens_saved) {
   if (decoded) {
     add(counters_->hits);
     add(counters_->bytes_read, value_bytes);
+    add(counters_->tokens_saved, tokens_saved);
   } else {
     add(counters_->misses);
   }
@@ -650,7 +664,12 @@ CacheStats CacheCore::stats() const {
   s.bytes_read = load(c.bytes_read);
   s.bytes_written = load(c.bytes_written);
   s.bytes_saved_by_compression = load(c.bytes_saved_by_compression);
+  s.tokens_saved = load(c.tokens_saved);
   return s;
+}
+
+LatencyHistogram CacheCore::lookup_latency() const {
+  return counters_->lookup_latency.snapshot();
 }
 
 // ================================================================ inspection, for tools

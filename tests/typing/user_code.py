@@ -21,6 +21,7 @@ from pymemcache.client.retrying import RetryingClient
 
 import langchain_memcached
 from langchain_memcached import Client, HashClient, MemcachedCache, cache_streams
+from langchain_memcached.metrics import instrument_opentelemetry, register_prometheus
 from langchain_memcached.testing import MemcachedProcess, free_port
 
 log = logging.getLogger("user_code")
@@ -176,6 +177,24 @@ def errors(spec: str) -> None:
     assert dead.stats()["io_errors"] + dead.stats()["timeouts"] == 1
 
 
+def metrics(cache: MemcachedCache) -> None:
+    """A cache's metrics in a Prometheus registry and through OpenTelemetry."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    collector = register_prometheus(cache, name="llm", registry=registry)
+    hits = registry.get_sample_value("llmcache_cache_lookups_total", {"name": "llm", "result": "hit"})
+    assert hits == cache.stats()["hits"]
+    assert collector.names == ["llm"]
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrument_opentelemetry(cache, name="llm", meter_provider=provider).remove("llm")
+    provider.shutdown()
+    saved: int = cache.stats()["tokens_saved"]
+    assert saved >= 0
+
+
 def main() -> None:
     with MemcachedProcess() as server, MemcachedProcess() as other:
         cache = cache_from_string(server.spec)
@@ -185,6 +204,7 @@ def main() -> None:
         semantics(server.spec)
         clients(server.spec, [server.spec, other.spec])
         errors(server.spec)
+        metrics(cache)
         cache.clear()
         assert cache.lookup(PROMPT, LLM_STRING) is None
 
