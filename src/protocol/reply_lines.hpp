@@ -1,6 +1,7 @@
 #pragma once
 // What the meta and classic reply parsers share: reporting a malformed reply, numbers and
 // tokens of a line, and the lines of the listings (stats, lru_crawler metadump) both read.
+// Their buffer of received bytes is protocol/line_buffer.hpp.
 #include <llmcache/errors.hpp>
 
 #include "protocol/meta_parser.hpp"
