@@ -52,9 +52,6 @@ class ReplyMatcher {
   void expect(std::optional<std::uint32_t> opaque, Waiter waiter) {
     queue_.push_back({opaque, 0, {}, std::move(waiter)});
   }
-  void expect(std::optional<std::uint32_t> opaque, protocol::Accepts accepts, Waiter waiter) {
-    queue_.push_back({opaque, accepts, {}, std::move(waiter)});
-  }
   /// `request`: the request's bytes, kept until it is answered when check_answers needs
   /// them (needs_request_bytes); otherwise empty.
   void expect(std::optional<std::uint32_t> opaque, protocol::Accepts accepts, std::string request,
