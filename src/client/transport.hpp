@@ -72,7 +72,7 @@ class Transport {
   /// multi-key get) goes where each of its keys would have gone alone. Keys that cannot be
   /// sent (their server skipped, none left, the client closed) are built into requests
   /// too, which fail through their handlers as send()'s would.
-  void send_grouped(std::vector<std::string> routing_keys, const GroupRequests& build);
+  void send_grouped(std::vector<std::string> routing_keys, GroupRequests build);
   /// Thread-safe. Sends to server `index` of servers(), bypassing placement and the
   /// failure rules.
   void send_to(std::size_t index, Request request);
