@@ -10,8 +10,6 @@
 namespace llmcache::protocol {
 namespace {
 
-using detail::kMetadumpPrefix;
-using detail::kStatPrefix;
 using detail::malformed;
 using detail::parse_number;
 
@@ -87,25 +85,9 @@ void ClassicParser::start_value(std::string_view line) {
 
 std::optional<Reply> ClassicParser::parse_line(std::string_view line, bool ended_with_cr) {
   if (line.find('\r') != npos) malformed("bare \\r inside a line", line);
-  const bool stat = line.starts_with(kStatPrefix) && ended_with_cr;
-  const bool metadump = line.starts_with(kMetadumpPrefix);
-  if (stat || metadump) {
-    const Status kind = stat ? Status::kStats : Status::kMetadump;
+  if (const std::optional<Status> kind = detail::listing_kind(line, ended_with_cr)) {
     if (get_) malformed("listing line inside a get reply", line);
-    if (listing_ && listing_->status != kind) malformed("stats and metadump lines mixed", line);
-    listing_bytes_ += line.size() + 2;
-    if (listing_bytes_ > limits_.max_value_bytes) {
-      malformed("listing longer than " + std::to_string(limits_.max_value_bytes) + " bytes", line);
-    }
-    if (!listing_) {
-      listing_.emplace();
-      listing_->status = kind;
-    }
-    if (stat) {
-      detail::parse_stat_line(line, *listing_);
-    } else {
-      listing_->metadump.push_back(detail::parse_metadump_line(line));
-    }
+    detail::add_listing_line(line, *kind, listing_, listing_bytes_, limits_.max_value_bytes);
     return std::nullopt;
   }
   if (line.starts_with(kValuePrefix)) {

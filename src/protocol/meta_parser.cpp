@@ -11,8 +11,6 @@ namespace llmcache::protocol {
 namespace {
 
 using detail::for_each_token;
-using detail::kMetadumpPrefix;
-using detail::kStatPrefix;
 using detail::malformed;
 using detail::parse_number;
 
@@ -148,29 +146,10 @@ std::optional<Reply> MetaParser::next() {
 }
 
 bool MetaParser::absorb_listing_line(std::string_view line, bool ended_with_cr) {
-  Status kind;
-  if (line.starts_with(kStatPrefix) && ended_with_cr) {
-    kind = Status::kStats;
-  } else if (line.starts_with(kMetadumpPrefix)) {
-    kind = Status::kMetadump;
-  } else {
-    return false;
-  }
+  const std::optional<Status> kind = detail::listing_kind(line, ended_with_cr);
+  if (!kind) return false;
   if (line.find('\r') != npos) malformed("bare \\r inside a line", line);
-  if (listing_ && listing_->status != kind) malformed("stats and metadump lines mixed", line);
-  listing_bytes_ += line.size() + 2;
-  if (listing_bytes_ > limits_.max_value_bytes) {
-    malformed("listing longer than " + std::to_string(limits_.max_value_bytes) + " bytes", line);
-  }
-  if (!listing_) {
-    listing_.emplace();
-    listing_->status = kind;
-  }
-  if (kind == Status::kStats) {
-    detail::parse_stat_line(line, *listing_);
-  } else {
-    listing_->metadump.push_back(detail::parse_metadump_line(line));
-  }
+  detail::add_listing_line(line, *kind, listing_, listing_bytes_, limits_.max_value_bytes);
   return true;
 }
 
