@@ -22,15 +22,24 @@ struct Context {
   Dataset data;
   MemcachedCache cache;
   Generations update_value;
+  /// The same server through the classic text protocol: the *_classic contenders run the
+  /// meta ones' loops on it, so the two protocols compare in the same run.
+  MemcachedCache classic;
+};
+
+/// The cache a contender looks up through, and the model string.
+struct Target {
+  MemcachedCache& cache;
+  const std::string& llm_string;
 };
 
 /// One lookup after another on the calling thread. Returns the number of hits.
-std::size_t sequential_lookups(Context& ctx, const std::vector<std::string>& prompts,
-                               std::size_t ops, Latencies* latencies) {
+std::size_t sequential_lookups(Target t, const std::vector<std::string>& prompts, std::size_t ops,
+                               Latencies* latencies) {
   std::size_t hits = 0;
   for (std::size_t i = 0; i < ops; ++i) {
     const auto start = Clock::now();
-    hits += ctx.cache.lookup(prompts[i % prompts.size()], ctx.data.llm_string).has_value();
+    hits += t.cache.lookup(prompts[i % prompts.size()], t.llm_string).has_value();
     if (latencies) latencies->record(i, start, Clock::now());
   }
   return hits;
@@ -38,10 +47,10 @@ std::size_t sequential_lookups(Context& ctx, const std::vector<std::string>& pro
 
 /// `inflight` chains of start_lookup callbacks: each completion (on the client's I/O
 /// thread) starts the next lookup, so exactly `inflight` are outstanding until the end.
-std::size_t callback_lookups(Context& ctx, const std::vector<std::string>& prompts, std::size_t ops,
+std::size_t callback_lookups(Target t, const std::vector<std::string>& prompts, std::size_t ops,
                              std::size_t inflight, Latencies* latencies) {
   struct Loop {
-    Context& ctx;
+    Target t;
     const std::vector<std::string>& prompts;
     std::size_t ops;
     Latencies* latencies;
@@ -52,16 +61,16 @@ std::size_t callback_lookups(Context& ctx, const std::vector<std::string>& promp
       const std::size_t i = next.fetch_add(1);
       if (i >= ops) return;
       const auto begin = Clock::now();
-      ctx.cache.start_lookup(prompts[i % prompts.size()], ctx.data.llm_string,
-                             [this, i, begin](std::exception_ptr, std::optional<Generations> hit) {
-                               if (latencies) latencies->record(i, begin, Clock::now());
-                               if (hit) hits.fetch_add(1, std::memory_order_relaxed);
-                               if (done.fetch_add(1) + 1 == ops) return finished.set_value();
-                               start();
-                             });
+      t.cache.start_lookup(prompts[i % prompts.size()], t.llm_string,
+                           [this, i, begin](std::exception_ptr, std::optional<Generations> hit) {
+                             if (latencies) latencies->record(i, begin, Clock::now());
+                             if (hit) hits.fetch_add(1, std::memory_order_relaxed);
+                             if (done.fetch_add(1) + 1 == ops) return finished.set_value();
+                             start();
+                           });
     }
   };
-  Loop loop{ctx, prompts, ops, latencies, {0}, {0}, {0}, {}};
+  Loop loop{t, prompts, ops, latencies, {0}, {0}, {0}, {}};
   auto finished = loop.finished.get_future();
   for (std::size_t w = 0; w < std::min(inflight, ops); ++w) loop.start();
   finished.wait();
@@ -88,6 +97,25 @@ std::size_t coroutine_lookups(Context& ctx, const std::vector<std::string>& prom
   return hits;
 }
 
+/// `ops` batches of `batch` prompts through the client's get_many, with the key hashing
+/// and the decoding a cache lookup does; latency per batch.
+std::size_t get_many_batches(Target t, const std::vector<std::string>& prompts, std::size_t ops,
+                             std::size_t batch, Latencies& latencies) {
+  std::size_t hits = 0;
+  std::vector<std::string> keys(batch);
+  for (std::size_t b = 0; b < ops; ++b) {
+    const auto start = Clock::now();
+    for (std::size_t k = 0; k < batch; ++k) {
+      keys[k] = langchain_key(prompts[(b * batch + k) % prompts.size()], t.llm_string);
+    }
+    for (auto& item : t.cache.client().get_many(keys)) {
+      if (item && !decode_generations(item->value).empty()) ++hits;
+    }
+    latencies.record(b, start, Clock::now());
+  }
+  return hits;
+}
+
 nlohmann::json timed(const Request& r, const std::function<std::size_t(Latencies&)>& body,
                      std::size_t latency_count) {
   Latencies latencies(latency_count);
@@ -111,10 +139,11 @@ Handlers handlers(Context& ctx) {
   auto prompts = [&ctx](const Request& r) -> const auto& {
     return ctx.data.set(r.set);
   };
+  const Target meta{ctx.cache, ctx.data.llm_string};
   Handlers h;
   h["cpp_sync"]["lookup"] = [&](const Request& r) {
     return timed(
-        r, [&](Latencies& l) { return sequential_lookups(ctx, prompts(r), r.ops, &l); }, r.ops);
+        r, [&](Latencies& l) { return sequential_lookups(meta, prompts(r), r.ops, &l); }, r.ops);
   };
   h["cpp_sync"]["update"] = [&](const Request& r) {
     return timed(
@@ -132,16 +161,16 @@ Handlers handlers(Context& ctx) {
         r.ops);
   };
   h["cpp_sync"]["rss"] = [&](const Request& r) {
-    return rss(r, [&](std::size_t n) { sequential_lookups(ctx, prompts(r), n, nullptr); });
+    return rss(r, [&](std::size_t n) { sequential_lookups(meta, prompts(r), n, nullptr); });
   };
   h["cpp_callbacks"]["inflight"] = [&](const Request& r) {
     return timed(
-        r, [&](Latencies& l) { return callback_lookups(ctx, prompts(r), r.ops, r.inflight, &l); },
+        r, [&](Latencies& l) { return callback_lookups(meta, prompts(r), r.ops, r.inflight, &l); },
         r.ops);
   };
   h["cpp_callbacks"]["rss"] = [&](const Request& r) {
     return rss(r,
-               [&](std::size_t n) { callback_lookups(ctx, prompts(r), n, r.inflight, nullptr); });
+               [&](std::size_t n) { callback_lookups(meta, prompts(r), n, r.inflight, nullptr); });
   };
   h["cpp_coro"]["inflight"] = [&](const Request& r) {
     return timed(
@@ -176,23 +205,26 @@ Handlers handlers(Context& ctx) {
   // with the key hashing and the decoding a cache lookup does.
   h["cpp_get_many"]["batch"] = [&](const Request& r) {
     return timed(
+        r, [&](Latencies& l) { return get_many_batches(meta, prompts(r), r.ops, r.batch, l); },
+        r.ops);
+  };
+
+  // Classic against meta on the same server (issue 12): the loops above, through a client
+  // that speaks the classic text protocol.
+  const Target classic{ctx.classic, ctx.data.llm_string};
+  h["cpp_sync_classic"]["lookup"] = [&, classic](const Request& r) {
+    return timed(
+        r, [&](Latencies& l) { return sequential_lookups(classic, prompts(r), r.ops, &l); }, r.ops);
+  };
+  h["cpp_callbacks_classic"]["inflight"] = [&, classic](const Request& r) {
+    return timed(
         r,
-        [&](Latencies& l) {
-          const auto& p = prompts(r);
-          std::size_t hits = 0;
-          std::vector<std::string> keys(r.batch);
-          for (std::size_t b = 0; b < r.ops; ++b) {
-            const auto start = Clock::now();
-            for (std::size_t k = 0; k < r.batch; ++k) {
-              keys[k] = langchain_key(p[(b * r.batch + k) % p.size()], ctx.data.llm_string);
-            }
-            for (auto& item : ctx.cache.client().get_many(keys)) {
-              if (item && !decode_generations(item->value).empty()) ++hits;
-            }
-            l.record(b, start, Clock::now());
-          }
-          return hits;
-        },
+        [&](Latencies& l) { return callback_lookups(classic, prompts(r), r.ops, r.inflight, &l); },
+        r.ops);
+  };
+  h["cpp_get_many_classic"]["batch"] = [&, classic](const Request& r) {
+    return timed(
+        r, [&](Latencies& l) { return get_many_batches(classic, prompts(r), r.ops, r.batch, l); },
         r.ops);
   };
   return h;
@@ -207,8 +239,11 @@ int main(int argc, char** argv) {
     auto args = bench::parse_args(argc, argv);
     auto data = bench::Dataset::load(args.at("data"));
     auto update_value = decode_generations(data.update_value);
+    HashClientOptions classic;
+    classic.client.protocol = Protocol::kClassic;
     bench::Context ctx{std::move(data), MemcachedCache(make_client(args.at("server"))),
-                       std::move(update_value)};
+                       std::move(update_value),
+                       MemcachedCache(make_client(args.at("server"), classic))};
     return bench::serve(bench::handlers(ctx));
   } catch (const std::exception& e) {
     std::cerr << "llmcache_bench_worker: " << e.what() << "\n";

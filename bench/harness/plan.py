@@ -34,6 +34,12 @@ CONTENDERS = {c.name: c for c in [
     Contender("cpp_callbacks", "llmcache C++ start_lookup (callbacks)", "ours", "cpp", 5),
     Contender("cpp_batch", "llmcache C++ 100 start_lookup at once", "ours", "cpp", 5),
     Contender("cpp_get_many", "llmcache C++ get_many + decode", "ours", "cpp", 5),
+    Contender("cpp_sync_classic", "llmcache C++ lookup (blocking), classic protocol", "ours",
+              "cpp", 5),
+    Contender("cpp_callbacks_classic", "llmcache C++ start_lookup (callbacks), classic protocol",
+              "ours", "cpp", 5),
+    Contender("cpp_get_many_classic", "llmcache C++ get_many + decode, classic protocol", "ours",
+              "cpp", 5),
     Contender("py_ours", "llmcache Python lookup/update", "ours", "py_ours"),
     Contender("py_ours_async", "llmcache Python alookup, asyncio.gather", "ours", "py_ours"),
 ]}
@@ -64,6 +70,12 @@ class Workload:
 
 
 INFLIGHT = [1, 16, 64, 100, 256]
+
+# Classic against meta (issue 12; issue 16 wants classic within 1.2x of meta): the same
+# loops through a classic-protocol client, on the same server in the same rounds, each
+# against its meta twin as the anchor. Workloads named "protocol_*" form their own section.
+PROTOCOL_PAIRS = [("cpp_sync", "cpp_sync_classic"), ("cpp_get_many", "cpp_get_many_classic"),
+                  ("cpp_callbacks", "cpp_callbacks_classic")]
 SEQUENTIAL = ("lmc_get", "cpp_sync", "lc_client", "pylibmc", "py_ours")
 
 
@@ -89,6 +101,15 @@ def workloads(ops_scale: float = 1.0) -> list[Workload]:
         "batch_100", "A batch of 100 prompts (LLM.generate over 100 prompts)", "batch", "hit",
         ops(20), ("lmc_mget", "cpp_batch", "cpp_get_many", "lc_client", "lc_async", "pylibmc",
                   "py_ours", "py_ours_async"), anchor="lc_client", limit="lmc_mget"))
+    plan += [
+        Workload("protocol_get", "Classic vs meta: sequential lookup, hits (blocking get)",
+                 "lookup", "hit", ops(2000), PROTOCOL_PAIRS[0], anchor="cpp_sync"),
+        Workload("protocol_get_many", "Classic vs meta: get_many of 100 keys + decode", "batch",
+                 "hit", ops(20), PROTOCOL_PAIRS[1], anchor="cpp_get_many"),
+        Workload("protocol_inflight_100", "Classic vs meta: 100 async gets in flight (callbacks)",
+                 "inflight", "hit", ops(3000), PROTOCOL_PAIRS[2], anchor="cpp_callbacks",
+                 inflight=100),
+    ]
     for size in SWEEP_SIZES:
         plan.append(Workload(
             f"sweep_{size}", f"Sequential lookup, {size} B answer", "lookup", f"sweep_{size}",

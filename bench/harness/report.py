@@ -59,6 +59,31 @@ def _headline(results: dict) -> list[str]:
                    "p50 µs", "p99 µs", "throughput ratio", "p50 ratio"], rows)
 
 
+def _protocols(results: dict) -> list[str]:
+    """Classic against meta: each protocol_* workload's classic contender over its meta
+    anchor, measured in the same rounds."""
+    rows = []
+    for name, w in results["workloads"].items():
+        if not name.startswith("protocol_"):
+            continue
+        meta = w["contenders"][w["anchor"]]
+        classic = next(c for n, c in w["contenders"].items() if n != w["anchor"])
+        rows.append([w["title"].removeprefix("Classic vs meta: "), _num(meta["items_per_s"]),
+                     _num(classic["items_per_s"]), _x(classic.get("throughput_ratio_vs_anchor")),
+                     _num(meta["p50_us"], 1), _num(classic["p50_us"], 1),
+                     _x(classic.get("p50_ratio_vs_anchor"))])
+    if not rows:
+        return []
+    unit = "items/s (keys/s for get_many)"
+    return ["## Classic vs meta protocol", "",
+            "The same C++ loops through a client with `protocol = classic` and one with "
+            "`protocol = meta`, on the same memcached in the same rounds. Ratios are classic over "
+            "meta: throughput < 1 and p50 > 1 mean classic is slower. get_many in classic mode "
+            "sends one multi-key `get` per server; meta sends one `mg` per key, pipelined.", ""] + \
+        _table(["workload", f"meta {unit}", "classic", "throughput classic/meta", "meta p50 µs",
+                "classic p50 µs", "p50 classic/meta"], rows)
+
+
 def _sweep(results: dict) -> list[str]:
     sweeps = [w for name, w in results["workloads"].items() if name.startswith("sweep_")]
     if not sweeps:
@@ -139,13 +164,14 @@ def markdown(results: dict) -> str:
     out += ["## Headline", ""] + _headline(results)
     out += ["## All workloads", ""]
     for name, w in results["workloads"].items():
-        if name.startswith("sweep_"):
+        if name.startswith(("sweep_", "protocol_")):
             continue
         size = f" — values of {w['value_bytes']:,} B" if w.get("value_bytes") else ""
         out += [f"### {w['title']}{size}", ""] + _workload_table(w)
     out += ["### Value-size sweep: p50 / p99 µs per lookup", ""] + _sweep(results)
     out += ["![latency vs value size](bench/latency_vs_value_size.png)",
             "![throughput vs concurrency](bench/throughput_vs_concurrency.png)", ""]
+    out += _protocols(results)
     out += ["## Memory", ""]
     out += _table(["what", "lookups", "RSS before MB", "RSS after MB", "growth MB", "seconds"],
                   [[c["label"], f"{c['ops']:,}", _num(c["rss_before_kb"] / 1024, 1),

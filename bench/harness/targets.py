@@ -46,6 +46,21 @@ def evaluate(results: dict) -> list[dict]:
             10.0, True, "asyncio.gather of 100 tasks; LangChain's alookup runs lookup in the "
             "default executor (PooledClient)"),
     ]
+    # Classic within 1.2x of meta: the slowest of the three side-by-side workloads, as
+    # meta's throughput over classic's (the time classic takes per item, relative).
+    slowdowns = []
+    for name, workload in w.items():
+        if not name.startswith("protocol_"):
+            continue
+        for contender, row in workload["contenders"].items():
+            ratio = row.get("throughput_ratio_vs_anchor")
+            if contender != workload["anchor"] and ratio:
+                slowdowns.append(1 / ratio)
+    out.append(_ratio_entry(
+        "C++ classic protocol within 1.2x of meta on direct memcached",
+        max(slowdowns, default=None), 1.2, False,
+        "worst of blocking get, get_many of 100 keys and 100 async gets in flight: meta "
+        "throughput / classic throughput, same server, same rounds"))
     for check in results.get("memory", []):
         grown_mb = (check["rss_after_kb"] - check["rss_before_kb"]) / 1024
         out.append({"target": f"Memory: {check['label']}, {check['ops']:,} lookups grow RSS < 10 MB",

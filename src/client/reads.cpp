@@ -5,6 +5,13 @@
 #include "client/lifecycle.hpp"
 #include "client/operation.hpp"
 
+#include <algorithm>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
 namespace llmcache {
 namespace {
 
@@ -73,14 +80,9 @@ MetaGetResult map_meta_get(Reply reply, const ServerAddress& server) {
   return result;
 }
 
-/// get_many's reply: the item without its CAS, or a miss.
+/// get_many's reply in meta: the item without its CAS, or a miss.
 std::optional<Item> map_get(Reply reply, const ServerAddress& server) {
   detail::throw_if_error_reply(reply, server);
-  if (!reply.values.empty() || reply.status == Status::kEnd) {
-    auto item = classic_item(reply, server);
-    if (item) item->cas.reset();
-    return item;
-  }
   if (reply.status == Status::kValue) {
     return Item{std::move(reply.value), reply.client_flags.value_or(0), {}};
   }
@@ -112,7 +114,111 @@ void ClientBase::start_meta_get(std::string key, const MetaGetOptions& options,
 
 namespace {
 
-/// get_many's requests, one per key (`wires`: the keys as sent), once the protocol is known.
+/// One classic multi-key get's items, paired back to its keys by key (`request`: its
+/// bytes; a key without an item is a miss). The reply was already checked to ask for no
+/// other key (net::check_answers), so a pairing that fails here means the same.
+std::vector<std::optional<Item>> map_classic_get_many(Reply reply, std::string_view request,
+                                                      std::size_t keys,
+                                                      const ServerAddress& server) {
+  detail::throw_if_error_reply(reply, server);
+  std::vector<std::optional<Item>> items(keys);
+  if (reply.status == Status::kEnd) return items;
+  std::vector<std::size_t> key_of_item(reply.values.size());
+  if (reply.status != Status::kValue ||
+      !protocol::pair_classic_items(request, reply.values, key_of_item)) {
+    detail::throw_unexpected(reply, "get", server);
+  }
+  for (std::size_t n = 0; n < reply.values.size(); ++n) {
+    protocol::ClassicValue& value = reply.values[n];
+    items[key_of_item[n]] = Item{std::move(value.data), value.client_flags, {}};
+  }
+  return items;
+}
+
+/// Classic get_many's requests for the keys one server holds (`group`: indices into
+/// `wires`, the keys as sent): multi-key gets, each line under the proxies' limit. A key
+/// named twice is asked once (a server need not answer it twice) and its item copied.
+std::vector<detail::Request> classic_get_many_requests(
+    const std::shared_ptr<detail::GetManyJoin>& join, const std::vector<std::string>& wires,
+    const std::vector<std::size_t>& group) {
+  // Positions in `group` sorted by key, so a repeated key follows its first occurrence.
+  std::vector<std::size_t> by_key(group.size());
+  for (std::size_t p = 0; p < by_key.size(); ++p) by_key[p] = p;
+  std::sort(by_key.begin(), by_key.end(), [&](std::size_t a, std::size_t b) {
+    const int order = wires[group[a]].compare(wires[group[b]]);
+    return order != 0 ? order < 0 : a < b;
+  });
+  constexpr std::size_t kFirst = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> first_of(group.size(), kFirst);  // a repeat's first position
+  for (std::size_t n = 1; n < by_key.size(); ++n) {
+    const std::size_t prev = by_key[n - 1];
+    if (wires[group[by_key[n]]] == wires[group[prev]]) {
+      first_of[by_key[n]] = first_of[prev] == kFirst ? prev : first_of[prev];
+    }
+  }
+  std::vector<std::size_t> asked;  // positions of the keys sent, in group order
+  std::vector<std::string_view> asked_keys;
+  for (std::size_t p = 0; p < group.size(); ++p) {
+    if (first_of[p] != kFirst) continue;
+    asked.push_back(p);
+    asked_keys.emplace_back(wires[group[p]]);
+  }
+
+  // One request per line; `slot_of` says where each key sent stands (line, place in it).
+  struct Line {
+    std::string bytes;
+    std::vector<std::size_t> indices;  // get_many indices of its keys, in line order
+    std::vector<std::pair<std::size_t, std::size_t>> repeats;  // (index, place it repeats)
+  };
+  std::vector<Line> lines;
+  std::vector<std::pair<std::size_t, std::size_t>> slot_of(group.size());
+  std::size_t begin = 0;
+  for (const std::size_t count : protocol::split_classic_get(asked_keys)) {
+    Line& line = lines.emplace_back();
+    protocol::append_classic_get(
+        line.bytes, std::span<const std::string_view>(asked_keys).subspan(begin, count));
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::size_t position = asked[begin + k];
+      line.indices.push_back(group[position]);
+      slot_of[position] = {lines.size() - 1, k};
+    }
+    begin += count;
+  }
+  for (std::size_t p = 0; p < group.size(); ++p) {
+    if (first_of[p] == kFirst) continue;
+    const auto [line, k] = slot_of[first_of[p]];
+    lines[line].repeats.emplace_back(group[p], k);
+  }
+
+  std::vector<detail::Request> requests;
+  requests.reserve(lines.size());
+  for (Line& line : lines) {
+    detail::Request request;
+    request.bytes = line.bytes;  // the handler keeps the line to pair the items with
+    request.accepts = kClassicGetReplies;
+    request.on_reply = [join, line = std::move(line)](std::exception_ptr error, Reply reply,
+                                                      const ServerAddress* server) {
+      std::vector<std::optional<Item>> items(line.indices.size());
+      if (!error) {
+        try {
+          items = map_classic_get_many(std::move(reply), line.bytes, line.indices.size(), *server);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      // Repeats first: the last arrival completes the join.
+      for (const auto& [index, k] : line.repeats) join->arrive(index, error, items[k]);
+      for (std::size_t k = 0; k < line.indices.size(); ++k) {
+        join->arrive(line.indices[k], error, std::move(items[k]));
+      }
+    };
+    requests.push_back(std::move(request));
+  }
+  return requests;
+}
+
+/// get_many's requests once the protocol is known (`wires`: the keys as sent): meta, one
+/// mg per key; classic, one multi-key get per server (split under the line limit).
 void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
                    std::vector<std::string> wires,
                    Callback<std::vector<std::optional<Item>>> callback) {
@@ -125,23 +231,21 @@ void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
           send_get_many(transport, std::move(keys), std::move(wires), std::move(callback));
         });
   }
-  const bool classic = transport->wire(keys.front()) == protocol::Wire::kClassic;
   auto join = std::make_shared<detail::GetManyJoin>(keys.size(), std::move(callback));
+  if (transport->wire(keys.front()) == protocol::Wire::kClassic) {
+    transport->send_grouped(std::move(keys),
+                            [join, wires = std::move(wires)](std::vector<std::size_t> group) {
+                              return classic_get_many_requests(join, wires, group);
+                            });
+    return;
+  }
   std::vector<detail::RoutedRequest> routed;
   routed.reserve(keys.size());
   protocol::MetaGetFlags flags;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     detail::Request request;
-    const std::string& wire = wires[i];
-    if (classic) {
-      // One get per key, so that each reply is routed and paired like a meta one.
-      const std::string_view one[] = {wire};
-      protocol::append_classic_get(request.bytes, one);
-      request.accepts = kClassicGetReplies;
-    } else {
-      request.opaque = transport->next_opaque();
-      protocol::append_meta_get(request.bytes, wire, flags, *request.opaque);
-    }
+    request.opaque = transport->next_opaque();
+    protocol::append_meta_get(request.bytes, wires[i], flags, *request.opaque);
     request.on_reply = [join, i](std::exception_ptr error, Reply reply,
                                  const ServerAddress* server) {
       std::optional<Item> item;

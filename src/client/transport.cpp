@@ -4,6 +4,7 @@
 
 #include <asio/post.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -100,9 +101,47 @@ void Transport::send(std::vector<RoutedRequest> requests) {
   });
 }
 
+void Transport::send_grouped(std::vector<std::string> routing_keys, GroupRequests build) {
+  asio::post(io_.context(),
+             [this, keys = std::move(routing_keys), build = std::move(build)]() mutable {
+               if (closed_.load()) {
+                 std::vector<std::size_t> all(keys.size());
+                 for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+                 for (auto& request : build(std::move(all)))
+                   request.on_reply(closed_error(), {}, nullptr);
+                 return;
+               }
+               // Each key is placed on its own, exactly as send() would place its request; keys of
+               // the same server and fate (sent, or skipped without I/O) then share requests.
+               struct Group {
+                 Router::Route route;
+                 std::vector<std::size_t> keys;
+               };
+               std::vector<Group> groups;
+               const auto now = records_outcomes_ ? Clock::now() : Clock::time_point{};
+               for (std::size_t i = 0; i < keys.size(); ++i) {
+                 Router::Route route = router_->choose(keys[i], now);
+                 auto same = std::find_if(groups.begin(), groups.end(), [&](const Group& group) {
+                   return group.route.server == route.server && !group.route.skip == !route.skip;
+                 });
+                 if (same == groups.end()) {
+                   groups.push_back({std::move(route), {}});
+                   same = groups.end() - 1;
+                 }
+                 same->keys.push_back(i);
+               }
+               for (auto& group : groups) {
+                 for (auto& request : build(std::move(group.keys)))
+                   submit(group.route, std::move(request));
+               }
+             });
+}
+
 void Transport::dispatch(RoutedRequest routed, Clock::time_point now) {
-  const Router::Route route = router_->choose(routed.routing_key, now);
-  Request& request = routed.request;
+  submit(router_->choose(routed.routing_key, now), std::move(routed.request));
+}
+
+void Transport::submit(const Router::Route& route, Request request) {
   if (route.skip) return request.on_reply(route.skip, {}, address_of(route));
   PooledServer& server = pool_.at(route.server);
   if (!records_outcomes_) return server.connections.submit(std::move(request));

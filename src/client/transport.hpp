@@ -15,8 +15,10 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +63,16 @@ class Transport {
   /// Thread-safe. Each request goes to the server that holds its routing key; a request
   /// that cannot be sent fails through its own handler, with ClosedError once closed.
   void send(std::vector<RoutedRequest> requests);
+  /// Builds the requests for the keys one server holds: `keys` are their indices into the
+  /// routing keys given to send_grouped, in that order.
+  using GroupRequests = std::function<std::vector<Request>(std::vector<std::size_t> keys)>;
+  /// Thread-safe. Places each of `routing_keys` as send() places a request (on the I/O
+  /// thread, the failure rules consulted once per key), then sends each server the
+  /// requests `build` makes for the keys it holds: a request for several keys (a classic
+  /// multi-key get) goes where each of its keys would have gone alone. Keys that cannot be
+  /// sent (their server skipped, none left, the client closed) are built into requests
+  /// too, which fail through their handlers as send()'s would.
+  void send_grouped(std::vector<std::string> routing_keys, GroupRequests build);
   /// Thread-safe. Sends to server `index` of servers(), bypassing placement and the
   /// failure rules.
   void send_to(std::size_t index, Request request);
@@ -107,6 +119,8 @@ class Transport {
   protocol::Wire probe_server(std::size_t index);
   /// I/O thread: routes one request and submits it.
   void dispatch(RoutedRequest routed, Clock::time_point now);
+  /// I/O thread: submits `request` on `route`, which may say to fail it without I/O.
+  void submit(const Router::Route& route, Request request);
   /// The server of a route, if it names one.
   const ServerAddress* address_of(const Router::Route& route) const;
 

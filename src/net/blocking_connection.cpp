@@ -252,7 +252,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
     send_all(request, deadline, "request");
     for (;;) {
       if (auto reply = parser_.next()) {
-        check_answers(*reply, opaque, address_, accepts);
+        check_answers(*reply, opaque, address_, accepts, request);
         return std::move(*reply);
       }
       const std::size_t n = receive(deadline, "request", true);

@@ -51,7 +51,11 @@ void Connection::submit(PendingRequest request) {
     return;
   }
   outbox_ += request.bytes;
-  pending_.expect(request.opaque, request.accepts,
+  // A classic get's reply is checked against the keys it asked for: its bytes, no longer
+  // needed for writing, stay with it (moved, not copied).
+  std::string asked;
+  if (needs_request_bytes(request.opaque, request.accepts)) asked = std::move(request.bytes);
+  pending_.expect(request.opaque, request.accepts, std::move(asked),
                   {std::move(request.on_reply), Clock::now() + options_.request_timeout});
   arm_deadline();
   if (!session_) {

@@ -1,6 +1,7 @@
 #include "net/reply_matcher.hpp"
 
 #include "net/net_error.hpp"
+#include "protocol/classic_requests.hpp"
 
 #include <string>
 
@@ -20,7 +21,8 @@ bool is_error_reply(const protocol::Reply& reply) {
 }
 
 void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> opaque,
-                   const ServerAddress& address, protocol::Accepts accepts) {
+                   const ServerAddress& address, protocol::Accepts accepts,
+                   std::string_view request) {
   if (opaque) {
     if (reply.opaque ? *reply.opaque != *opaque : !is_error_reply(reply)) {
       throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply,
@@ -36,6 +38,12 @@ void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> op
                                    "reply of the wrong kind (status " +
                                        std::to_string(static_cast<int>(reply.status)) +
                                        "): the stream is out of step");
+  } else if (!reply.values.empty() && !protocol::pair_classic_items(request, reply.values)) {
+    // A classic reply names its keys instead of echoing an opaque: an item for a key this
+    // request did not ask for answers another one.
+    throw net_error<ProtocolError>(address, ErrorReason::kUnexpectedReply,
+                                   "VALUE for a key the request did not ask for: the stream "
+                                   "is out of step");
   }
 }
 

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 namespace llmcache::net {
@@ -24,9 +26,17 @@ bool is_error_reply(const protocol::Reply& reply);
 
 /// Throws ProtocolError kUnexpectedReply naming `address` unless `reply` can answer a
 /// request that expects `opaque` (nullopt: a classic command, which echoes none) and, for
-/// a classic command, is of a kind it `accepts`.
+/// a classic command, is of a kind it `accepts` and carries items only for the keys that
+/// `request` (its bytes) asked for (protocol::pair_classic_items).
 void check_answers(const protocol::Reply& reply, std::optional<std::uint32_t> opaque,
-                   const ServerAddress& address, protocol::Accepts accepts = 0);
+                   const ServerAddress& address, protocol::Accepts accepts = 0,
+                   std::string_view request = {});
+
+/// Whether check_answers needs a request's bytes: a classic command that may be answered
+/// with items (a get).
+constexpr bool needs_request_bytes(std::optional<std::uint32_t> opaque, protocol::Accepts accepts) {
+  return !opaque && protocol::accepted(accepts, protocol::Status::kValue);
+}
 
 /// Throws ProtocolError kUnexpectedReply: `reply` came with no request outstanding.
 [[noreturn]] void unsolicited(const protocol::Reply& reply, const ServerAddress& address);
@@ -40,17 +50,21 @@ class ReplyMatcher {
   explicit ReplyMatcher(const ServerAddress& address) : address_(&address) {}
 
   void expect(std::optional<std::uint32_t> opaque, Waiter waiter) {
-    queue_.push_back({opaque, 0, std::move(waiter)});
+    queue_.push_back({opaque, 0, {}, std::move(waiter)});
   }
-  void expect(std::optional<std::uint32_t> opaque, protocol::Accepts accepts, Waiter waiter) {
-    queue_.push_back({opaque, accepts, std::move(waiter)});
+  /// `request`: the request's bytes, kept until it is answered when check_answers needs
+  /// them (needs_request_bytes); otherwise empty.
+  void expect(std::optional<std::uint32_t> opaque, protocol::Accepts accepts, std::string request,
+              Waiter waiter) {
+    queue_.push_back({opaque, accepts, std::move(request), std::move(waiter)});
   }
 
   /// The waiter of the request `reply` answers, taken off the queue. Throws ProtocolError
   /// kUnexpectedReply (and leaves the queue as it was) when the reply answers none.
   Waiter match(const protocol::Reply& reply) {
     if (queue_.empty()) unsolicited(reply, *address_);
-    check_answers(reply, queue_.front().opaque, *address_, queue_.front().accepts);
+    const Entry& oldest = queue_.front();
+    check_answers(reply, oldest.opaque, *address_, oldest.accepts, oldest.request);
     Waiter waiter = std::move(queue_.front().waiter);
     queue_.pop_front();
     return waiter;
@@ -72,6 +86,7 @@ class ReplyMatcher {
   struct Entry {
     std::optional<std::uint32_t> opaque;
     protocol::Accepts accepts;
+    std::string request;
     Waiter waiter;
   };
   const ServerAddress* address_;

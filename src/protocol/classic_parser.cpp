@@ -5,20 +5,16 @@
 #include "protocol/keys.hpp"
 #include "protocol/reply_lines.hpp"
 
-#include <cstring>
 #include <utility>
 
 namespace llmcache::protocol {
 namespace {
 
-using detail::kMetadumpPrefix;
-using detail::kStatPrefix;
 using detail::malformed;
 using detail::parse_number;
 
 constexpr std::size_t npos = std::string_view::npos;
 constexpr std::string_view kValuePrefix = "VALUE ";
-constexpr std::size_t kRetainedCapacity = 1u << 20;
 
 // Codes that are the whole line, and the status each means.
 struct Code {
@@ -47,56 +43,12 @@ constexpr Code kMessageCodes[] = {
 
 }  // namespace
 
-ClassicParser::ClassicParser(ParserLimits limits) : limits_(limits) {}
-
-void ClassicParser::compact() {
-  if (consumed_ == 0) return;
-  if (consumed_ == buffer_.size()) {
-    if (buffer_.capacity() > kRetainedCapacity) {
-      std::string().swap(buffer_);
-    } else {
-      buffer_.clear();
-    }
-  } else {
-    buffer_.erase(0, consumed_);
-    if (buffer_.capacity() > kRetainedCapacity && buffer_.capacity() > 4 * buffer_.size()) {
-      buffer_.shrink_to_fit();
-    }
-  }
-  consumed_ = 0;
-}
+ClassicParser::ClassicParser(ParserLimits limits)
+    : limits_(limits), lines_(limits.max_line_bytes) {}
 
 void ClassicParser::feed(std::string_view bytes) {
-  compact();
-  buffer_.append(bytes);
-  // Checked here too, so a peer sending an endless line is cut off even by a caller that
-  // feeds several times before draining.
-  if (!in_data_) find_line_end();
-}
-
-std::size_t ClassicParser::find_line_end() {
-  const std::size_t start = consumed_;
-  const std::size_t from = start + scanned_;
-  const char* base = buffer_.data();
-  const void* hit =
-      from < buffer_.size() ? std::memchr(base + from, '\n', buffer_.size() - from) : nullptr;
-  if (hit == nullptr) {
-    scanned_ = buffer_.size() - start;
-    const std::size_t line_bytes = scanned_ - (scanned_ > 0 && buffer_.back() == '\r' ? 1 : 0);
-    if (line_bytes > limits_.max_line_bytes) {
-      detail::line_too_long(limits_.max_line_bytes, std::string_view(base + start, line_bytes));
-    }
-    return npos;
-  }
-  const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
-  const std::string_view line(base + start, end - start);
-  // memcached 1.6 ends metadump lines with a bare \n; nothing else may.
-  const bool crlf = end > start && base[end - 1] == '\r';
-  if (!crlf && !line.starts_with(kMetadumpPrefix)) malformed("line ends with a bare \\n", line);
-  if (end - (crlf ? 1 : 0) - start > limits_.max_line_bytes) {
-    malformed("line longer than " + std::to_string(limits_.max_line_bytes) + " bytes", line);
-  }
-  return end;
+  lines_.feed(bytes);
+  if (!in_data_) lines_.check_line();
 }
 
 void ClassicParser::start_value(std::string_view line) {
@@ -133,25 +85,9 @@ void ClassicParser::start_value(std::string_view line) {
 
 std::optional<Reply> ClassicParser::parse_line(std::string_view line, bool ended_with_cr) {
   if (line.find('\r') != npos) malformed("bare \\r inside a line", line);
-  const bool stat = line.starts_with(kStatPrefix) && ended_with_cr;
-  const bool metadump = line.starts_with(kMetadumpPrefix);
-  if (stat || metadump) {
-    const Status kind = stat ? Status::kStats : Status::kMetadump;
+  if (const std::optional<Status> kind = detail::listing_kind(line, ended_with_cr)) {
     if (get_) malformed("listing line inside a get reply", line);
-    if (listing_ && listing_->status != kind) malformed("stats and metadump lines mixed", line);
-    listing_bytes_ += line.size() + 2;
-    if (listing_bytes_ > limits_.max_value_bytes) {
-      malformed("listing longer than " + std::to_string(limits_.max_value_bytes) + " bytes", line);
-    }
-    if (!listing_) {
-      listing_.emplace();
-      listing_->status = kind;
-    }
-    if (stat) {
-      detail::parse_stat_line(line, *listing_);
-    } else {
-      listing_->metadump.push_back(detail::parse_metadump_line(line));
-    }
+    detail::add_listing_line(line, *kind, listing_, listing_bytes_, limits_.max_value_bytes);
     return std::nullopt;
   }
   if (line.starts_with(kValuePrefix)) {
@@ -204,29 +140,15 @@ std::optional<Reply> ClassicParser::parse_line(std::string_view line, bool ended
 std::optional<Reply> ClassicParser::next() {
   while (true) {
     if (in_data_) {
-      const std::size_t available = buffer_.size() - consumed_;
-      const char* data = buffer_.data() + consumed_;
-      // The terminator is checked as soon as its first byte arrives.
-      if (available > value_bytes_ && data[value_bytes_] != '\r') {
-        malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 1));
-      }
-      if (available < value_bytes_ + 2) return std::nullopt;
-      if (data[value_bytes_ + 1] != '\n') {
-        malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 2));
-      }
-      get_->values.back().data.assign(data, value_bytes_);
-      consumed_ += value_bytes_ + 2;
+      const std::optional<std::string_view> data = lines_.take_block(value_bytes_);
+      if (!data) return std::nullopt;
+      get_->values.back().data.assign(*data);
       in_data_ = false;
       continue;
     }
-    const std::size_t end = find_line_end();
-    if (end == npos) return std::nullopt;
-    const bool crlf = buffer_[end - 1] == '\r';
-    const std::string_view line(buffer_.data() + consumed_, end - (crlf ? 1 : 0) - consumed_);
-    std::optional<Reply> reply = parse_line(line, crlf);
-    consumed_ = end + 1;
-    scanned_ = 0;
-    if (reply) return reply;
+    const std::optional<detail::Line> line = lines_.take_line();
+    if (!line) return std::nullopt;
+    if (std::optional<Reply> reply = parse_line(line->text, line->ended_with_cr)) return reply;
   }
 }
 

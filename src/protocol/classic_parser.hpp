@@ -35,19 +35,15 @@ class ClassicParser {
   void feed(std::string_view bytes);
   std::optional<Reply> next();
   /// Bytes received but not yet consumed by next().
-  std::size_t buffered() const { return buffer_.size() - consumed_; }
+  std::size_t buffered() const { return lines_.buffered(); }
 
  private:
-  std::size_t find_line_end();
   // A whole reply from `line`, or nullopt when the line only advanced a get or a listing.
   std::optional<Reply> parse_line(std::string_view line, bool ended_with_cr);
   void start_value(std::string_view line);
-  void compact();
 
   ParserLimits limits_;
-  std::string buffer_;
-  std::size_t consumed_ = 0;
-  std::size_t scanned_ = 0;
+  detail::LineBuffer lines_;
   // A get reply whose END has not arrived yet, and the data bytes it holds so far.
   std::optional<Reply> get_;
   std::size_t get_bytes_ = 0;

@@ -1,6 +1,7 @@
 #include "protocol/classic_requests.hpp"
 
 #include <charconv>
+#include <cstdint>
 
 namespace llmcache::protocol {
 namespace {
@@ -45,6 +46,67 @@ std::vector<std::size_t> split_classic_get(std::span<const std::string_view> key
   }
   if (count > 0) counts.push_back(count);
   return counts;
+}
+
+namespace {
+
+// Which of a request's keys have been answered: a bit each, on the stack for the usual
+// batch and in a vector past 64 keys.
+class AnsweredKeys {
+ public:
+  bool test(std::size_t index) const {
+    if (index < 64) return (small_ >> index & 1u) != 0;
+    return index - 64 < large_.size() && large_[index - 64];
+  }
+  void set(std::size_t index) {
+    if (index < 64) {
+      small_ |= std::uint64_t{1} << index;
+      return;
+    }
+    if (large_.size() <= index - 64) large_.resize(index - 64 + 1);
+    large_[index - 64] = true;
+  }
+
+ private:
+  std::uint64_t small_ = 0;
+  std::vector<bool> large_;
+};
+
+}  // namespace
+
+bool pair_classic_items(std::string_view request, std::span<const ClassicValue> items,
+                        std::span<std::size_t> key_of_item) {
+  const std::string_view line = request.substr(0, request.find(kLineEnd));
+  const std::size_t command_end = line.find(' ');
+  if (command_end == std::string_view::npos) return items.empty();
+  const std::string_view keys = line.substr(command_end + 1);
+  AnsweredKeys answered;
+  // The search for each item starts after the key the previous one matched: a server that
+  // keeps the request's order (memcached does) is paired in one pass over the keys.
+  std::size_t pos = 0;
+  std::size_t index = 0;
+  for (std::size_t n = 0; n < items.size(); ++n) {
+    const std::string_view key = items[n].key;
+    bool found = false;
+    for (int pass = 0; pass < 2 && !found; ++pass) {
+      if (pass == 1) pos = index = 0;  // wrap around once
+      while (pos < keys.size()) {
+        std::size_t end = keys.find(' ', pos);
+        if (end == std::string_view::npos) end = keys.size();
+        const std::string_view asked = keys.substr(pos, end - pos);
+        const std::size_t asked_index = index++;
+        pos = end + 1;
+        if (asked == key && !answered.test(asked_index)) {
+          answered.set(asked_index);
+          if (!key_of_item.empty()) key_of_item[n] = asked_index;
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
 }
 
 void append_classic_store(std::string& out, ClassicStore command, std::string_view key,

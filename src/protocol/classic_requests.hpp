@@ -4,6 +4,7 @@
 // protocol/classic_parser.hpp. flush_all and version are the same bytes in both protocols:
 // protocol/meta_requests.hpp builds them.
 #include "protocol/keys.hpp"
+#include "protocol/meta_parser.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,16 @@ void append_classic_get(std::string& out, std::span<const std::string_view> keys
 /// line gets a request of its own.
 std::vector<std::size_t> split_classic_get(std::span<const std::string_view> keys,
                                            std::size_t max_line_bytes = kClassicGetLineLimit);
+/// Pairs the items of a classic get reply with the keys of the request they answer
+/// (`request`: the bytes append_classic_get wrote). A server answers hits only, each with
+/// its key, in an order a proxy need not keep (twemproxy merges its backends' replies), so
+/// items are paired by key. Returns false when an item is for a key the request did not
+/// ask for, or one more time than it was asked: the reply answers another request (a
+/// stream out of step, or a hostile server). Otherwise, when `key_of_item` is not empty
+/// (it then has items.size() entries), writes there the index of each item's key among
+/// the request's keys.
+bool pair_classic_items(std::string_view request, std::span<const ClassicValue> items,
+                        std::span<std::size_t> key_of_item = {});
 /// `set|add <key> <flags> <exptime> <bytes>\r\n<data>\r\n`; answered STORED or NOT_STORED.
 /// `exptime` as memcached reads it: 0 never expires, up to 30 days is relative, larger is
 /// a unix time (the meta T flag reads it the same way).

@@ -5,23 +5,16 @@
 #include "protocol/quote.hpp"
 #include "protocol/reply_lines.hpp"
 
-#include <cstring>
 #include <utility>
 
 namespace llmcache::protocol {
 namespace {
 
 using detail::for_each_token;
-using detail::kMetadumpPrefix;
-using detail::kStatPrefix;
 using detail::malformed;
 using detail::parse_number;
 
 constexpr std::size_t npos = std::string_view::npos;
-
-// A buffer that once held a huge value should not pin that memory for the life of the
-// connection; below this it is kept to avoid reallocating for every ordinary value.
-constexpr std::size_t kRetainedCapacity = 1u << 20;
 
 void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
   for_each_token(flags, [&](std::string_view token) {
@@ -57,59 +50,11 @@ void parse_flags(std::string_view flags, std::string_view line, Reply& reply) {
 
 }  // namespace
 
-MetaParser::MetaParser(ParserLimits limits) : limits_(limits) {}
-
-void MetaParser::compact() {
-  if (consumed_ == 0) return;
-  if (consumed_ == buffer_.size()) {
-    if (buffer_.capacity() > kRetainedCapacity) {
-      std::string().swap(buffer_);
-    } else {
-      buffer_.clear();
-    }
-  } else {
-    // Only the unfinished reply is moved, and each byte at most once or twice: cheaper
-    // than letting consumed replies pile up in front of it.
-    buffer_.erase(0, consumed_);
-    if (buffer_.capacity() > kRetainedCapacity && buffer_.capacity() > 4 * buffer_.size()) {
-      buffer_.shrink_to_fit();
-    }
-  }
-  consumed_ = 0;
-}
+MetaParser::MetaParser(ParserLimits limits) : limits_(limits), lines_(limits.max_line_bytes) {}
 
 void MetaParser::feed(std::string_view bytes) {
-  compact();
-  buffer_.append(bytes);
-  // Checked here and not only in next(), so a peer sending an endless line is cut off
-  // even by a caller that feeds several times before draining.
-  if (!pending_) find_line_end();
-}
-
-std::size_t MetaParser::find_line_end() {
-  const std::size_t start = consumed_;
-  const std::size_t from = start + scanned_;
-  const char* base = buffer_.data();
-  const void* hit =
-      from < buffer_.size() ? std::memchr(base + from, '\n', buffer_.size() - from) : nullptr;
-  if (hit == nullptr) {
-    scanned_ = buffer_.size() - start;
-    // A trailing '\r' may still become the line end, so it does not count yet.
-    const std::size_t line_bytes = scanned_ - (scanned_ > 0 && buffer_.back() == '\r' ? 1 : 0);
-    if (line_bytes > limits_.max_line_bytes) {
-      detail::line_too_long(limits_.max_line_bytes, std::string_view(base + start, line_bytes));
-    }
-    return npos;
-  }
-  const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
-  const std::string_view line(base + start, end - start);
-  // memcached 1.6 ends metadump lines with a bare \n; nothing else may.
-  const bool crlf = end > start && base[end - 1] == '\r';
-  if (!crlf && !line.starts_with(kMetadumpPrefix)) malformed("line ends with a bare \\n", line);
-  if (end - (crlf ? 1 : 0) - start > limits_.max_line_bytes) {
-    malformed("line longer than " + std::to_string(limits_.max_line_bytes) + " bytes", line);
-  }
-  return end;
+  lines_.feed(bytes);
+  if (!pending_) lines_.check_line();
 }
 
 Reply MetaParser::parse_header(std::string_view line) {
@@ -176,22 +121,14 @@ Reply MetaParser::parse_header(std::string_view line) {
 
 std::optional<Reply> MetaParser::next() {
   while (!pending_) {
-    const std::size_t end = find_line_end();
-    if (end == npos) return std::nullopt;
-    const bool crlf = buffer_[end - 1] == '\r';
-    const std::string_view line(buffer_.data() + consumed_, end - (crlf ? 1 : 0) - consumed_);
+    const std::optional<detail::Line> line = lines_.take_line();
+    if (!line) return std::nullopt;
     // Listing lines are absorbed one at a time, so the buffer never holds a whole listing
     // twice; the reply they build is handed out when END arrives.
-    if (absorb_listing_line(line, crlf)) {
-      consumed_ = end + 1;
-      scanned_ = 0;
-      continue;
-    }
-    Reply reply = parse_header(line);
-    consumed_ = end + 1;
-    scanned_ = 0;
+    if (absorb_listing_line(line->text, line->ended_with_cr)) continue;
+    Reply reply = parse_header(line->text);
     if (listing_) {
-      if (reply.status != Status::kEnd) malformed("listing interrupted before END", line);
+      if (reply.status != Status::kEnd) malformed("listing interrupted before END", line->text);
       Reply listing = std::move(*listing_);
       listing_.reset();
       listing_bytes_ = 0;
@@ -200,47 +137,19 @@ std::optional<Reply> MetaParser::next() {
     if (reply.status != Status::kValue) return reply;
     pending_ = std::move(reply);
   }
-  const std::size_t available = buffer_.size() - consumed_;
-  const char* data = buffer_.data() + consumed_;
-  // The terminator is checked as soon as its first byte arrives, not when it is complete.
-  if (available > value_bytes_ && data[value_bytes_] != '\r') {
-    malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 1));
-  }
-  if (available < value_bytes_ + 2) return std::nullopt;
-  if (data[value_bytes_ + 1] != '\n') {
-    malformed("data block not followed by \\r\\n", std::string_view(data + value_bytes_, 2));
-  }
+  const std::optional<std::string_view> data = lines_.take_block(value_bytes_);
+  if (!data) return std::nullopt;
   Reply reply = std::move(*pending_);
   pending_.reset();
-  reply.value.assign(data, value_bytes_);
-  consumed_ += value_bytes_ + 2;
+  reply.value.assign(*data);
   return reply;
 }
 
 bool MetaParser::absorb_listing_line(std::string_view line, bool ended_with_cr) {
-  Status kind;
-  if (line.starts_with(kStatPrefix) && ended_with_cr) {
-    kind = Status::kStats;
-  } else if (line.starts_with(kMetadumpPrefix)) {
-    kind = Status::kMetadump;
-  } else {
-    return false;
-  }
+  const std::optional<Status> kind = detail::listing_kind(line, ended_with_cr);
+  if (!kind) return false;
   if (line.find('\r') != npos) malformed("bare \\r inside a line", line);
-  if (listing_ && listing_->status != kind) malformed("stats and metadump lines mixed", line);
-  listing_bytes_ += line.size() + 2;
-  if (listing_bytes_ > limits_.max_value_bytes) {
-    malformed("listing longer than " + std::to_string(limits_.max_value_bytes) + " bytes", line);
-  }
-  if (!listing_) {
-    listing_.emplace();
-    listing_->status = kind;
-  }
-  if (kind == Status::kStats) {
-    detail::parse_stat_line(line, *listing_);
-  } else {
-    listing_->metadump.push_back(detail::parse_metadump_line(line));
-  }
+  detail::add_listing_line(line, *kind, listing_, listing_bytes_, limits_.max_value_bytes);
   return true;
 }
 

@@ -3,6 +3,8 @@
 // sends): a pure, incremental parser. It is fed byte fragments and hands back whole
 // replies, so it is tested with fragments and fuzzed (fuzz/meta_parser_fuzzer.cpp).
 // Requests are built by protocol/meta_requests.hpp.
+#include "protocol/line_buffer.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -92,21 +94,15 @@ class MetaParser {
   void feed(std::string_view bytes);
   std::optional<Reply> next();
   /// Bytes received but not yet consumed by next().
-  std::size_t buffered() const { return buffer_.size() - consumed_; }
+  std::size_t buffered() const { return lines_.buffered(); }
 
  private:
-  // Position of the '\n' ending the header line at consumed_, or npos (throws past the limit).
-  std::size_t find_line_end();
   Reply parse_header(std::string_view line);
   // Adds a STAT or key= line to listing_; false if the line is not part of a listing.
   bool absorb_listing_line(std::string_view line, bool ended_with_cr);
-  void compact();
 
   ParserLimits limits_;
-  std::string buffer_;
-  std::size_t consumed_ = 0;
-  // Bytes after consumed_ already searched for '\n', so fragments are scanned once.
-  std::size_t scanned_ = 0;
+  detail::LineBuffer lines_;
   // A VA header already parsed whose data block (value_bytes_ + "\r\n") is incomplete.
   std::optional<Reply> pending_;
   std::size_t value_bytes_ = 0;

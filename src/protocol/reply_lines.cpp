@@ -79,6 +79,30 @@ void parse_stat_line(std::string_view line, Reply& stats) {
                            space == npos ? std::string() : std::string(rest.substr(space + 1)));
 }
 
+std::optional<Status> listing_kind(std::string_view line, bool ended_with_cr) {
+  if (line.starts_with(kStatPrefix) && ended_with_cr) return Status::kStats;
+  if (line.starts_with(kMetadumpPrefix)) return Status::kMetadump;
+  return std::nullopt;
+}
+
+void add_listing_line(std::string_view line, Status kind, std::optional<Reply>& listing,
+                      std::size_t& listing_bytes, std::size_t max_bytes) {
+  if (listing && listing->status != kind) malformed("stats and metadump lines mixed", line);
+  listing_bytes += line.size() + 2;
+  if (listing_bytes > max_bytes) {
+    malformed("listing longer than " + std::to_string(max_bytes) + " bytes", line);
+  }
+  if (!listing) {
+    listing.emplace();
+    listing->status = kind;
+  }
+  if (kind == Status::kStats) {
+    parse_stat_line(line, *listing);
+  } else {
+    listing->metadump.push_back(parse_metadump_line(line));
+  }
+}
+
 [[noreturn]] void malformed(std::string_view what, std::string_view bytes) {
   throw ProtocolError("malformed memcached reply: " + std::string(what) + " in " + quote(bytes),
                       {ErrorReason::kMalformedReply, {}});

@@ -1,12 +1,14 @@
 #pragma once
 // What the meta and classic reply parsers share: reporting a malformed reply, numbers and
 // tokens of a line, and the lines of the listings (stats, lru_crawler metadump) both read.
+// Their buffer of received bytes is protocol/line_buffer.hpp.
 #include <llmcache/errors.hpp>
 
 #include "protocol/meta_parser.hpp"
 
 #include <charconv>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -41,6 +43,16 @@ void for_each_token(std::string_view text, F f) {
     if (!token.empty()) f(token);
   }
 }
+
+/// kStats for a `STAT ` line ended with \r\n, kMetadump for a `key=` line (memcached ends
+/// those with a bare \n), nullopt for any other line.
+std::optional<Status> listing_kind(std::string_view line, bool ended_with_cr);
+
+/// Adds `line`, of listing_kind `kind`, to `listing` (started if empty), counting its bytes
+/// in `listing_bytes`. Throws ProtocolError when stats and metadump lines mix or the listing
+/// passes `max_bytes`.
+void add_listing_line(std::string_view line, Status kind, std::optional<Reply>& listing,
+                      std::size_t& listing_bytes, std::size_t max_bytes);
 
 /// One `key=... exp=... ...` line of lru_crawler metadump.
 MetadumpEntry parse_metadump_line(std::string_view line);

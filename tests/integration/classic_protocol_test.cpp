@@ -4,13 +4,18 @@
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
 
+#include "protocol/classic_requests.hpp"
 #include "support/fake_server.hpp"
 #include "support/memcached_server.hpp"
 
 #include <gtest/gtest.h>
 #include <asio/use_future.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -60,6 +65,169 @@ TEST(ClassicProtocol, EveryOperationAgainstRealMemcached) {
   EXPECT_FALSE(client.server_stats(0).empty());
   EXPECT_EQ(client.flush_all(), 1u);
   EXPECT_FALSE(client.get("b"));
+}
+
+// ---------------------------------------------------------------- get_many in classic mode
+
+// The values a get_many should find: every third key missing, and one key asked twice.
+struct Batch {
+  std::vector<std::string> keys;
+  std::vector<std::optional<std::string>> expected;
+};
+
+Batch batch_of(std::size_t count, std::size_t key_bytes) {
+  Batch batch;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string key = "k" + std::to_string(i) + "-";
+    key.resize(std::max(key.size(), key_bytes), 'x');
+    batch.keys.push_back(key);
+    batch.expected.push_back(i % 3 == 1 ? std::nullopt
+                                        : std::optional<std::string>("v" + std::to_string(i)));
+  }
+  batch.keys.push_back(batch.keys[0]);
+  batch.expected.push_back(batch.expected[0]);
+  return batch;
+}
+
+template <class C>
+void store(C& client, const Batch& batch) {
+  for (std::size_t i = 0; i < batch.keys.size(); ++i) {
+    if (batch.expected[i]) client.set(batch.keys[i], *batch.expected[i]);
+  }
+}
+
+std::vector<std::optional<std::string>> values_of(const std::vector<std::optional<Item>>& items) {
+  std::vector<std::optional<std::string>> values;
+  for (const auto& item : items) {
+    values.push_back(item ? std::optional<std::string>(item->value) : std::nullopt);
+  }
+  return values;
+}
+
+TEST(ClassicGetMany, AgainstRealMemcachedFindsWhatMetaFinds) {
+  MemcachedServer server;
+  Client classic(server.address(), with_protocol(Protocol::kClassic));
+  Client meta(server.address(), with_protocol(Protocol::kMeta));
+  // 200-byte keys: 300 of them take several 16 KB request lines.
+  const Batch batch = batch_of(300, 200);
+  store(meta, batch);
+  EXPECT_EQ(values_of(classic.get_many(batch.keys)), batch.expected);
+  EXPECT_EQ(values_of(classic.async_get_many(batch.keys, asio::use_future).get()), batch.expected);
+  EXPECT_EQ(values_of(classic.get_many(batch.keys)), values_of(meta.get_many(batch.keys)));
+  // Flags travel with each item, and the connection stays in step for what follows.
+  SetOptions flags;
+  flags.flags = 9;
+  classic.set(batch.keys[0], "flagged", flags);
+  EXPECT_EQ(classic.get_many(std::vector<std::string>{batch.keys[0]})[0]->flags, 9u);
+  EXPECT_EQ(classic.get(batch.keys[2])->value, "v2");
+}
+
+// Connection 0 answers classic gets as a proxy may: hits in reverse order, then END; it
+// records each request line.
+FakeServer::Script reordering_proxy(std::vector<std::string>& lines, const Batch& batch) {
+  return [&lines, &batch](FakePeer& peer) {
+    while (auto request = peer.read_request()) {
+      lines.push_back(request->line);
+      std::vector<std::string> hits;
+      std::istringstream words(request->line);
+      std::string key;
+      words >> key;  // the command
+      while (words >> key) {
+        for (std::size_t i = 0; i < batch.keys.size(); ++i) {
+          if (batch.keys[i] != key || !batch.expected[i]) continue;
+          const std::string& value = *batch.expected[i];
+          hits.push_back("VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value +
+                         "\r\n");
+          break;
+        }
+      }
+      std::string reply;
+      for (auto hit = hits.rbegin(); hit != hits.rend(); ++hit) reply += *hit;
+      if (!peer.send(reply + "END\r\n")) return;
+    }
+  };
+}
+
+TEST(ClassicGetMany, OneGetPerLineUnderTheLimitItemsPairedByKeyInAnyOrder) {
+  const Batch batch = batch_of(200, 200);  // 40 KB of keys: three lines
+  std::vector<std::string> lines;
+  {
+    FakeServer server({reordering_proxy(lines, batch)});
+    Client client(server.address(), with_protocol(Protocol::kClassic));
+    EXPECT_EQ(values_of(client.get_many(batch.keys)), batch.expected);
+  }
+  ASSERT_EQ(lines.size(), 3u);
+  std::vector<std::string> asked;
+  for (const auto& line : lines) {
+    EXPECT_LE(line.size() + 2, protocol::kClassicGetLineLimit);
+    std::istringstream words(line);
+    std::string word;
+    words >> word;
+    EXPECT_EQ(word, "get");
+    while (words >> word) asked.push_back(word);
+  }
+  // Each key once, the repeated one too, in the caller's order.
+  EXPECT_EQ(asked, std::vector<std::string>(batch.keys.begin(), batch.keys.end() - 1));
+}
+
+TEST(ClassicGetMany, AHashClientAsksEachServerForItsOwnKeys) {
+  std::array<MemcachedServer, 3> servers;
+  const std::vector<ServerAddress> addresses = {servers[0].address(), servers[1].address(),
+                                                servers[2].address()};
+  HashClientOptions meta_options;
+  meta_options.client = with_protocol(Protocol::kMeta);
+  HashClientOptions classic_options;
+  classic_options.client = with_protocol(Protocol::kClassic);
+  HashClient meta(addresses, meta_options);
+  HashClient classic(addresses, classic_options);
+  const Batch batch = batch_of(90, 10);
+  // Stored by the meta client: found by the classic one only where placement agrees.
+  store(meta, batch);
+  EXPECT_EQ(values_of(classic.get_many(batch.keys)), batch.expected);
+  EXPECT_EQ(values_of(classic.async_get_many(batch.keys, asio::use_future).get()), batch.expected);
+  // The batch really spans the servers: each holds some of its keys.
+  for (auto& server : servers) {
+    Client direct(server.address(), with_protocol(Protocol::kMeta));
+    const auto held = values_of(direct.get_many(batch.keys));
+    EXPECT_GT(std::count_if(held.begin(), held.end(), [](const auto& v) { return v.has_value(); }),
+              0)
+        << server.spec();
+  }
+}
+
+TEST(ClassicGetMany, AFailedServerFailsTheCallAsInMeta) {
+  for (const Protocol protocol : {Protocol::kMeta, Protocol::kClassic}) {
+    std::array<MemcachedServer, 3> servers;
+    HashClientOptions options;
+    options.client = with_protocol(protocol);
+    options.client.connect_timeout = 300ms;
+    options.client.request_timeout = 300ms;
+    options.retry_timeout = 10s;
+    HashClient client({servers[0].address(), servers[1].address(), servers[2].address()}, options);
+    const Batch batch = batch_of(30, 10);
+    store(client, batch);
+    const std::string victim = client.server_for(batch.keys[0]).name();
+    for (auto& server : servers) {
+      if (server.spec() == victim) server.kill();
+    }
+    // The first failure reaches the caller; then the server is skipped without I/O.
+    for (const ErrorReason reason : {ErrorReason::kConnectionRefused, ErrorReason::kServerDown}) {
+      try {
+        client.get_many(batch.keys);
+        ADD_FAILURE() << "get_many with a server down succeeded";
+      } catch (const IoError& e) {
+        EXPECT_EQ(e.reason(), reason) << e.what();
+        EXPECT_EQ(e.server(), victim);
+      }
+    }
+    // Keys of the other servers alone still work.
+    std::vector<std::string> elsewhere;
+    for (const auto& key : batch.keys) {
+      if (client.server_for(key).name() != victim) elsewhere.push_back(key);
+    }
+    ASSERT_FALSE(elsewhere.empty());
+    EXPECT_NO_THROW(client.get_many(elsewhere));
+  }
 }
 
 TEST(ClassicProtocol, SharesEntriesWithAMetaClient) {

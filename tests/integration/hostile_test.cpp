@@ -172,6 +172,21 @@ const std::vector<Hostile>& classic_hostile_replies() {
        Expect::kProtocolError},
       {"StoreReplyToAGet", [](const FakeRequest&) { return std::string("STORED\r\n"); }, false,
        Expect::kProtocolError},
+      // Classic replies name their key instead of echoing an opaque: an item for a key the
+      // request did not ask for answers another request.
+      {"ValueForAKeyNotAskedFor",
+       [](const FakeRequest& r) { return "VALUE " + r.key + "x 0 5\r\nwrong\r\nEND\r\n"; }, false,
+       Expect::kProtocolError},
+      {"ValueForTheKeyThenAnother",
+       [](const FakeRequest& r) {
+         return "VALUE " + r.key + " 0 3\r\nv:k\r\nVALUE other 0 5\r\nwrong\r\nEND\r\n";
+       },
+       false, Expect::kProtocolError},
+      {"ValueForTheKeyTwice",
+       [](const FakeRequest& r) {
+         return "VALUE " + r.key + " 0 3\r\nv:k\r\nVALUE " + r.key + " 0 5\r\nwrong\r\nEND\r\n";
+       },
+       false, Expect::kProtocolError},
   };
   return cases;
 }
@@ -500,15 +515,21 @@ TEST(HostileFragments, BlockingRepliesByteByByte) {
   EXPECT_EQ(f.server.accepted(), 1u);  // one connection, in sync throughout
 }
 
-TEST(HostileFragments, RepliesInTheWrongOrderFailBothRequestsAndNeitherGetsTheOtherValue) {
+// Two async gets, "a" then "b", whose replies `swapped(a, b)` gives in the wrong order: both
+// fail with ProtocolError, neither gets the other's value, and the connection is dropped.
+void expect_swapped_replies_fail(
+    Protocol protocol,
+    std::function<std::string(const FakeRequest& a, const FakeRequest& b)> swapped) {
   set_log_handler([](LogLevel, std::string_view) {});
-  Fixture f([&](FakePeer& peer) {
-    auto a = peer.read_request();
-    auto b = peer.read_request();
-    if (!a || !b) return;
-    peer.send("VA 3 f0" + opaque_of(*b) + "\r\nv:b\r\nVA 3 f0" + opaque_of(*a) + "\r\nv:a\r\n");
-    peer.wait_for_client_close(kCloseWait);
-  });
+  Fixture f(
+      [&](FakePeer& peer) {
+        auto a = peer.read_request();
+        auto b = peer.read_request();
+        if (!a || !b) return;
+        peer.send(swapped(*a, *b));
+        peer.wait_for_client_close(kCloseWait);
+      },
+      protocol);
   auto a = f.client->async_get("a", asio::use_future);
   auto b = f.client->async_get("b", asio::use_future);
   for (auto* result : {&a, &b}) {
@@ -520,6 +541,46 @@ TEST(HostileFragments, RepliesInTheWrongOrderFailBothRequestsAndNeitherGetsTheOt
   }
   EXPECT_TRUE(f.server.wait_connection_ended(0, kCloseWait));
   EXPECT_EQ(f.client->get("k")->value, "v:k");
+}
+
+TEST(HostileFragments, RepliesInTheWrongOrderFailBothRequestsAndNeitherGetsTheOtherValue) {
+  expect_swapped_replies_fail(Protocol::kMeta, [](const FakeRequest& a, const FakeRequest& b) {
+    return "VA 3 f0" + opaque_of(b) + "\r\nv:b\r\nVA 3 f0" + opaque_of(a) + "\r\nv:a\r\n";
+  });
+}
+
+TEST(HostileFragments, ClassicRepliesInTheWrongOrderFailBothRequestsAndNeitherGetsTheOtherValue) {
+  // Without an opaque, only the key a VALUE names shows that it answers the other request.
+  expect_swapped_replies_fail(Protocol::kClassic, [](const FakeRequest&, const FakeRequest&) {
+    return std::string("VALUE b 0 3\r\nv:b\r\nEND\r\nVALUE a 0 3\r\nv:a\r\nEND\r\n");
+  });
+}
+
+// A classic get_many asks for several keys in one request: an item for any other key fails
+// the call, the connection is dropped, and the next get_many works on a fresh one.
+TEST(HostileClassicGetMany, AValueForAKeyNotAskedForFailsTheCallAndDropsTheConnection) {
+  set_log_handler([](LogLevel, std::string_view) {});
+  std::promise<bool> client_closed;
+  Fixture f(
+      [&](FakePeer& peer) {
+        auto request = peer.read_request();
+        if (!request) return client_closed.set_value(true);
+        EXPECT_EQ(request->line, "get k missing");
+        peer.send("VALUE k 0 3\r\nv:k\r\nVALUE stranger 0 5\r\nwrong\r\nEND\r\n");
+        client_closed.set_value(peer.wait_for_client_close(kCloseWait));
+      },
+      Protocol::kClassic);
+  const std::vector<std::string> keys = {"k", "missing"};
+  EXPECT_THROW(f.client->get_many(keys), ProtocolError);
+  auto closed = client_closed.get_future();
+  ASSERT_EQ(closed.wait_for(kCloseWait + 2s), std::future_status::ready);
+  EXPECT_TRUE(closed.get()) << "the client kept a connection that answered another request";
+  const auto items = f.client->get_many(keys);
+  ASSERT_EQ(items.size(), 2u);
+  ASSERT_TRUE(items[0]);
+  EXPECT_EQ(items[0]->value, "v:k");
+  EXPECT_FALSE(items[1]);
+  EXPECT_EQ(f.server.accepted(), 2u);
 }
 
 }  // namespace

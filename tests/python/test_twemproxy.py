@@ -58,6 +58,41 @@ def test_entries_reach_the_memcached_behind_the_proxy(twemproxy):
     assert sum(per_backend) == 50  # where each lands is the proxy's choice
 
 
+def _batch(count: int, key_bytes: int) -> tuple[list[str], list[bytes | None]]:
+    """Keys (every third one missing, the first asked twice) and the values get_many
+    should find."""
+    keys = [f"k{i}-".ljust(key_bytes, "x") for i in range(count)]
+    values: list[bytes | None] = [None if i % 3 == 1 else b"v%d" % i for i in range(count)]
+    return keys + keys[:1], values + values[:1]
+
+
+def test_get_many_through_the_proxy_finds_what_pymemcache_stored(twemproxy):
+    # 300 keys of 200 bytes: several multi-key gets under the proxy's 16 KB request line,
+    # split by the proxy between its two memcached and merged back.
+    keys, values = _batch(300, 200)
+    theirs = pymemcache_client(twemproxy)
+    for key, value in zip(keys, values):
+        if value is not None:
+            theirs.set(key, value)
+    client = Client(twemproxy.spec)  # protocol="auto"
+    assert client.get_many(keys) == values
+    assert client.get(keys[0]) == values[0]  # still in step after the batches
+    per_backend = [
+        sum(PymemcacheClient(("127.0.0.1", b.port)).get(k) is not None for k in keys[:-1])
+        for b in twemproxy.backends
+    ]
+    assert all(n > 0 for n in per_backend)  # the batch really spans both memcached
+
+
+async def test_aget_many_through_the_proxy(twemproxy):
+    keys, values = _batch(100, 40)
+    client = Client(twemproxy.spec, protocol="classic")
+    for key, value in zip(keys, values):
+        if value is not None:
+            await client.aset(key, value)
+    assert await client.aget_many(keys) == values
+
+
 def test_langchain_pymemcache_cache_and_ours_share_entries_both_ways(twemproxy):
     theirs = LangchainMemcachedCache(pymemcache_client(twemproxy))
     ours = MemcachedCache(twemproxy.spec)

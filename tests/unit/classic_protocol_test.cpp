@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -247,6 +248,76 @@ TEST(ClassicRequests, GetSplitStaysUnderTheLineLimit) {
   // A key that cannot share a line still gets one.
   const std::vector<std::string_view> tiny = {"abc", "defg"};
   EXPECT_EQ(split_classic_get(tiny, 4), (std::vector<std::size_t>{1, 1}));
+}
+
+// ---------------------------------------------------------------- pairing items with keys
+
+std::vector<ClassicValue> items(const std::vector<std::string>& keys) {
+  std::vector<ClassicValue> out;
+  for (const auto& key : keys) out.push_back(ClassicValue{key, 0, {}, "v:" + key});
+  return out;
+}
+
+// Each item's key index, or {} when the items do not answer the request.
+std::optional<std::vector<std::size_t>> pairing(std::string_view request,
+                                                const std::vector<std::string>& keys) {
+  const auto values = items(keys);
+  std::vector<std::size_t> key_of_item(values.size(), 999);
+  if (!pair_classic_items(request, values, key_of_item)) return std::nullopt;
+  // The check alone (what the connection runs) agrees.
+  EXPECT_TRUE(pair_classic_items(request, values));
+  return key_of_item;
+}
+
+using Pairing = std::optional<std::vector<std::size_t>>;
+
+TEST(ClassicPairing, ItemsInRequestOrderWithMissesBetween) {
+  EXPECT_EQ(pairing("get a b c d\r\n", {"a", "c", "d"}), (Pairing{{0, 2, 3}}));
+  EXPECT_EQ(pairing("gets a b\r\n", {"b"}), (Pairing{{1}}));
+  EXPECT_EQ(pairing("get a b\r\n", {}), Pairing{std::vector<std::size_t>{}});
+}
+
+TEST(ClassicPairing, ItemsInAnotherOrderArePairedByKey) {
+  // A proxy may merge its backends' replies in its own order.
+  EXPECT_EQ(pairing("get a b c d\r\n", {"d", "b", "a"}), (Pairing{{3, 1, 0}}));
+}
+
+TEST(ClassicPairing, AKeyAskedTwiceIsAnsweredAtMostTwice) {
+  EXPECT_EQ(pairing("get a b a\r\n", {"a", "a"}), (Pairing{{0, 2}}));
+  EXPECT_EQ(pairing("get a b a\r\n", {"a", "a", "a"}), std::nullopt);
+  EXPECT_EQ(pairing("get a b\r\n", {"a", "a"}), std::nullopt);
+}
+
+TEST(ClassicPairing, AnItemForAKeyNotAskedForAnswersAnotherRequest) {
+  EXPECT_EQ(pairing("get a b\r\n", {"c"}), std::nullopt);
+  EXPECT_EQ(pairing("get a b\r\n", {"a", "c"}), std::nullopt);
+  // Prefixes and extensions of a key asked for are other keys.
+  EXPECT_EQ(pairing("get ab\r\n", {"a"}), std::nullopt);
+  EXPECT_EQ(pairing("get a\r\n", {"ab"}), std::nullopt);
+  // The command word is not a key; a request that is not a get asks for none.
+  EXPECT_EQ(pairing("get a\r\n", {"get"}), std::nullopt);
+  EXPECT_EQ(pairing("version\r\n", {"version"}), std::nullopt);
+  EXPECT_EQ(pairing("", {"a"}), std::nullopt);
+}
+
+TEST(ClassicPairing, ABatchOfHundredsOfKeysInAnyOrder) {
+  // Past the 64 keys whose answers are tracked without allocating.
+  std::vector<std::string> keys;
+  std::vector<std::string_view> views;
+  for (int i = 0; i < 300; ++i) keys.push_back("key" + std::to_string(i));
+  for (const auto& key : keys) views.emplace_back(key);
+  std::string request;
+  append_classic_get(request, views);
+  std::vector<std::string> answered;
+  std::vector<std::size_t> expected;
+  for (std::size_t i = keys.size(); i-- > 0;) {
+    if (i % 3 == 0) continue;  // misses
+    answered.push_back(keys[i]);
+    expected.push_back(i);
+  }
+  EXPECT_EQ(pairing(request, answered), Pairing{expected});
+  answered.push_back(keys[200]);  // once more than asked
+  EXPECT_EQ(pairing(request, answered), std::nullopt);
 }
 
 TEST(ClassicRequests, StoreDeleteTouch) {

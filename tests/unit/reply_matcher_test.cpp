@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,28 @@ TEST(ReplyMatcher, AReplyToNothingIsUnexpected) {
   matcher.expect(1, 1);
   EXPECT_EQ(matcher.match(reply(1)), 1);
   EXPECT_EQ(failure_of([&] { matcher.match(reply(1)); }), "unexpected_reply 127.0.0.1:11211");
+}
+
+protocol::Reply items(std::initializer_list<const char*> keys) {
+  protocol::Reply r = reply(std::nullopt, protocol::Status::kValue);
+  for (const char* key : keys) r.values.push_back({key, 0, {}, "v"});
+  return r;
+}
+
+TEST(ReplyMatcher, AClassicGetIsAnsweredOnlyWithItemsForTheKeysItAskedFor) {
+  const auto get = protocol::accepts({protocol::Status::kValue, protocol::Status::kEnd});
+  ReplyMatcher<int> matcher(kServer);
+  matcher.expect(std::nullopt, get, "get a b\r\n", 1);
+  matcher.expect(std::nullopt, get, "get c\r\n", 2);
+  // c's item, while a and b's get is the oldest: the stream is out of step.
+  EXPECT_EQ(failure_of([&] { matcher.match(items({"c"})); }), "unexpected_reply 127.0.0.1:11211");
+  EXPECT_EQ(failure_of([&] {
+              matcher.match(items({"a", "a"}));
+            }),
+            "unexpected_reply 127.0.0.1:11211");
+  EXPECT_EQ(matcher.size(), 2u);
+  EXPECT_EQ(matcher.match(items({"b", "a"})), 1);
+  EXPECT_EQ(matcher.match(reply(std::nullopt, protocol::Status::kEnd)), 2);
 }
 
 TEST(ReplyMatcher, TakeAllHandsBackEveryWaiterOldestFirst) {
