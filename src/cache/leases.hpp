@@ -4,6 +4,7 @@
 // it in src/cache/leases.cpp; nothing here does I/O.
 #include <llmcache/cache_core.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
