@@ -172,6 +172,21 @@ TEST_P(Leases, ReleaseWithoutALeaseDoesNothing) {
   EXPECT_EQ(plain->fetch(kKey), std::string(kValue));
 }
 
+TEST_P(Leases, NamespacedAndSignedEntriesWaitTheSameWay) {
+  MemcachedCacheOptions options = single_flight();
+  options.namespace_ = "tenant-a";
+  options.signing_secret = "secret";
+  auto winner = cache(options);
+  auto waiter = cache(options);
+  EXPECT_FALSE(winner->fetch(kKey));
+  auto waited = fetch_later(waiter);
+  let_waiter_start();
+  EXPECT_TRUE(winner->store(kKey, kValue));
+  EXPECT_EQ(waited.get(), std::string(kValue));
+  EXPECT_EQ(waiter->stats().lease_waits, 1u);
+  EXPECT_EQ(waiter->stats().signature_failures, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Protocols, Leases,
                          ::testing::Values(Mode{"meta", Protocol::kMeta},
                                            Mode{"classic", Protocol::kClassic}),

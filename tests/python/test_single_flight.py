@@ -186,6 +186,24 @@ def test_release_lease_lets_a_waiter_take_over(memcached):
     assert waiter.stats()["lease_wait_timeouts"] == 0
 
 
+def test_arelease_lease_lets_an_awaiting_lookup_take_over(memcached):
+    winner = MemcachedCache(memcached.spec, single_flight=True)
+    waiter = MemcachedCache(memcached.spec, single_flight=True)
+
+    async def scenario():
+        assert await winner.alookup("p", LLM) is None
+        waiting = asyncio.ensure_future(waiter.alookup("p", LLM))
+        await asyncio.sleep(0.3)  # orders the steps (the waiter awaits); nothing asserts a duration
+        assert not waiting.done()
+        await winner.arelease_lease("p", LLM)
+        return await waiting
+
+    assert asyncio.run(scenario()) is None
+    assert winner.stats()["leases_won"] == 1
+    assert waiter.stats()["leases_won"] == 1
+    assert waiter.stats()["lease_wait_timeouts"] == 0
+
+
 def test_a_wait_that_runs_out_is_a_miss_not_the_placeholder(memcached):
     winner = MemcachedCache(memcached.spec, single_flight=True)
     waiter = MemcachedCache(memcached.spec, single_flight=True, single_flight_wait=0.3)
