@@ -51,6 +51,11 @@ struct CacheStats {
   std::uint64_t bytes_written = 0;          // value bytes stored (as sent: compressed, sealed)
   std::uint64_t bytes_saved_by_compression = 0;  // stored bytes compression spared (compress)
   std::uint64_t tokens_saved = 0;  // model tokens the hits spared (the face reads their usage)
+  std::uint64_t stale_served = 0;  // hits on an entry past its ttl (stale_ttl)
+  std::uint64_t leases_won = 0;    // misses that were told to compute (single_flight,
+                                   // or the refresh of a stale entry)
+  std::uint64_t lease_waits = 0;   // hits that waited for another caller's value
+  std::uint64_t lease_wait_timeouts = 0;  // waits that ran out: misses (single_flight_wait)
 };
 
 /// Client flag bit that marks an entry's value as one zstd frame (MemcachedCacheOptions::
@@ -113,6 +118,31 @@ struct MemcachedCacheOptions {
   std::size_t compress_min_bytes = 1024;
   /// zstd's level (1 fastest .. 19 smallest); 3 is zstd's own default.
   int compress_level = 3;
+
+  /// Stampede protection across processes (docs/single-flight.md): of all concurrent
+  /// lookups of one missing entry, in every process sharing the pool, one misses (a
+  /// "lease": its caller computes the value and stores it) and the others wait for that
+  /// value, up to `single_flight_wait`, then read it as a hit. A waiter whose wait runs
+  /// out misses (and computes itself). A winner that never stores (its model call failed,
+  /// it was killed) holds the others for at most `lease_ttl`: then one of them takes over.
+  /// A failed or skipped update, or release_lease(), gives the lease back at once.
+  /// Meta protocol: `mg` with N<lease_ttl>, the lease is an empty placeholder item (other
+  /// readers, LangChain's own or pymemcache, see it as an empty value). Classic protocol
+  /// (proxies): an `add` of a lease key next to the entry. Lookups then cost one request
+  /// more only in classic mode, and only on a miss.
+  bool single_flight = false;
+  /// How long a waiter waits for another caller's value. Must be positive.
+  std::chrono::milliseconds single_flight_wait{60000};
+  /// How long a lease holds the others back if its winner never stores: choose it above
+  /// the model call's usual duration (shorter: a slow call is computed twice; longer: a
+  /// crashed winner delays everyone by up to that much). Must be positive.
+  std::chrono::seconds lease_ttl{30};
+  /// Stale-while-revalidate (meta protocol): entries are kept `stale_ttl` beyond `ttl`;
+  /// in that window one lookup misses (and refreshes the entry, counted in leases_won)
+  /// while every other lookup still reads the old value at once (stale_served). Needs a
+  /// positive `ttl`; 0 turns it off. In classic mode stale serving is impossible (no
+  /// remaining-TTL flags): entries expire after `ttl`, which is said once in the log.
+  std::chrono::seconds stale_ttl{0};
 };
 
 /// The most a compressed entry may decompress to: a frame declaring more (a zstd bomb) is
@@ -122,7 +152,9 @@ inline constexpr std::size_t kMaxDecompressedBytes = std::size_t{64} << 20;
 class CacheCore : public std::enable_shared_from_this<CacheCore> {
  public:
   /// Throws InvalidArgumentError for a null client, a negative ttl, an empty secret or
-  /// namespace, a non-positive namespace_refresh or a bad compress_level.
+  /// namespace, a non-positive namespace_refresh or a bad compress_level; with
+  /// single_flight, a non-positive single_flight_wait or lease_ttl; a negative stale_ttl,
+  /// or a positive one with no ttl.
   CacheCore(std::shared_ptr<ClientBase> client, MemcachedCacheOptions options = {});
   ~CacheCore();
   CacheCore(const CacheCore&) = delete;
@@ -150,9 +182,13 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   /// trouble or an entry that fails its signature check: those are counted, logged once
   /// per cause and read as nullopt. Call finish_lookup() afterwards, once.
   /// With `control.refresh` or `control.no_cache`, nothing is read: nullopt.
+  /// With single_flight, a lookup may wait (sleeping) for another caller's value, up to
+  /// single_flight_wait; a nullopt may then be a lease: the caller should compute the
+  /// value and store() it (or release_lease() if it cannot).
   std::optional<std::string> fetch(std::string_view key, const CacheControl& control = {});
   /// Async fetch: `callback` runs once, on the client's I/O thread (or at once, on the
-  /// calling thread, when nothing needs reading), with a null error.
+  /// calling thread, when nothing needs reading), with a null error. A single_flight
+  /// wait is a timer on the I/O thread: no thread waits.
   void start_fetch(std::string key, Callback<std::optional<std::string>> callback,
                    const CacheControl& control = {});
   /// Ends one lookup: `decoded` says whether the fetched value became generations (a hit);
@@ -177,7 +213,18 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   /// An update the face could not encode (a value LangChain's own writer cannot
   /// represent): nothing is sent, the old entry stays; counted in update_failures and
   /// unserializable_values, logged once. Returns false, or throws `why` when `strict`.
-  bool refuse_update(const std::exception_ptr& why);
+  /// `key`, when given, is the lookup's key: a lease it holds is given back.
+  bool refuse_update(const std::exception_ptr& why, std::string_view key = {});
+
+  /// Gives back the lease this cache holds for `key` (single_flight: a lookup of `key`
+  /// missed and told this caller to compute), for a caller that will not store, so that
+  /// waiters need not wait lease_ttl: its placeholder is removed (only if it is still
+  /// this lease's). Does nothing when no lease is held. Never throws for server trouble
+  /// (the lease then ends by its lease_ttl). store() and a failed update do this alone.
+  void release_lease(std::string_view key);
+  /// Async: `callback` runs once, on the I/O thread or at once, with whether a lease
+  /// was given back.
+  void start_release_lease(std::string_view key, Callback<bool> callback);
 
   // ------------------------------------------------------------ the rest
   /// Without a namespace: `flush_all [delay]` on every server, wiping each whole server.
@@ -199,6 +246,22 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   struct Counters;
   class Namespace;
   struct Encoded;
+  class Leases;  // src/cache/leases.hpp
+  struct Flight;
+
+  // single_flight / stale_ttl (src/cache/leases.cpp). `stored` is the memcached key.
+  std::optional<std::string> leased_fetch(std::string_view key, const std::string& stored);
+  void start_leased_fetch(std::string key, std::string stored,
+                          Callback<std::optional<std::string>> callback);
+  /// The TTL an entry is stored with: ttl plus stale_ttl where stale serving works.
+  std::chrono::seconds stored_ttl(std::chrono::seconds ttl, Protocol protocol);
+  /// After an update of `key` (or instead of one): ends the lease held for it, removing
+  /// its placeholder unless the value was `stored` over it. Never throws.
+  void settle_lease(std::string_view key, bool stored);
+  void start_settle_lease(std::string_view key, bool stored, Callback<bool> callback);
+  enum class LeaseEvent : std::uint8_t { kStaleServed, kWon, kWaited, kWaitTimedOut };
+  void count(LeaseEvent event);
+  void note_classic_stale();
 
   std::optional<std::string> open(std::string_view key, std::optional<Item> item);
   Encoded encode(std::string_view key, std::string_view value) const;
@@ -217,6 +280,7 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   std::unique_ptr<const Signer> signer_;  // null when signing is off
   std::unique_ptr<Counters> counters_;
   std::unique_ptr<Namespace> namespace_;  // null without a namespace
+  std::unique_ptr<Leases> leases_;        // null unless single_flight or stale_ttl
 
   // ============================================================ inspection, for tools
   // For tools that show and move entries (the llmcache command's get, delete, dump and

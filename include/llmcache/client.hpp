@@ -159,6 +159,9 @@ class ClientBase {
   bool del(std::string_view key);
   /// Marks `key` stale (md I): readers see it with `stale`, one of them wins the recache.
   bool invalidate(std::string_view key);
+  /// Deletes `key` only while its CAS still equals `cas` (md C): false if it is gone or was
+  /// written since. Meta protocol only (InvalidArgumentError in classic mode).
+  bool del_if_cas(std::string_view key, std::uint64_t cas);
   MetaGetResult meta_get(std::string_view key, const MetaGetOptions& options);
   /// Classic `flush_all [delay]` on every server: wipes each whole server, not only
   /// LangChain's keys. With noreply, returns once the command is queued.
@@ -239,6 +242,7 @@ class ClientBase {
   void start_del(std::string key, bool invalidate, Callback<bool> callback);
   void start_meta_get(std::string key, const MetaGetOptions& options,
                       Callback<MetaGetResult> callback);
+  void start_del_if_cas(std::string key, std::uint64_t cas, Callback<bool> callback);
   void start_flush_all(std::chrono::seconds delay, bool noreply, Callback<std::size_t> callback);
   void start_version(std::size_t server_index, Callback<std::string> callback);
   void start_server_stats(std::size_t server_index, Callback<ServerStats> callback);
@@ -250,6 +254,13 @@ class ClientBase {
   /// True on the client's I/O thread, where blocking calls are refused (they would
   /// wait for the very thread they block).
   bool on_io_thread() const;
+  /// The protocol this client speaks: Protocol::kMeta or kClassic (never kAuto). An auto
+  /// client that has not decided yet probes the server holding `key` now, on the calling
+  /// thread (so not on the I/O thread); throws as a request would when it cannot.
+  Protocol protocol(std::string_view key);
+  /// The same without blocking: `callback` runs once, at once on the calling thread when
+  /// the protocol is decided, else on the I/O thread after the probe (or with its error).
+  void start_protocol(std::string key, Callback<Protocol> callback);
   /// The servers, in the order given.
   std::vector<ServerAddress> servers() const;
   /// The server that currently holds `key` (after failover, if any). Throws IoError

@@ -14,7 +14,10 @@ not threads; every call has a finite deadline.
 Optionally (``signing_secret=...``), entries are signed with HMAC-SHA256 by the same C++
 code the C++ cache uses, and only entries signed with that secret read back; with
 ``namespace=...`` entries live in a namespace that ``clear()`` empties alone; with
-``compress=True`` large values are stored zstd-compressed. Per request,
+``compress=True`` large values are stored zstd-compressed; with ``single_flight=True``
+concurrent misses of one prompt, across processes, call the model once (the others wait
+for its answer), and with ``stale_ttl=...`` expired entries are served while one caller
+refreshes them (docs/single-flight.md). Per request,
 :func:`langchain_memcached.cache_control` changes what lookups and updates do.
 """
 
@@ -123,6 +126,22 @@ class MemcachedCache(BaseCache):
             entries. ``stats()["bytes_saved_by_compression"]`` says what it saved.
         compress_min_bytes: smallest value compressed (default 1024).
         compress_level: zstd's level, 1 (fastest) to 19 (smallest); default 3.
+        single_flight: stampede protection across processes: of all concurrent lookups
+            of one missing entry, one misses (its caller calls the model and stores the
+            answer) and the others wait for that answer (sleeping, or awaiting in async
+            code: no thread), then read it as a hit. Counted in ``leases_won``,
+            ``lease_waits`` and ``lease_wait_timeouts``. While the model runs, the entry's
+            key holds an empty placeholder, which LangChain's own reader and pymemcache
+            read as an empty value (see docs/single-flight.md).
+        single_flight_wait: seconds a waiter waits (default 60.0); when it runs out the
+            lookup misses and its caller calls the model itself.
+        lease_ttl: seconds a winner may take before a waiter takes over (default 30): a
+            winner that never stores (its model call raised, its process died) holds the
+            others that long. Choose it above the model call's usual duration.
+        stale_ttl: seconds an entry is still served after ``ttl`` (needs ``ttl``): in that
+            window one lookup misses and refreshes it, the others read the old answer at
+            once (``stale_served``). Meta protocol only; through a classic-protocol proxy
+            entries simply expire after ``ttl``.
         **client_options: when ``client_`` is a server string or list, keywords of
             ``langchain_memcached.Client``/``HashClient`` for the client built from it: timeouts, and
             TLS and auth (``tls=True``, ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
@@ -141,6 +160,10 @@ class MemcachedCache(BaseCache):
         compress: bool = False,
         compress_min_bytes: int = 1024,
         compress_level: int = 3,
+        single_flight: bool = False,
+        single_flight_wait: float = 60.0,
+        lease_ttl: int = 30,
+        stale_ttl: int = 0,
         **client_options: Any,
     ) -> None:
         if ttl is not None and ttl < 0:
@@ -161,6 +184,10 @@ class MemcachedCache(BaseCache):
             compress=compress,
             compress_min_bytes=compress_min_bytes,
             compress_level=compress_level,
+            single_flight=single_flight,
+            single_flight_wait=single_flight_wait,
+            lease_ttl=lease_ttl,
+            stale_ttl=stale_ttl,
         )
 
     # Read-only: the core was made with them, so assigning one would change nothing.
@@ -219,9 +246,26 @@ class MemcachedCache(BaseCache):
         try:
             value = self._value(return_val)
         except _codec.UnwritableValueError as error:  # nothing sent: the old entry stays
-            self._core.refuse_update(error)
+            self._core.refuse_update(error, prompt, llm_string)
             return
+        except BaseException:
+            self._core.release_lease(prompt, llm_string)  # waiters need not wait lease_ttl
+            raise
         self._core.store(prompt, llm_string, value, **_control_keywords())
+
+    def release_lease(self, prompt: str, llm_string: str) -> None:
+        """With ``single_flight``: gives back the lease a lookup of this prompt won, when
+        its caller will not update (its model call failed), so that the waiting callers
+        need not wait ``lease_ttl``. Does nothing when no lease is held; never raises for
+        server trouble (the lease then ends by itself)."""
+        self._core.release_lease(prompt, llm_string)
+
+    async def arelease_lease(self, prompt: str, llm_string: str) -> None:
+        """Async :meth:`release_lease`."""
+        future: asyncio.Future[bool] = _aio.submit(
+            self._core.start_release_lease, prompt, llm_string
+        )
+        await future
 
     def clear(self, **kwargs: Any) -> None:
         """Without a namespace, ``flush_all`` on every server: wipes each WHOLE server, not
@@ -245,7 +289,11 @@ class MemcachedCache(BaseCache):
             value = self._value(return_val)
         except _codec.UnwritableValueError as error:  # nothing sent: the old entry stays
             self._core.refuse_update(error)
+            await self.arelease_lease(prompt, llm_string)
             return
+        except BaseException:
+            await self.arelease_lease(prompt, llm_string)
+            raise
         future: asyncio.Future[bool] = _aio.submit(
             _with_control(self._core.start_store), prompt, llm_string, value
         )

@@ -227,9 +227,9 @@ class ClientCore:
     def start_flush_all(self, delay: int, noreply: bool, bridge: AsyncBridge, future: asyncio.Future[int]) -> None: ...
 
 class CacheCore:
-    def __init__(self, client: ClientCore, ttl: int = 0, strict: bool = False, signing_secret: str | bytes | None = None, namespace: str | bytes | None = None, namespace_refresh: float = 1.0, compress: bool = False, compress_min_bytes: int = 1024, compress_level: int = 3) -> None:
+    def __init__(self, client: ClientCore, ttl: int = 0, strict: bool = False, signing_secret: str | bytes | None = None, namespace: str | bytes | None = None, namespace_refresh: float = 1.0, compress: bool = False, compress_min_bytes: int = 1024, compress_level: int = 3, single_flight: bool = False, single_flight_wait: float = 60.0, lease_ttl: int = 30, stale_ttl: int = 0) -> None:
         """
-        The cache policy over `client`: keys, namespace, TTL, compression, signing, counters, logging once per cause. Raises InvalidArgumentError for a negative ttl, an empty secret or namespace, a non-positive namespace_refresh or a bad compress_level.
+        The cache policy over `client`: keys, namespace, TTL, compression, signing, single flight and stale serving, counters, logging once per cause. Raises InvalidArgumentError for a negative ttl, an empty secret or namespace, a non-positive namespace_refresh, a bad compress_level, a non-positive single_flight_wait or lease_ttl (with single_flight), a negative stale_ttl or a positive one without ttl.
         """
 
     def key(self, prompt: str | bytes, llm_string: str | bytes) -> str:
@@ -259,10 +259,17 @@ class CacheCore:
 
     def start_store(self, prompt: str | bytes, llm_string: str | bytes, value: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bool], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...
 
-    def refuse_update(self, error: BaseException) -> bool:
+    def refuse_update(self, error: BaseException, prompt: str | bytes | None = None, llm_string: str | bytes | None = None) -> bool:
         """
-        An update the face could not encode (`error` says why): nothing is sent, the old entry stays; counted as unserializable_values and logged once. Returns False, or raises `error` again when strict.
+        An update the face could not encode (`error` says why): nothing is sent, the old entry stays; counted as unserializable_values and logged once (and the lease of prompt and llm_string, if held, given back). Returns False, or raises `error` again when strict.
         """
+
+    def release_lease(self, prompt: str | bytes, llm_string: str | bytes) -> None:
+        """
+        single_flight: gives back the lease a lookup of this prompt and llm_string won, for a caller that will not store (its model call failed), so that waiters need not wait lease_ttl. Does nothing when no lease is held.
+        """
+
+    def start_release_lease(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
 
     def clear(self, delay: int = 0, noreply: bool = False) -> None:
         """

@@ -145,6 +145,10 @@ nb::dict stats_to_python(const llmcache::CacheStats& s) {
   d["bytes_written"] = s.bytes_written;
   d["bytes_saved_by_compression"] = s.bytes_saved_by_compression;
   d["tokens_saved"] = s.tokens_saved;
+  d["stale_served"] = s.stale_served;
+  d["leases_won"] = s.leases_won;
+  d["lease_waits"] = s.lease_waits;
+  d["lease_wait_timeouts"] = s.lease_wait_timeouts;
   return d;
 }
 
@@ -171,7 +175,8 @@ void register_cache(nb::module_& m) {
           "__init__",
           [](PyCache* self, const PyClient& client, std::int64_t ttl, bool strict,
              nb::handle signing_secret, nb::handle namespace_, double namespace_refresh,
-             bool compress, std::size_t compress_min_bytes, int compress_level) {
+             bool compress, std::size_t compress_min_bytes, int compress_level, bool single_flight,
+             double single_flight_wait, std::int64_t lease_ttl, std::int64_t stale_ttl) {
             llmcache::MemcachedCacheOptions options;
             options.ttl = std::chrono::seconds(ttl);
             options.strict = strict;
@@ -184,16 +189,24 @@ void register_cache(nb::module_& m) {
             options.compress = compress;
             options.compress_min_bytes = compress_min_bytes;
             options.compress_level = compress_level;
+            options.single_flight = single_flight;
+            options.single_flight_wait =
+                std::chrono::milliseconds(static_cast<std::int64_t>(single_flight_wait * 1000.0));
+            options.lease_ttl = std::chrono::seconds(lease_ttl);
+            options.stale_ttl = std::chrono::seconds(stale_ttl);
             new (self)
                 PyCache{std::make_shared<llmcache::CacheCore>(client.client(), std::move(options))};
           },
           "client"_a, "ttl"_a = 0, "strict"_a = false, "signing_secret"_a.none() = nb::none(),
           "namespace"_a.none() = nb::none(), "namespace_refresh"_a = 1.0, "compress"_a = false,
-          "compress_min_bytes"_a = 1024, "compress_level"_a = 3,
+          "compress_min_bytes"_a = 1024, "compress_level"_a = 3, "single_flight"_a = false,
+          "single_flight_wait"_a = 60.0, "lease_ttl"_a = 30, "stale_ttl"_a = 0,
           "The cache policy over `client`: keys, namespace, TTL, compression, signing, "
-          "counters, logging once per cause. Raises InvalidArgumentError for a negative ttl, "
-          "an empty secret or namespace, a non-positive namespace_refresh or a bad "
-          "compress_level.")
+          "single flight and stale serving, counters, logging once per cause. Raises "
+          "InvalidArgumentError for a negative ttl, an empty secret or namespace, a "
+          "non-positive namespace_refresh, a bad compress_level, a non-positive "
+          "single_flight_wait or lease_ttl (with single_flight), a negative stale_ttl or a "
+          "positive one without ttl.")
       .def("key", &PyCache::key, "prompt"_a.none(), "llm_string"_a.none(),
            "The key the entry for this prompt and llm_string is stored under.")
       // ---- lookup: fetch (or start_fetch), then finish_lookup exactly once
@@ -276,7 +289,10 @@ void register_cache(nb::module_& m) {
           "ttl"_a.none() = nb::none())
       .def(
           "refuse_update",
-          [](const PyCache& self, nb::handle error) {
+          [](const PyCache& self, nb::handle error, nb::handle prompt, nb::handle llm_string) {
+            // The lease (single_flight) this lookup's key holds is given back.
+            std::string key;
+            if (!prompt.is_none() || !llm_string.is_none()) key = self.key(prompt, llm_string);
             // The core needs the reason's text for its log line, and rethrows when strict:
             // then the caller gets its own exception back, not a copy.
             const std::string why = nb::str(error).c_str();
@@ -285,8 +301,10 @@ void register_cache(nb::module_& m) {
             {
               DrainLogOnReturn drain;
               try {
-                result = self.core->refuse_update(
-                    std::make_exception_ptr(llmcache::InvalidArgumentError(why)));
+                result = without_gil([&] {
+                  return self.core->refuse_update(
+                      std::make_exception_ptr(llmcache::InvalidArgumentError(why)), key);
+                });
               } catch (const llmcache::InvalidArgumentError&) {
                 refused_strictly = true;
               }
@@ -297,10 +315,31 @@ void register_cache(nb::module_& m) {
             }
             return result;
           },
-          "error"_a,
+          "error"_a, "prompt"_a.none() = nb::none(), "llm_string"_a.none() = nb::none(),
           "An update the face could not encode (`error` says why): nothing is sent, the old "
-          "entry stays; counted as unserializable_values and logged once. Returns False, or "
-          "raises `error` again when strict.")
+          "entry stays; counted as unserializable_values and logged once (and the lease of "
+          "prompt and llm_string, if held, given back). Returns False, or raises `error` "
+          "again when strict.")
+      .def(
+          "release_lease",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string) {
+            std::string key = self.key(prompt, llm_string);
+            without_gil([&] { self.core->release_lease(key); });
+          },
+          "prompt"_a.none(), "llm_string"_a.none(),
+          "single_flight: gives back the lease a lookup of this prompt and llm_string won, "
+          "for a caller that will not store (its model call failed), so that waiters need "
+          "not wait lease_ttl. Does nothing when no lease is held.")
+      .def(
+          "start_release_lease",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, AsyncBridge& bridge,
+             nb::handle future) {
+            std::string key = self.key(prompt, llm_string);
+            bridge.submit<bool>(future, [&](llmcache::Callback<bool> done) {
+              self.core->start_release_lease(key, std::move(done));
+            });
+          },
+          "prompt"_a.none(), "llm_string"_a.none(), "bridge"_a, "future"_a)
       // ---- the rest
       .def(
           "clear",

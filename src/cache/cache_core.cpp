@@ -5,6 +5,7 @@
 #include <llmcache/signing.hpp>
 
 #include "cache/latency_recorder.hpp"
+#include "cache/leases.hpp"
 #include "common/wait_for.hpp"
 
 #include <openssl/evp.h>
@@ -25,6 +26,8 @@ struct CacheCore::Counters {
   std::atomic<std::uint64_t> bytes_saved_by_compression{0};
   std::atomic<std::uint64_t> tokens_saved{0};  // metrics: what the faces report per hit
   LatencyRecorder lookup_latency;              // metrics: one observation per fetch
+  std::atomic<std::uint64_t> stale_served{0}, leases_won{0}, lease_waits{0};
+  std::atomic<std::uint64_t> lease_wait_timeouts{0};
 
   // Each (operation, cause) is logged the first time only, so a dead server cannot flood
   // the log while a user still learns that writes fail too, not only reads; the counters
@@ -230,6 +233,19 @@ CacheCore::CacheCore(std::shared_ptr<ClientBase> client, MemcachedCacheOptions o
     throw InvalidArgumentError("compress_level must be within 1.." +
                                std::to_string(ZSTD_maxCLevel()));
   }
+  if (options_.single_flight) {
+    if (options_.single_flight_wait.count() <= 0) {
+      throw InvalidArgumentError("single_flight_wait must be positive");
+    }
+    if (options_.lease_ttl.count() <= 0) throw InvalidArgumentError("lease_ttl must be positive");
+  }
+  if (options_.stale_ttl.count() < 0) throw InvalidArgumentError("stale_ttl cannot be negative");
+  if (options_.stale_ttl.count() > 0 && options_.ttl.count() == 0) {
+    throw InvalidArgumentError("stale_ttl needs a ttl: entries without expiry are never stale");
+  }
+  if (options_.single_flight || options_.stale_ttl.count() > 0) {
+    leases_ = std::make_unique<Leases>(options_.lease_ttl);
+  }
   if (options_.signing_secret) {
     signer_ = std::make_unique<const Signer>(*options_.signing_secret);
     // The Signer keeps what it needs; no second copy of the secret stays around.
@@ -391,6 +407,7 @@ std::optional<std::string> CacheCore::fetch(std::string_view key, const CacheCon
   std::string derived;
   try {
     if (namespace_) derived = derive_key(key, generation());
+    if (leases_) return leased_fetch(key, namespace_ ? derived : std::string(key));
     item = client_->get(namespace_ ? std::string_view(derived) : key);
   } catch (const Error&) {
     count(std::current_exception(), "lookup");
@@ -411,7 +428,8 @@ void CacheCore::start_fetch(std::string key, Callback<std::optional<std::string>
   };
   if (control.refresh || control.no_cache) return callback(nullptr, std::nullopt);
   auto self = shared_from_this();
-  auto read = [self, callback](std::string stored) {
+  auto read = [self, key, callback](std::string stored) {
+    if (self->leases_) return self->start_leased_fetch(key, std::move(stored), callback);
     try {
       self->client_->start_get(
           stored, [self, stored, callback](std::exception_ptr error, std::optional<Item> item) {
@@ -499,7 +517,10 @@ bool CacheCore::finish_store(const std::exception_ptr& error, StoreResult result
 }
 
 bool CacheCore::store(std::string_view key, std::string_view value, const CacheControl& control) {
-  if (control.no_store || control.no_cache) return false;
+  if (control.no_store || control.no_cache) {
+    settle_lease(key, false);
+    return false;
+  }
   SetOptions options = set_options(control);
   Encoded encoded;
   std::exception_ptr error;
@@ -508,56 +529,95 @@ bool CacheCore::store(std::string_view key, std::string_view value, const CacheC
     std::string derived;
     if (namespace_) derived = derive_key(key, generation());
     const std::string_view stored = namespace_ ? std::string_view(derived) : key;
+    if (options_.stale_ttl.count() > 0) {
+      options.ttl = stored_ttl(options.ttl, client_->protocol(stored));
+    }
     encoded = encode(stored, value);
     options.flags = encoded.flags;
     result = client_->set(stored, encoded.bytes, options);
   } catch (const InvalidArgumentError&) {
+    settle_lease(key, false);
     throw;  // the caller's mistake (a key memcached cannot store), not the server's
   } catch (const Error&) {
     error = std::current_exception();
   }
   const bool done = finish_store(error, result, encoded.bytes.size(), encoded.saved);
+  // Whatever happened, waiters for this key must not be held for lease_ttl.
+  settle_lease(key, done);
   if (!done && error && options_.strict) std::rethrow_exception(error);
   return done;
 }
 
 void CacheCore::start_store(std::string key, std::string_view value, Callback<bool> callback,
                             const CacheControl& control) {
-  if (control.no_store || control.no_cache) return callback(nullptr, false);
+  if (control.no_store || control.no_cache) {
+    return start_settle_lease(key, false,
+                              [callback](std::exception_ptr, bool) { callback(nullptr, false); });
+  }
   const SetOptions options = set_options(control);
   auto self = shared_from_this();
+  // The caller hears of the update once the lease it held (if any) is settled too, so
+  // that its waiters are not held for lease_ttl.
+  auto settled = [self, key, callback](std::exception_ptr error, bool ok) {
+    self->start_settle_lease(
+        key, ok, [callback, error, ok](std::exception_ptr, bool) { callback(error, ok); });
+  };
   // Encoded and sent once the stored key is known (sealing signs the stored key).
-  auto send = [self, options, callback](std::string stored, std::string_view value,
-                                        bool on_caller_thread) {
+  auto encode_and_send = [self, key, options, settled](std::string stored, std::string_view value,
+                                                       bool on_caller_thread, Protocol protocol) {
     Encoded encoded = self->encode(stored, value);
-    auto done = [self, size = encoded.bytes.size(), saved = encoded.saved, callback](
+    auto done = [self, size = encoded.bytes.size(), saved = encoded.saved, settled](
                     std::exception_ptr error, StoreResult result) {
       const bool ok = self->finish_store(error, result, size, saved);
-      callback(self->options_.strict && !ok ? error : nullptr, ok);
+      settled(self->options_.strict && !ok ? error : nullptr, ok);
     };
     SetOptions with_flags = options;
+    with_flags.ttl = self->stored_ttl(options.ttl, protocol);
     with_flags.flags = encoded.flags;
     try {
       self->client_->start_set(std::move(stored), std::move(encoded.bytes), with_flags, done);
     } catch (const InvalidArgumentError&) {
-      if (on_caller_thread) throw;
+      if (on_caller_thread) {
+        self->settle_lease(key, false);
+        throw;
+      }
       done(std::current_exception(), StoreResult::kNotStored);
     } catch (const Error&) {
       done(std::current_exception(), StoreResult::kNotStored);
     }
   };
-  if (!namespace_) return send(std::move(key), value, true);
-  start_generation([self, key = std::move(key), value = std::string(value), send, callback](
-                       std::exception_ptr error, std::string generation) {
+  // stale_ttl lengthens the TTL only where the protocol serves stale entries: ask which
+  // (at once when known; an auto client that has not probed yet probes on the I/O thread).
+  auto send = [self, encode_and_send, settled](std::string stored, std::string_view value,
+                                               bool on_caller_thread) {
+    if (self->options_.stale_ttl.count() == 0) {
+      return encode_and_send(std::move(stored), value, on_caller_thread, Protocol::kMeta);
+    }
+    std::string routing = stored;
+    self->client_->start_protocol(
+        std::move(routing),
+        [self, encode_and_send, settled, stored = std::move(stored), value = std::string(value)](
+            std::exception_ptr error, Protocol protocol) mutable {
+          if (error) {
+            const bool ok = self->finish_store(error, StoreResult::kNotStored, 0, 0);
+            return settled(self->options_.strict ? error : nullptr, ok);
+          }
+          encode_and_send(std::move(stored), value, false, protocol);
+        });
+  };
+  if (!namespace_) return send(key, value, true);
+  start_generation([self, key, value = std::string(value), send, settled](std::exception_ptr error,
+                                                                          std::string generation) {
     if (error) {
       const bool ok = self->finish_store(error, StoreResult::kNotStored, 0, 0);
-      return callback(self->options_.strict ? error : nullptr, ok);
+      return settled(self->options_.strict ? error : nullptr, ok);
     }
     send(self->derive_key(key, generation), value, false);
   });
 }
 
-bool CacheCore::refuse_update(const std::exception_ptr& why) {
+bool CacheCore::refuse_update(const std::exception_ptr& why, std::string_view key) {
+  settle_lease(key, false);
   add(counters_->update_failures);
   add(counters_->unserializable_values);
   std::string message = "unknown reason";
@@ -646,6 +706,26 @@ void CacheCore::count(const std::exception_ptr& error, const char* operation) {
   }
 }
 
+void CacheCore::count(LeaseEvent event) {
+  switch (event) {
+    case LeaseEvent::kStaleServed:
+      return add(counters_->stale_served);
+    case LeaseEvent::kWon:
+      return add(counters_->leases_won);
+    case LeaseEvent::kWaited:
+      return add(counters_->lease_waits);
+    case LeaseEvent::kWaitTimedOut:
+      return add(counters_->lease_wait_timeouts);
+  }
+}
+
+void CacheCore::note_classic_stale() {
+  counters_->log_once("stale_ttl: classic",
+                      "stale_ttl: this client speaks the classic protocol, which cannot tell "
+                      "an entry's remaining TTL, so entries are not served stale: they "
+                      "expire after ttl (docs/single-flight.md)");
+}
+
 CacheStats CacheCore::stats() const {
   const auto& c = *counters_;
   CacheStats s;
@@ -665,6 +745,10 @@ CacheStats CacheCore::stats() const {
   s.bytes_written = load(c.bytes_written);
   s.bytes_saved_by_compression = load(c.bytes_saved_by_compression);
   s.tokens_saved = load(c.tokens_saved);
+  s.stale_served = load(c.stale_served);
+  s.leases_won = load(c.leases_won);
+  s.lease_waits = load(c.lease_waits);
+  s.lease_wait_timeouts = load(c.lease_wait_timeouts);
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include <llmcache/errors.hpp>
 
 #include "client/lifecycle.hpp"
+#include "client/operation.hpp"
 #include "client/transport.hpp"
 #include "protocol/keys.hpp"
 
@@ -77,6 +78,28 @@ void ClientBase::close() {
 
 asio::any_io_executor ClientBase::executor() const {
   return lifecycle_->current().executor();
+}
+
+namespace {
+
+Protocol as_protocol(protocol::Wire wire) {
+  return wire == protocol::Wire::kClassic ? Protocol::kClassic : Protocol::kMeta;
+}
+
+}  // namespace
+
+Protocol ClientBase::protocol(std::string_view key) {
+  return as_protocol(lifecycle_->enter_open()->wire(key));
+}
+
+void ClientBase::start_protocol(std::string key, Callback<Protocol> callback) {
+  auto transport = lifecycle_->enter();
+  if (detail::refuse_if_closed(transport, callback)) return;
+  if (auto known = transport->known_wire()) return callback(nullptr, as_protocol(*known));
+  detail::after_probe(*transport, std::move(key), std::move(callback),
+                      [transport = transport.get()](Callback<Protocol> callback) {
+                        callback(nullptr, as_protocol(transport->wire()));
+                      });
 }
 
 std::vector<ServerAddress> ClientBase::servers() const {

@@ -53,10 +53,12 @@ StoreResult map_set(Reply reply, const ServerAddress& server) {
 }
 
 Prepared prepare_del(detail::Transport& transport, std::string_view routing_key,
-                     std::string_view key, bool invalidate) {
+                     std::string_view key, bool invalidate,
+                     std::optional<std::uint64_t> cas = std::nullopt) {
   protocol::validate_key(key);
   if (transport.wire(routing_key) == protocol::Wire::kClassic) {
     if (invalidate) detail::require_meta(protocol::Wire::kClassic, "invalidate");
+    if (cas) detail::require_meta(protocol::Wire::kClassic, "compare-and-delete (md C)");
     Prepared prepared;
     protocol::append_classic_delete(prepared.bytes, key);
     prepared.accepts = protocol::accepts({Status::kHeaderOnly, Status::kNotFound});
@@ -64,6 +66,7 @@ Prepared prepare_del(detail::Transport& transport, std::string_view routing_key,
   }
   protocol::MetaDeleteFlags flags;
   flags.invalidate = invalidate;
+  flags.cas = cas;
   Prepared prepared{{}, transport.next_opaque()};
   protocol::append_meta_delete(prepared.bytes, key, flags, *prepared.opaque);
   return prepared;
@@ -71,7 +74,8 @@ Prepared prepare_del(detail::Transport& transport, std::string_view routing_key,
 
 bool map_del(Reply reply, const ServerAddress& server) {
   if (reply.status == Status::kHeaderOnly) return true;
-  if (reply.status == Status::kNotFound) return false;
+  // EX: a conditional delete whose CAS no longer matches (the item was written since).
+  if (reply.status == Status::kNotFound || reply.status == Status::kExists) return false;
   detail::throw_unexpected(reply, "md", server);
 }
 
@@ -196,6 +200,17 @@ void ClientBase::start_del(std::string key, bool invalidate, Callback<bool> call
       });
 }
 
+void ClientBase::start_del_if_cas(std::string key, std::uint64_t cas, Callback<bool> callback) {
+  auto transport = lifecycle_->enter();
+  if (detail::refuse_if_closed(transport, callback)) return;
+  std::string wire = wire_key(key);
+  detail::send_prepared(
+      *transport, std::move(key), std::move(callback), map_del,
+      [transport = transport.get(), wire = std::move(wire), cas](std::string_view k) {
+        return prepare_del(*transport, k, wire, false, cas);
+      });
+}
+
 StoreResult ClientBase::set(std::string_view key, std::string_view value,
                             const SetOptions& options) {
   auto transport = lifecycle_->enter_open();
@@ -226,6 +241,12 @@ bool ClientBase::del(std::string_view key) {
   auto transport = lifecycle_->enter_open();
   return detail::round_trip(*transport, key, map_del,
                             prepare_del(*transport, key, wire_key(key), false));
+}
+
+bool ClientBase::del_if_cas(std::string_view key, std::uint64_t cas) {
+  auto transport = lifecycle_->enter_open();
+  return detail::round_trip(*transport, key, map_del,
+                            prepare_del(*transport, key, wire_key(key), false, cas));
 }
 
 bool ClientBase::invalidate(std::string_view key) {
