@@ -178,9 +178,9 @@ class ClientBase {
   std::string version(std::size_t server_index);
   /// Classic `stats`.
   ServerStats server_stats(std::size_t server_index);
-  /// `lru_crawler metadump all`: every item the server holds, unordered (expired items it
-  /// has not reclaimed yet may be listed). The whole listing is held in memory, bounded
-  /// by ClientOptions::max_value_bytes of listing text (~75 bytes per item). Throws
+  /// `lru_crawler metadump hash` (memcached 1.6.9+): every item the server holds, unordered
+  /// (expired items it has not reclaimed yet may be listed). The whole listing is held in memory,
+  /// bounded by ClientOptions::max_value_bytes of listing text (~75 bytes per item). Throws
   /// ServerError with reason() kBusy while another crawl runs on that server: retry later.
   std::vector<MetadumpEntry> metadump(std::size_t server_index);
 

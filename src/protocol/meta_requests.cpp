@@ -115,7 +115,7 @@ void append_stats_settings(std::string& out) {
 }
 
 void append_metadump_all(std::string& out) {
-  out += "lru_crawler metadump all\r\n";
+  out += "lru_crawler metadump hash\r\n";
 }
 
 }  // namespace llmcache::protocol

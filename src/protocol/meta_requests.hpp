@@ -59,7 +59,10 @@ void append_version(std::string& out);
 void append_stats(std::string& out);
 /// Classic `stats settings\r\n`; answered like `stats` (item_size_max is the item limit).
 void append_stats_settings(std::string& out);
-/// `lru_crawler metadump all\r\n`; answered with one `key=<uri-encoded> exp=.. la=.. cas=..
+/// `lru_crawler metadump hash\r\n` (memcached 1.6.9+): every item, walking the hash table.
+/// Not `metadump all`, which walks the LRUs and skips items the LRU maintainer moves during
+/// the crawl (items read shortly before: a listing followed by reads lost most of them).
+/// Answered with one `key=<uri-encoded> exp=.. la=.. cas=..
 /// fetch=.. cls=.. size=..\n` line per item (a bare \n, as memcached 1.6 writes them), then
 /// `END\r\n`; or `BUSY <text>\r\n` while another crawl runs.
 void append_metadump_all(std::string& out);

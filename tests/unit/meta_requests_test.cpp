@@ -118,7 +118,7 @@ TEST(MetaRequest, NoopFlushVersion) {
   EXPECT_EQ(out, "stats\r\n");
   out.clear();
   append_metadump_all(out);
-  EXPECT_EQ(out, "lru_crawler metadump all\r\n");
+  EXPECT_EQ(out, "lru_crawler metadump hash\r\n");
 }
 
 TEST(MetaRequest, BuildersAppendToExistingBytes) {
