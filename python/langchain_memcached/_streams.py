@@ -217,6 +217,37 @@ async def _iterate_in_executor(make: Callable[[], Iterator[_T]]) -> AsyncIterato
         yield cast(_T, item)
 
 
+class _LeaseGuard:
+    """Around a miss's pass-through stream: with ``single_flight``, that miss won the
+    lease and other callers (other processes too) wait for its answer. A stream that does
+    not reach its update (the model raised, the consumer stopped early or was cancelled)
+    gives the lease back on the way out, so the waiters need not wait ``lease_ttl``. The
+    update itself settles the lease (the cache gives it back if the store fails)."""
+
+    def __init__(self, cache: BaseCache, prompt: str, llm_string: str) -> None:
+        self._release = getattr(cache, "release_lease", None)
+        self._arelease = getattr(cache, "arelease_lease", None)
+        self._key = (prompt, llm_string)
+        self._settled = False
+
+    def settled(self) -> None:
+        self._settled = True
+
+    def __enter__(self) -> _LeaseGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._settled and self._release is not None:
+            self._release(*self._key)
+
+    async def __aenter__(self) -> _LeaseGuard:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self._settled and self._arelease is not None:
+            await self._arelease(*self._key)
+
+
 def _chat_overrides(original: type[BaseChatModel]) -> dict[str, Any]:
     streams_sync = original._stream is not BaseChatModel._stream
     streams_async = original._astream is not BaseChatModel._astream
@@ -259,13 +290,16 @@ def _chat_overrides(original: type[BaseChatModel]) -> dict[str, Any]:
                 yield chunk
             return
         chunks: list[ChatGenerationChunk] = []
-        for chunk in original._stream(self, messages, stop, run_manager, **kwargs):
-            chunks.append(chunk)
-            yield chunk
-        # Only reached when the stream ended normally: a consumer that stops early closes
-        # this generator at the yield above, and an error from the model propagates.
-        if chunks:
-            cache.update(prompt, llm_string, _chat_generations_to_store(chunks))
+        with _LeaseGuard(cache, prompt, llm_string) as lease:
+            for chunk in original._stream(self, messages, stop, run_manager, **kwargs):
+                chunks.append(chunk)
+                yield chunk
+            # Only reached when the stream ended normally: a consumer that stops early
+            # closes this generator at the yield above, and an error from the model
+            # propagates; either way the guard gives the lease back.
+            if chunks:
+                lease.settled()
+                cache.update(prompt, llm_string, _chat_generations_to_store(chunks))
 
     async def _astream(
         self: BaseChatModel,
@@ -288,11 +322,13 @@ def _chat_overrides(original: type[BaseChatModel]) -> dict[str, Any]:
                 yield chunk
             return
         chunks: list[ChatGenerationChunk] = []
-        async for chunk in live_astream(self, messages, stop, run_manager, kwargs):
-            chunks.append(chunk)
-            yield chunk
-        if chunks:  # see _stream: only a stream that ran to its end is stored
-            await cache.aupdate(prompt, llm_string, _chat_generations_to_store(chunks))
+        async with _LeaseGuard(cache, prompt, llm_string) as lease:
+            async for chunk in live_astream(self, messages, stop, run_manager, kwargs):
+                chunks.append(chunk)
+                yield chunk
+            if chunks:  # see _stream: only a stream that ran to its end is stored
+                lease.settled()
+                await cache.aupdate(prompt, llm_string, _chat_generations_to_store(chunks))
 
     def _generate_with_cache(self: BaseChatModel, *args: Any, **kwargs: Any) -> Any:
         token = _GENERATING.set(self)
@@ -428,11 +464,13 @@ def _llm_overrides(original: type[BaseLLM]) -> dict[str, Any]:
                 yield chunk
             return
         chunks: list[GenerationChunk] = []
-        for chunk in original._stream(self, prompt, stop, run_manager, **kwargs):
-            chunks.append(chunk)
-            yield chunk
-        if chunks:  # only a stream that ran to its end (see the chat model's _stream)
-            cache.update(prompt, llm_string, _llm_generation_to_store(chunks))
+        with _LeaseGuard(cache, prompt, llm_string) as lease:
+            for chunk in original._stream(self, prompt, stop, run_manager, **kwargs):
+                chunks.append(chunk)
+                yield chunk
+            if chunks:  # only a stream that ran to its end (see the chat model's _stream)
+                lease.settled()
+                cache.update(prompt, llm_string, _llm_generation_to_store(chunks))
 
     async def _astream(
         self: BaseLLM,
@@ -455,11 +493,13 @@ def _llm_overrides(original: type[BaseLLM]) -> dict[str, Any]:
                 yield chunk
             return
         chunks: list[GenerationChunk] = []
-        async for chunk in live_astream(self, prompt, stop, run_manager, kwargs):
-            chunks.append(chunk)
-            yield chunk
-        if chunks:
-            await cache.aupdate(prompt, llm_string, _llm_generation_to_store(chunks))
+        async with _LeaseGuard(cache, prompt, llm_string) as lease:
+            async for chunk in live_astream(self, prompt, stop, run_manager, kwargs):
+                chunks.append(chunk)
+                yield chunk
+            if chunks:
+                lease.settled()
+                await cache.aupdate(prompt, llm_string, _llm_generation_to_store(chunks))
 
     # BaseLLM.generate looks calls up and stores them itself; a model whose _generate
     # streams through its own _stream must not look up and store a second time.
