@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from langgraph.types import CachePolicy
 from langchain_memcached import MemcachedNodeCache
 
 APPS = Path(__file__).parent / "apps"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node_cache_demo.py"
 
 
 class State(TypedDict, total=False):
@@ -263,3 +265,17 @@ def test_create_agent_with_a_memcached_node_cache(memcached):
     assert first["messages"][-1].content == "first answer"
     assert second["messages"][-1].content == "first answer"  # the model was not called again
     assert cache.stats()["hits"] == 1
+
+
+def test_the_example_caches_its_node_across_processes(memcached):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMCACHED")}
+    env.update(MEMCACHED_SERVERS=memcached.spec, FAKE_NODE_DELAY="0")
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "(computed)" in run()
+    assert "(cached)" in run()
