@@ -199,6 +199,16 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
                         Callback<std::vector<std::optional<std::string>>> callback,
                         std::optional<std::string> sub_namespace = {});
 
+  /// As fetch_many, key i in sub-namespace `sub_namespaces[i]` (nullopt: none): a batch
+  /// over several sub-namespaces in one round trip per server. InvalidArgumentError unless
+  /// there is one per key.
+  std::vector<std::optional<std::string>> fetch_many_across(
+      std::span<const std::string> keys,
+      std::span<const std::optional<std::string>> sub_namespaces);
+  void start_fetch_many_across(std::vector<std::string> keys,
+                               std::vector<std::optional<std::string>> sub_namespaces,
+                               Callback<std::vector<std::optional<std::string>>> callback);
+
   /// One value to store: `ttl` nullopt is the cache's ttl; 0 is no expiry.
   struct BatchItem {
     std::string key;
@@ -214,6 +224,12 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   /// store failed.
   void start_store_many(std::vector<BatchItem> items, Callback<std::vector<bool>> callback,
                         std::optional<std::string> sub_namespace = {});
+  /// As store_many, item i in sub-namespace `sub_namespaces[i]` (nullopt: none).
+  std::vector<bool> store_many_across(std::span<const BatchItem> items,
+                                      std::span<const std::optional<std::string>> sub_namespaces);
+  void start_store_many_across(std::vector<BatchItem> items,
+                               std::vector<std::optional<std::string>> sub_namespaces,
+                               Callback<std::vector<bool>> callback);
 
   /// Removes each key's entry: whether it existed. Failures are thrown (not counted), as
   /// remove() does.
@@ -274,8 +290,16 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   void start_generations(std::vector<std::shared_ptr<detail::Generation>> slots,
                          Callback<std::vector<std::string>> callback);
   // The stored keys of a batch: the callback runs once with them, or with the error.
-  void start_batch_keys(std::vector<std::string> keys, std::optional<std::string> sub_namespace,
+  // `sub_namespaces`: one per key, or a single one for every key.
+  void start_batch_keys(std::vector<std::string> keys,
+                        std::vector<std::optional<std::string>> sub_namespaces,
                         Callback<std::vector<std::string>> callback);
+  void fetch_batch(std::vector<std::string> keys,
+                   std::vector<std::optional<std::string>> sub_namespaces,
+                   Callback<std::vector<std::optional<std::string>>> callback);
+  void store_batch(std::vector<BatchItem> items,
+                   std::vector<std::optional<std::string>> sub_namespaces,
+                   Callback<std::vector<bool>> callback);
   std::string derive_key(std::string_view key, std::string_view generation) const;
 
   std::shared_ptr<ClientBase> client_;

@@ -278,6 +278,18 @@ class CacheCore:
 
     def start_fetch_many(self, keys: Iterable[str | bytes], bridge: AsyncBridge, future: asyncio.Future[list[bytes | None]], sub_namespace: str | bytes | None = None) -> None: ...
 
+    def fetch_many_across(self, keys: Iterable[str | bytes], sub_namespaces: Iterable[str | bytes | None]) -> list[bytes | None]:
+        """
+        As fetch_many, key i in sub_namespaces[i] (None: none): one batch over several sub-namespaces, one round trip per server. Raises InvalidArgumentError unless there is one per key.
+        """
+
+    def start_fetch_many_across(self, keys: Iterable[str | bytes], sub_namespaces: Iterable[str | bytes | None], bridge: AsyncBridge, future: asyncio.Future[list[bytes | None]]) -> None: ...
+
+    def store_many_across(self, items: Iterable[tuple[str | bytes, str | bytes, int | None]], sub_namespaces: Iterable[str | bytes | None]) -> list[bool]:
+        """As store_many, item i in sub_namespaces[i] (None: none)."""
+
+    def start_store_many_across(self, items: Iterable[tuple[str | bytes, str | bytes, int | None]], sub_namespaces: Iterable[str | bytes | None], bridge: AsyncBridge, future: asyncio.Future[list[bool]]) -> None: ...
+
     def store_many(self, items: Iterable[tuple[str | bytes, str | bytes, int | None]], sub_namespace: str | bytes | None = None) -> list[bool]:
         """
         Stores (key, value, ttl) items, ttl in seconds (None: the cache's ttl, 0: no expiry); whether each was stored. Pipelined. Failures are counted and logged once per cause (a value above the item limit in too_large), or raised when strict.

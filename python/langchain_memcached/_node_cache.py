@@ -19,7 +19,6 @@ docs/node-cache.md.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -41,12 +40,9 @@ def _sub_namespace(namespace: Namespace) -> str:
     return json.dumps(list(namespace), ensure_ascii=False, separators=(",", ":"))
 
 
-def _group(keys: Sequence[FullKey]) -> dict[Namespace, list[str]]:
-    """The keys of a batch by namespace, each namespace's keys once, in order."""
-    groups: dict[Namespace, dict[str, None]] = {}
-    for namespace, key in keys:
-        groups.setdefault(tuple(namespace), {})[key] = None
-    return {namespace: list(names) for namespace, names in groups.items()}
+def _unique(keys: Sequence[FullKey]) -> list[FullKey]:
+    """The keys of a batch, each once, in order."""
+    return list(dict.fromkeys((tuple(namespace), key) for namespace, key in keys))
 
 
 class MemcachedNodeCache(BaseCache[ValueT]):
@@ -150,75 +146,73 @@ class MemcachedNodeCache(BaseCache[ValueT]):
         return False, None
 
     def _finish_get(
-        self, groups: dict[Namespace, list[str]], fetched: Sequence[Sequence[bytes | None]]
+        self, keys: list[FullKey], fetched: Sequence[bytes | None]
     ) -> dict[FullKey, ValueT]:
         values: dict[FullKey, ValueT] = {}
-        for (namespace, keys), stored in zip(groups.items(), fetched):
-            for key, item in zip(keys, stored):
-                hit, value = self._decode(item)
-                if hit:
-                    values[(namespace, key)] = value
+        for full_key, item in zip(keys, fetched):
+            hit, value = self._decode(item)
+            if hit:
+                values[full_key] = value
         return values
 
     def _items(
         self, pairs: Mapping[FullKey, tuple[ValueT, int | None]]
-    ) -> dict[str, list[tuple[str, bytes, int | None]]]:
-        """set()'s pairs as the core's items, by sub-namespace. A ttl of 0 or less expires
-        at once (as in LangGraph's in-memory cache), so nothing is stored for it; None is
-        the cache's ttl (forever unless set)."""
-        items: dict[str, list[tuple[str, bytes, int | None]]] = {}
+    ) -> tuple[list[tuple[str, bytes, int | None]], list[str | None]]:
+        """set()'s pairs as the core's items, and the sub-namespace of each. A ttl of 0 or
+        less expires at once (as in LangGraph's in-memory cache), so nothing is stored for
+        it; None is the cache's ttl (forever unless set)."""
+        items: list[tuple[str, bytes, int | None]] = []
+        subs: list[str | None] = []
         for (namespace, key), (value, ttl) in pairs.items():
             if ttl is not None and ttl <= 0:
                 continue
             encoded = self._encode(value)
             if encoded is None:
                 continue
-            items.setdefault(_sub_namespace(tuple(namespace)), []).append(
-                (key, encoded, None if ttl is None else int(ttl))
-            )
-        return items
+            items.append((key, encoded, None if ttl is None else int(ttl)))
+            subs.append(_sub_namespace(tuple(namespace)))
+        return items, subs
 
     # ------------------------------------------------------------------ BaseCache
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, ValueT]:
-        """The cached values of the keys found. One pipelined read per namespace in the
-        batch; server trouble reads as misses (counted, logged once per cause)."""
-        groups = _group(keys)
-        fetched = [
-            self._core.fetch_many(names, _sub_namespace(namespace))
-            for namespace, names in groups.items()
-        ]
-        return self._finish_get(groups, fetched)
+        """The cached values of the keys found: one pipelined read for the whole batch,
+        whatever its namespaces (one round trip per server). Server trouble reads as misses
+        (counted, logged once per cause)."""
+        unique = _unique(keys)
+        if not unique:
+            return {}
+        subs: list[str | None] = [_sub_namespace(namespace) for namespace, _ in unique]
+        fetched = self._core.fetch_many_across([key for _, key in unique], subs)
+        return self._finish_get(unique, fetched)
 
     async def aget(self, keys: Sequence[FullKey]) -> dict[FullKey, ValueT]:
-        """As get(), completed by llmcache's I/O thread: every namespace's read in flight
-        at once, no thread per call."""
-        groups = _group(keys)
-        futures: list[asyncio.Future[list[bytes | None]]] = [
-            _aio.submit(
-                functools.partial(
-                    self._core.start_fetch_many, sub_namespace=_sub_namespace(namespace)
-                ),
-                names,
-            )
-            for namespace, names in groups.items()
-        ]
-        fetched = await asyncio.gather(*futures)
-        return self._finish_get(groups, fetched)
+        """As get(), completed by llmcache's I/O thread through the event loop: no thread
+        per call."""
+        unique = _unique(keys)
+        if not unique:
+            return {}
+        subs: list[str | None] = [_sub_namespace(namespace) for namespace, _ in unique]
+        future: asyncio.Future[list[bytes | None]] = _aio.submit(
+            self._core.start_fetch_many_across, [key for _, key in unique], subs
+        )
+        return self._finish_get(unique, await future)
 
     def set(self, pairs: Mapping[FullKey, tuple[ValueT, int | None]]) -> None:
         """Stores each value with its ttl (seconds; None: the cache's ttl, forever by
-        default). Pipelined per namespace. A value the server cannot take is counted and
-        logged, never raised (unless strict)."""
-        for sub, items in self._items(pairs).items():
-            self._core.store_many(items, sub)
+        default), pipelined. A value the server cannot take is counted and logged, never
+        raised (unless strict)."""
+        items, subs = self._items(pairs)
+        if items:
+            self._core.store_many_across(items, subs)
 
     async def aset(self, pairs: Mapping[FullKey, tuple[ValueT, int | None]]) -> None:
         """As set(), completed by llmcache's I/O thread."""
-        futures: list[asyncio.Future[list[bool]]] = [
-            _aio.submit(functools.partial(self._core.start_store_many, sub_namespace=sub), items)
-            for sub, items in self._items(pairs).items()
-        ]
-        await asyncio.gather(*futures)
+        items, subs = self._items(pairs)
+        if items:
+            future: asyncio.Future[list[bool]] = _aio.submit(
+                self._core.start_store_many_across, items, subs
+            )
+            await future
 
     def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         """Empties the namespaces given, or with None every namespace of this cache: in

@@ -157,6 +157,13 @@ std::optional<std::string> sub_namespace_from(nb::handle sub_namespace) {
   return to_bytes(sub_namespace, "sub_namespace");
 }
 
+/// One sub-namespace (str or bytes) or None per key.
+std::vector<std::optional<std::string>> sub_namespaces_from(nb::handle sub_namespaces) {
+  std::vector<std::optional<std::string>> out;
+  for (nb::handle sub : sub_namespaces) out.push_back(sub_namespace_from(sub));
+  return out;
+}
+
 /// store_many's items: (key, value, ttl seconds or None) tuples.
 std::vector<llmcache::CacheCore::BatchItem> items_from(nb::handle items) {
   std::vector<llmcache::CacheCore::BatchItem> out;
@@ -378,6 +385,56 @@ void register_cache(nb::module_& m) {
                 });
           },
           "keys"_a, "bridge"_a, "future"_a, "sub_namespace"_a.none() = nb::none())
+      .def(
+          "fetch_many_across",
+          [](const PyCache& self, nb::handle keys, nb::handle sub_namespaces) {
+            const auto names = keys_from(keys);
+            const auto subs = sub_namespaces_from(sub_namespaces);
+            DrainLogOnReturn drain;
+            auto values = without_gil([&] { return self.core->fetch_many_across(names, subs); });
+            return values_to_python(values);
+          },
+          "keys"_a, "sub_namespaces"_a,
+          "As fetch_many, key i in sub_namespaces[i] (None: none): one batch over several "
+          "sub-namespaces, one round trip per server. Raises InvalidArgumentError unless there "
+          "is one per key.")
+      .def(
+          "start_fetch_many_across",
+          [](const PyCache& self, nb::handle keys, nb::handle sub_namespaces, AsyncBridge& bridge,
+             nb::handle future) {
+            auto names = keys_from(keys);
+            auto subs = sub_namespaces_from(sub_namespaces);
+            DrainLogOnReturn drain;
+            bridge.submit<std::vector<OptionalBytes>>(
+                future, [&](llmcache::Callback<std::vector<OptionalBytes>> done) {
+                  self.core->start_fetch_many_across(std::move(names), std::move(subs),
+                                                     std::move(done));
+                });
+          },
+          "keys"_a, "sub_namespaces"_a, "bridge"_a, "future"_a)
+      .def(
+          "store_many_across",
+          [](const PyCache& self, nb::handle items, nb::handle sub_namespaces) {
+            const auto batch = items_from(items);
+            const auto subs = sub_namespaces_from(sub_namespaces);
+            DrainLogOnReturn drain;
+            return without_gil([&] { return self.core->store_many_across(batch, subs); });
+          },
+          "items"_a, "sub_namespaces"_a, "As store_many, item i in sub_namespaces[i] (None: none).")
+      .def(
+          "start_store_many_across",
+          [](const PyCache& self, nb::handle items, nb::handle sub_namespaces, AsyncBridge& bridge,
+             nb::handle future) {
+            auto batch = items_from(items);
+            auto subs = sub_namespaces_from(sub_namespaces);
+            DrainLogOnReturn drain;
+            bridge.submit<std::vector<bool>>(
+                future, [&](llmcache::Callback<std::vector<bool>> done) {
+                  self.core->start_store_many_across(std::move(batch), std::move(subs),
+                                                     std::move(done));
+                });
+          },
+          "items"_a, "sub_namespaces"_a, "bridge"_a, "future"_a)
       .def(
           "store_many",
           [](const PyCache& self, nb::handle items, nb::handle sub_namespace) {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -571,30 +572,53 @@ class BatchJoin {
 }  // namespace
 
 void CacheCore::start_batch_keys(std::vector<std::string> keys,
-                                 std::optional<std::string> sub_namespace,
+                                 std::vector<std::optional<std::string>> sub_namespaces,
                                  Callback<std::vector<std::string>> callback) {
   require_namespace(namespace_ != nullptr);
+  // Slot 0 is the namespace's generation; each distinct sub-namespace adds one, so that
+  // every generation of the batch is read in the same round trip.
   std::vector<std::shared_ptr<detail::Generation>> slots{namespace_->root()};
-  std::string sub_id;
-  if (sub_namespace) {
-    slots.push_back(namespace_->sub(*sub_namespace));
-    sub_id = detail::Namespaces::sub_id(*sub_namespace);
+  std::vector<std::string> sub_ids{std::string()};
+  std::map<std::string_view, std::size_t> slot_of;
+  std::vector<std::size_t> key_slot(sub_namespaces.size(), 0);
+  for (std::size_t i = 0; i < sub_namespaces.size(); ++i) {
+    if (!sub_namespaces[i]) continue;
+    const auto [found, added] = slot_of.try_emplace(*sub_namespaces[i], slots.size());
+    if (added) {
+      slots.push_back(namespace_->sub(*sub_namespaces[i]));
+      sub_ids.push_back(detail::Namespaces::sub_id(*sub_namespaces[i]));
+    }
+    key_slot[i] = found->second;
   }
   auto self = shared_from_this();
-  start_generations(std::move(slots), [self, keys = std::move(keys), sub_id, callback](
-                                          std::exception_ptr error,
-                                          std::vector<std::string> generations) {
+  start_generations(std::move(slots), [self, keys = std::move(keys), key_slot = std::move(key_slot),
+                                       sub_ids = std::move(sub_ids),
+                                       callback](std::exception_ptr error,
+                                                 std::vector<std::string> generations) {
     if (error) return callback(error, {});
     std::vector<std::string> stored;
     stored.reserve(keys.size());
-    for (const auto& key : keys) {
-      stored.push_back(generations.size() == 1 ? self->namespace_->entry_key(generations[0], key)
-                                               : self->namespace_->sub_entry_key(
-                                                     generations[0], sub_id, generations[1], key));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      // One sub-namespace entry stands for every key of the batch.
+      const std::size_t slot = key_slot.size() == 1 ? key_slot[0] : key_slot[i];
+      stored.push_back(slot == 0 ? self->namespace_->entry_key(generations[0], keys[i])
+                                 : self->namespace_->sub_entry_key(generations[0], sub_ids[slot],
+                                                                   generations[slot], keys[i]));
     }
     callback(nullptr, std::move(stored));
   });
 }
+
+namespace {
+
+void check_sub_namespaces(std::size_t keys, std::size_t sub_namespaces) {
+  if (keys != sub_namespaces) {
+    throw InvalidArgumentError("one sub-namespace (or none) per key: " + std::to_string(keys) +
+                               " keys, " + std::to_string(sub_namespaces) + " sub-namespaces");
+  }
+}
+
+}  // namespace
 
 std::vector<std::optional<std::string>> CacheCore::fetch_many(
     std::span<const std::string> keys, const std::optional<std::string>& sub_namespace) {
@@ -607,6 +631,30 @@ std::vector<std::optional<std::string>> CacheCore::fetch_many(
 void CacheCore::start_fetch_many(std::vector<std::string> keys,
                                  Callback<std::vector<std::optional<std::string>>> callback,
                                  std::optional<std::string> sub_namespace) {
+  fetch_batch(std::move(keys), {std::move(sub_namespace)}, std::move(callback));
+}
+
+std::vector<std::optional<std::string>> CacheCore::fetch_many_across(
+    std::span<const std::string> keys, std::span<const std::optional<std::string>> sub_namespaces) {
+  check_sub_namespaces(keys.size(), sub_namespaces.size());
+  return blocking<std::vector<std::optional<std::string>>>(*client_, [&](auto callback) {
+    fetch_batch(
+        std::vector<std::string>(keys.begin(), keys.end()),
+        std::vector<std::optional<std::string>>(sub_namespaces.begin(), sub_namespaces.end()),
+        std::move(callback));
+  });
+}
+
+void CacheCore::start_fetch_many_across(
+    std::vector<std::string> keys, std::vector<std::optional<std::string>> sub_namespaces,
+    Callback<std::vector<std::optional<std::string>>> callback) {
+  check_sub_namespaces(keys.size(), sub_namespaces.size());
+  fetch_batch(std::move(keys), std::move(sub_namespaces), std::move(callback));
+}
+
+void CacheCore::fetch_batch(std::vector<std::string> keys,
+                            std::vector<std::optional<std::string>> sub_namespaces,
+                            Callback<std::vector<std::optional<std::string>>> callback) {
   require_namespace(namespace_ != nullptr);
   const std::size_t count_of_keys = keys.size();
   if (count_of_keys == 0) return callback(nullptr, {});
@@ -617,7 +665,7 @@ void CacheCore::start_fetch_many(std::vector<std::string> keys,
     callback(nullptr, std::vector<std::optional<std::string>>(count_of_keys));
   };
   start_batch_keys(
-      std::move(keys), std::move(sub_namespace),
+      std::move(keys), std::move(sub_namespaces),
       [self, callback, miss_all](std::exception_ptr error, std::vector<std::string> stored) {
         if (error) return miss_all(error);
         auto names = std::make_shared<const std::vector<std::string>>(stored);
@@ -650,6 +698,30 @@ std::vector<bool> CacheCore::store_many(std::span<const BatchItem> items,
 
 void CacheCore::start_store_many(std::vector<BatchItem> items, Callback<std::vector<bool>> callback,
                                  std::optional<std::string> sub_namespace) {
+  store_batch(std::move(items), {std::move(sub_namespace)}, std::move(callback));
+}
+
+std::vector<bool> CacheCore::store_many_across(
+    std::span<const BatchItem> items, std::span<const std::optional<std::string>> sub_namespaces) {
+  check_sub_namespaces(items.size(), sub_namespaces.size());
+  return blocking<std::vector<bool>>(*client_, [&](auto callback) {
+    store_batch(
+        std::vector<BatchItem>(items.begin(), items.end()),
+        std::vector<std::optional<std::string>>(sub_namespaces.begin(), sub_namespaces.end()),
+        std::move(callback));
+  });
+}
+
+void CacheCore::start_store_many_across(std::vector<BatchItem> items,
+                                        std::vector<std::optional<std::string>> sub_namespaces,
+                                        Callback<std::vector<bool>> callback) {
+  check_sub_namespaces(items.size(), sub_namespaces.size());
+  store_batch(std::move(items), std::move(sub_namespaces), std::move(callback));
+}
+
+void CacheCore::store_batch(std::vector<BatchItem> items,
+                            std::vector<std::optional<std::string>> sub_namespaces,
+                            Callback<std::vector<bool>> callback) {
   require_namespace(namespace_ != nullptr);
   // Every TTL is checked before anything is sent.
   std::vector<SetOptions> options;
@@ -668,7 +740,7 @@ void CacheCore::start_store_many(std::vector<BatchItem> items, Callback<std::vec
   auto finish = [self, callback](std::vector<bool> stored, const std::exception_ptr& error) {
     callback(self->options_.strict ? error : nullptr, std::move(stored));
   };
-  start_batch_keys(std::move(keys), std::move(sub_namespace),
+  start_batch_keys(std::move(keys), std::move(sub_namespaces),
                    [self, batch, options = std::move(options), finish](
                        std::exception_ptr error, std::vector<std::string> stored) {
                      if (error) {
@@ -712,7 +784,7 @@ void CacheCore::start_remove_many(std::vector<std::string> keys,
   require_namespace(namespace_ != nullptr);
   if (keys.empty()) return callback(nullptr, {});
   auto self = shared_from_this();
-  start_batch_keys(std::move(keys), std::move(sub_namespace),
+  start_batch_keys(std::move(keys), {std::move(sub_namespace)},
                    [self, callback](std::exception_ptr error, std::vector<std::string> stored) {
                      if (error) return callback(error, {});
                      auto join = std::make_shared<BatchJoin<bool>>(

@@ -49,6 +49,23 @@ TEST(BatchAccess, StoreManyThenFetchManyInOrder) {
   EXPECT_EQ(stats.bytes_written, 3u);
 }
 
+TEST(BatchAccess, OneBatchAcrossSubNamespaces) {
+  MemcachedServer server;
+  auto cache = core(client_for(server));
+  const Batch items{{"k", "in a", {}}, {"k", "in b", {}}, {"k", "in none", {}}};
+  const std::vector<std::optional<std::string>> subs{"a", "b", std::nullopt};
+  EXPECT_EQ(cache->store_many_across(items, subs), std::vector<bool>(3, true));
+  const std::vector<std::string> keys{"k", "k", "k", "k"};
+  const std::vector<std::optional<std::string>> read_subs{"b", std::nullopt, "a", "c"};
+  EXPECT_EQ(cache->fetch_many_across(keys, read_subs),
+            (Values{"in b", "in none", "in a", std::nullopt}));
+  EXPECT_EQ(cache->fetch_many(std::vector<std::string>{"k"}, "a"), Values{"in a"});
+  cache->clear_sub_namespaces(std::vector<std::string>{"a"});
+  EXPECT_EQ(cache->fetch_many_across(keys, read_subs),
+            (Values{"in b", "in none", std::nullopt, std::nullopt}));
+  EXPECT_THROW(cache->fetch_many_across(keys, subs), InvalidArgumentError);  // 4 keys, 3 subs
+}
+
 TEST(BatchAccess, AnotherCacheOnTheSameNamespaceReadsTheSameEntries) {
   MemcachedServer server;
   ASSERT_EQ(core(client_for(server))->store_many(Batch{{"k", "v", {}}}, "node"),
