@@ -279,3 +279,25 @@ def test_the_example_caches_its_node_across_processes(memcached):
 
     assert "(computed)" in run()
     assert "(cached)" in run()
+
+
+def test_takes_a_pymemcache_client_and_an_llmcache_client(memcached):
+    from pymemcache.client.base import Client as PymemcacheClient
+
+    from langchain_memcached import Client
+
+    written = MemcachedNodeCache(PymemcacheClient(("127.0.0.1", memcached.port)))
+    written.set({(("n",), "k"): ("v", None)})
+    assert MemcachedNodeCache(Client(memcached.spec)).get([(("n",), "k")]) == {(("n",), "k"): "v"}
+    with pytest.raises(ValueError, match="apply only when the cache builds the client"):
+        MemcachedNodeCache(Client(memcached.spec), timeout=1.0)
+
+
+def test_strict_raises_a_value_too_large(memcached_factory):
+    from langchain_memcached import ValueTooLargeError
+
+    server = memcached_factory("-I", "1m")
+    cache = MemcachedNodeCache(server.spec, strict=True)
+    with pytest.raises(ValueTooLargeError):
+        cache.set({(("n",), "big"): ("x" * (2 << 20), None), (("n",), "small"): ("v", None)})
+    assert cache.get([(("n",), "small")]) == {(("n",), "small"): "v"}  # the rest was stored
