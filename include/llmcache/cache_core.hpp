@@ -30,6 +30,10 @@
 namespace llmcache {
 
 class Signer;
+namespace detail {
+class Namespaces;
+class Generation;
+}  // namespace detail
 
 /// Counters since the cache was made. Every lookup is exactly one of hit or miss;
 /// the error counters say why a miss or a failed update happened.
@@ -176,6 +180,67 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   /// unserializable_values, logged once. Returns false, or throws `why` when `strict`.
   bool refuse_update(const std::exception_ptr& why);
 
+  // ------------------------------------------------------------ batches, by key
+  // For faces whose keys are their own (LangGraph's node cache, a ByteStore) rather than
+  // LangChain's: each takes the face's keys (any bytes, any length: the stored key is
+  // derived, hashed when needed, see docs/namespaces.md) and needs a namespace
+  // (InvalidArgumentError otherwise). With `sub_namespace`, the entries live in that
+  // sub-namespace of the cache's namespace, which clear_sub_namespaces() empties alone.
+  // Each batch is pipelined: one round trip per server (plus one to read the generations,
+  // at most once per namespace_refresh). Results are in the keys' order. Counting,
+  // logging, signing and compression are those of fetch() and store().
+
+  /// One result per key, as fetch() does: nullopt for a miss or any failure (counted and
+  /// logged). Call finish_lookup() once per key afterwards.
+  std::vector<std::optional<std::string>> fetch_many(
+      std::span<const std::string> keys, const std::optional<std::string>& sub_namespace = {});
+  /// Async fetch_many: `callback` runs once, on the I/O thread or at once, with a null error.
+  void start_fetch_many(std::vector<std::string> keys,
+                        Callback<std::vector<std::optional<std::string>>> callback,
+                        std::optional<std::string> sub_namespace = {});
+
+  /// One value to store: `ttl` nullopt is the cache's ttl; 0 is no expiry.
+  struct BatchItem {
+    std::string key;
+    std::string value;
+    std::optional<std::chrono::seconds> ttl;
+  };
+  /// Whether each value was stored, as store() says (failures counted and logged once per
+  /// cause; with `strict`, the first failure is thrown after every item was tried).
+  /// Throws InvalidArgumentError for a negative ttl before anything is sent.
+  std::vector<bool> store_many(std::span<const BatchItem> items,
+                               const std::optional<std::string>& sub_namespace = {});
+  /// Async store_many: `callback` runs once; its error is set only when `strict` and a
+  /// store failed.
+  void start_store_many(std::vector<BatchItem> items, Callback<std::vector<bool>> callback,
+                        std::optional<std::string> sub_namespace = {});
+
+  /// Removes each key's entry: whether it existed. Failures are thrown (not counted), as
+  /// remove() does.
+  std::vector<bool> remove_many(std::span<const std::string> keys,
+                                const std::optional<std::string>& sub_namespace = {});
+  void start_remove_many(std::vector<std::string> keys, Callback<std::vector<bool>> callback,
+                         std::optional<std::string> sub_namespace = {});
+
+  /// A new generation for each sub-namespace listed: their entries are out of reach at
+  /// once (one set each, pipelined, waited for), in O(1) per sub-namespace, without
+  /// flush_all or listing. Other sub-namespaces and the namespace itself stay. Visibility
+  /// in other processes as clear()'s (docs/namespaces.md). Needs a namespace; throws if a
+  /// set failed.
+  void clear_sub_namespaces(std::span<const std::string> sub_namespaces);
+  void start_clear_sub_namespaces(std::vector<std::string> sub_namespaces, Callback<bool> callback);
+
+  /// The stored values (verified, decompressed) of every entry of the namespace's current
+  /// generation outside sub-namespaces: `lru_crawler metadump` on every server, filtered
+  /// by the generation's key prefix, then read pipelined. A full scan of every server:
+  /// for tools and small stores, not for lookups. Entries that fail their check, or vanish
+  /// between listing and reading, are left out. Needs a namespace. Where a server or proxy
+  /// refuses the crawl, throws ServerError with its reason (kNotUnderstood,
+  /// kClientErrorReply) and a message saying the listing needs memcached's LRU crawler;
+  /// while another crawl runs, ServerError with reason kBusy; otherwise as
+  /// ClientBase::metadump.
+  std::vector<std::string> list_stored();
+
   // ------------------------------------------------------------ the rest
   /// Without a namespace: `flush_all [delay]` on every server, wiping each whole server.
   /// With one: a new generation for the namespace (one set, waited for even with
@@ -191,7 +256,6 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
 
  private:
   struct Counters;
-  class Namespace;
   struct Encoded;
 
   std::optional<std::string> open(std::string_view key, std::optional<Item> item);
@@ -204,13 +268,21 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   // callback runs once, with the generation or the error).
   std::string generation();
   void start_generation(Callback<std::string> callback);
+  // Several generations at once (the namespace's and a sub-namespace's): the stale ones
+  // are read in one pipelined round trip, missing ones made with `add`. The callback runs
+  // once, with one generation per slot, in order, or the error.
+  void start_generations(std::vector<std::shared_ptr<detail::Generation>> slots,
+                         Callback<std::vector<std::string>> callback);
+  // The stored keys of a batch: the callback runs once with them, or with the error.
+  void start_batch_keys(std::vector<std::string> keys, std::optional<std::string> sub_namespace,
+                        Callback<std::vector<std::string>> callback);
   std::string derive_key(std::string_view key, std::string_view generation) const;
 
   std::shared_ptr<ClientBase> client_;
   MemcachedCacheOptions options_;         // without the secret, which only the signer keeps
   std::unique_ptr<const Signer> signer_;  // null when signing is off
   std::unique_ptr<Counters> counters_;
-  std::unique_ptr<Namespace> namespace_;  // null without a namespace
+  std::unique_ptr<detail::Namespaces> namespace_;  // null without a namespace
 
   // ============================================================ inspection, for tools
   // For tools that show and move entries (the llmcache command's get, delete, dump and

@@ -271,6 +271,37 @@ class CacheCore:
 
     def start_clear(self, delay: int, noreply: bool, bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
 
+    def fetch_many(self, keys: Iterable[str | bytes], sub_namespace: str | bytes | None = None) -> list[bytes | None]:
+        """
+        One value (verified bytes) or None per key, in order: pipelined, one round trip per server. Failures are counted misses. Call finish_lookup() once per key afterwards. Raises InvalidArgumentError without a namespace.
+        """
+
+    def start_fetch_many(self, keys: Iterable[str | bytes], bridge: AsyncBridge, future: asyncio.Future[list[bytes | None]], sub_namespace: str | bytes | None = None) -> None: ...
+
+    def store_many(self, items: Iterable[tuple[str | bytes, str | bytes, int | None]], sub_namespace: str | bytes | None = None) -> list[bool]:
+        """
+        Stores (key, value, ttl) items, ttl in seconds (None: the cache's ttl, 0: no expiry); whether each was stored. Pipelined. Failures are counted and logged once per cause (a value above the item limit in too_large), or raised when strict.
+        """
+
+    def start_store_many(self, items: Iterable[tuple[str | bytes, str | bytes, int | None]], bridge: AsyncBridge, future: asyncio.Future[list[bool]], sub_namespace: str | bytes | None = None) -> None: ...
+
+    def remove_many(self, keys: Iterable[str | bytes], sub_namespace: str | bytes | None = None) -> list[bool]:
+        """Removes each key's entry; whether it existed. Server trouble raises."""
+
+    def start_remove_many(self, keys: Iterable[str | bytes], bridge: AsyncBridge, future: asyncio.Future[list[bool]], sub_namespace: str | bytes | None = None) -> None: ...
+
+    def clear_sub_namespaces(self, sub_namespaces: Iterable[str | bytes]) -> None:
+        """
+        A new generation for each sub-namespace listed: only their entries go, in O(1) each. Raises if a server failed.
+        """
+
+    def start_clear_sub_namespaces(self, sub_namespaces: Iterable[str | bytes], bridge: AsyncBridge, future: asyncio.Future[bool]) -> None: ...
+
+    def list_stored(self) -> list[bytes]:
+        """
+        The stored values of every entry of the namespace's current generation (outside sub-namespaces): lru_crawler metadump on every server, then pipelined reads. A full scan. Raises ServerError (reason not_understood or client_error_reply) where a server or proxy refuses the crawl, reason busy while another crawl runs.
+        """
+
     def stats(self) -> dict[str, int]:
         """
         Counters since the cache was made: every lookup is one hit or one miss; the rest say why.

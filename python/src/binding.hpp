@@ -108,7 +108,8 @@ std::invoke_result_t<Work&> without_gil(Work&& work) {
 // dropped anywhere (a bridge whose loop has closed, a child after fork) without the GIL,
 // and nothing on the C++ side keeps a future, and through it an event loop, alive.
 
-using Result = std::variant<OptionalBytes, std::vector<OptionalBytes>, bool, std::size_t>;
+using Result =
+    std::variant<OptionalBytes, std::vector<OptionalBytes>, bool, std::size_t, std::vector<bool>>;
 
 struct Completion {
   std::uint64_t token;

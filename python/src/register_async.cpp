@@ -18,6 +18,10 @@ nb::object result_to_python(const Result& value) {
           nb::list list;
           for (const auto& item : v) list.append(to_python(item));
           return list;
+        } else if constexpr (std::is_same_v<T, std::vector<bool>>) {
+          nb::list list;
+          for (const bool item : v) list.append(nb::bool_(item));
+          return list;
         } else {
           return nb::cast(v);
         }

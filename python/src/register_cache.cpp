@@ -8,6 +8,7 @@
 
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <utility>
 
@@ -142,6 +143,42 @@ nb::dict stats_to_python(const llmcache::CacheStats& s) {
   d["bytes_written"] = s.bytes_written;
   d["bytes_saved_by_compression"] = s.bytes_saved_by_compression;
   return d;
+}
+
+/// A batch's keys (str as UTF-8, or bytes), in order.
+std::vector<std::string> keys_from(nb::handle keys) {
+  std::vector<std::string> out;
+  for (nb::handle key : keys) out.push_back(to_bytes(key, "key"));
+  return out;
+}
+
+std::optional<std::string> sub_namespace_from(nb::handle sub_namespace) {
+  if (sub_namespace.is_none()) return std::nullopt;
+  return to_bytes(sub_namespace, "sub_namespace");
+}
+
+/// store_many's items: (key, value, ttl seconds or None) tuples.
+std::vector<llmcache::CacheCore::BatchItem> items_from(nb::handle items) {
+  std::vector<llmcache::CacheCore::BatchItem> out;
+  for (nb::handle item : items) {
+    const nb::tuple fields = nb::cast<nb::tuple>(item);
+    if (fields.size() != 3) {
+      throw nb::type_error("store_many takes (key, value, ttl_seconds or None) tuples");
+    }
+    llmcache::CacheCore::BatchItem batch_item;
+    batch_item.key = to_bytes(fields[0], "key");
+    batch_item.value = to_bytes(fields[1], "value");
+    if (!fields[2].is_none())
+      batch_item.ttl = std::chrono::seconds(nb::cast<std::int64_t>(fields[2]));
+    out.push_back(std::move(batch_item));
+  }
+  return out;
+}
+
+nb::list values_to_python(const std::vector<OptionalBytes>& values) {
+  nb::list list;
+  for (const auto& value : values) list.append(to_python(value));
+  return list;
 }
 
 /// One call's cache control (langchain_memcached.cache_control), from its keywords.
@@ -314,6 +351,115 @@ void register_cache(nb::module_& m) {
             });
           },
           "delay"_a, "noreply"_a, "bridge"_a, "future"_a)
+      // ---- batches by key (the node cache, the byte store): need a namespace
+      .def(
+          "fetch_many",
+          [](const PyCache& self, nb::handle keys, nb::handle sub_namespace) {
+            const auto names = keys_from(keys);
+            const auto sub = sub_namespace_from(sub_namespace);
+            DrainLogOnReturn drain;
+            auto values = without_gil([&] { return self.core->fetch_many(names, sub); });
+            return values_to_python(values);
+          },
+          "keys"_a, "sub_namespace"_a.none() = nb::none(),
+          "One value (verified bytes) or None per key, in order: pipelined, one round trip "
+          "per server. Failures are counted misses. Call finish_lookup() once per key "
+          "afterwards. Raises InvalidArgumentError without a namespace.")
+      .def(
+          "start_fetch_many",
+          [](const PyCache& self, nb::handle keys, AsyncBridge& bridge, nb::handle future,
+             nb::handle sub_namespace) {
+            auto names = keys_from(keys);
+            auto sub = sub_namespace_from(sub_namespace);
+            DrainLogOnReturn drain;
+            bridge.submit<std::vector<OptionalBytes>>(
+                future, [&](llmcache::Callback<std::vector<OptionalBytes>> done) {
+                  self.core->start_fetch_many(std::move(names), std::move(done), std::move(sub));
+                });
+          },
+          "keys"_a, "bridge"_a, "future"_a, "sub_namespace"_a.none() = nb::none())
+      .def(
+          "store_many",
+          [](const PyCache& self, nb::handle items, nb::handle sub_namespace) {
+            const auto batch = items_from(items);
+            const auto sub = sub_namespace_from(sub_namespace);
+            DrainLogOnReturn drain;
+            return without_gil([&] { return self.core->store_many(batch, sub); });
+          },
+          "items"_a, "sub_namespace"_a.none() = nb::none(),
+          "Stores (key, value, ttl) items, ttl in seconds (None: the cache's ttl, 0: no "
+          "expiry); whether each was stored. Pipelined. Failures are counted and logged once "
+          "per cause (a value above the item limit in too_large), or raised when strict.")
+      .def(
+          "start_store_many",
+          [](const PyCache& self, nb::handle items, AsyncBridge& bridge, nb::handle future,
+             nb::handle sub_namespace) {
+            auto batch = items_from(items);
+            auto sub = sub_namespace_from(sub_namespace);
+            DrainLogOnReturn drain;
+            bridge.submit<std::vector<bool>>(
+                future, [&](llmcache::Callback<std::vector<bool>> done) {
+                  self.core->start_store_many(std::move(batch), std::move(done), std::move(sub));
+                });
+          },
+          "items"_a, "bridge"_a, "future"_a, "sub_namespace"_a.none() = nb::none())
+      .def(
+          "remove_many",
+          [](const PyCache& self, nb::handle keys, nb::handle sub_namespace) {
+            const auto names = keys_from(keys);
+            const auto sub = sub_namespace_from(sub_namespace);
+            DrainLogOnReturn drain;
+            return without_gil([&] { return self.core->remove_many(names, sub); });
+          },
+          "keys"_a, "sub_namespace"_a.none() = nb::none(),
+          "Removes each key's entry; whether it existed. Server trouble raises.")
+      .def(
+          "start_remove_many",
+          [](const PyCache& self, nb::handle keys, AsyncBridge& bridge, nb::handle future,
+             nb::handle sub_namespace) {
+            auto names = keys_from(keys);
+            auto sub = sub_namespace_from(sub_namespace);
+            DrainLogOnReturn drain;
+            bridge.submit<std::vector<bool>>(
+                future, [&](llmcache::Callback<std::vector<bool>> done) {
+                  self.core->start_remove_many(std::move(names), std::move(done), std::move(sub));
+                });
+          },
+          "keys"_a, "bridge"_a, "future"_a, "sub_namespace"_a.none() = nb::none())
+      .def(
+          "clear_sub_namespaces",
+          [](const PyCache& self, nb::handle sub_namespaces) {
+            const auto subs = keys_from(sub_namespaces);
+            DrainLogOnReturn drain;
+            without_gil([&] { self.core->clear_sub_namespaces(subs); });
+          },
+          "sub_namespaces"_a,
+          "A new generation for each sub-namespace listed: only their entries go, in O(1) "
+          "each. Raises if a server failed.")
+      .def(
+          "start_clear_sub_namespaces",
+          [](const PyCache& self, nb::handle sub_namespaces, AsyncBridge& bridge,
+             nb::handle future) {
+            auto subs = keys_from(sub_namespaces);
+            DrainLogOnReturn drain;
+            bridge.submit<bool>(future, [&](llmcache::Callback<bool> done) {
+              self.core->start_clear_sub_namespaces(std::move(subs), std::move(done));
+            });
+          },
+          "sub_namespaces"_a, "bridge"_a, "future"_a)
+      .def(
+          "list_stored",
+          [](const PyCache& self) {
+            DrainLogOnReturn drain;
+            const auto values = without_gil([&] { return self.core->list_stored(); });
+            nb::list list;
+            for (const auto& value : values) list.append(nb::bytes(value.data(), value.size()));
+            return list;
+          },
+          "The stored values of every entry of the namespace's current generation (outside "
+          "sub-namespaces): lru_crawler metadump on every server, then pipelined reads. A "
+          "full scan. Raises ServerError (reason not_understood or client_error_reply) where "
+          "a server or proxy refuses the crawl, reason busy while another crawl runs.")
       .def(
           "stats", [](const PyCache& self) { return stats_to_python(self.core->stats()); },
           "Counters since the cache was made: every lookup is one hit or one miss; the rest "

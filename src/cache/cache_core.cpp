@@ -4,13 +4,14 @@
 #include <llmcache/log.hpp>
 #include <llmcache/signing.hpp>
 
+#include "cache/namespaces.hpp"
 #include "common/wait_for.hpp"
 
-#include <openssl/evp.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <ctime>
 #include <mutex>
-#include <random>
 #include <set>
 
 namespace llmcache {
@@ -46,55 +47,6 @@ std::uint64_t load(const std::atomic<std::uint64_t>& value) {
 
 void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
-}
-
-std::string hex(const unsigned char* bytes, std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * size, '\0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw Error("OpenSSL could not compute SHA-256 (is the default provider disabled?)");
-  }
-  return hex(digest, length);
-}
-
-// ---------------------------------------------------------------- namespaces
-//
-// Key layout (docs/namespaces.md), written here once:
-//   generation key  llmcache:ns:<ns>:generation            value: <generation>
-//   entry key       llmcache:ns:<ns>:<generation>:k:<key>   (key up to kMaxInlineKey bytes)
-//                   llmcache:ns:<ns>:<generation>:h:<hex SHA-256 of key>   (longer keys)
-// <ns> is the first 32 hex digits of SHA-256(namespace), so any namespace string makes a
-// valid key of fixed size; <generation> is 16 hex digits, random. Entry keys stay within
-// 12 + 32 + 1 + 16 + 3 + 128 = 192 bytes, leaving room for a client's key_prefix under
-// memcached's 250.
-constexpr std::string_view kNamespaceKeyStart = "llmcache:ns:";
-constexpr std::size_t kNamespaceIdDigits = 32;
-constexpr std::size_t kGenerationDigits = 16;
-constexpr std::size_t kMaxInlineKey = 128;
-
-/// A generation never used before: random, so that a generation key lost to eviction (or
-/// made afresh by any process) can never bring back an older generation's entries.
-std::string random_generation() {
-  std::random_device device;  // the kernel's generator: fine after fork, unlike a seeded PRNG
-  const std::uint64_t value = (std::uint64_t{device()} << 32) ^ device();
-  unsigned char bytes[8];
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(value >> (8 * i));
-  return hex(bytes, sizeof bytes);
-}
-
-bool is_generation(std::string_view value) {
-  return value.size() == kGenerationDigits &&
-         value.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 // ---------------------------------------------------------------- compression
@@ -143,66 +95,6 @@ std::optional<std::string> decompress(std::string_view frame, const char*& why) 
 
 }  // namespace
 
-// A namespace's generation as this process knows it. A read of the generation key that
-// began before a clear() of this process must not install its (older) answer after the
-// clear: every clear bumps `epoch_`, and a read installs only if the epoch it began in
-// is still current.
-class CacheCore::Namespace {
- public:
-  using Clock = std::chrono::steady_clock;
-
-  Namespace(std::string_view name, std::chrono::milliseconds refresh)
-      : prefix_(std::string(kNamespaceKeyStart) + sha256_hex(name).substr(0, kNamespaceIdDigits) +
-                ":"),
-        generation_key_(prefix_ + "generation"),
-        refresh_(refresh) {}
-
-  const std::string& prefix() const { return prefix_; }
-  const std::string& generation_key() const { return generation_key_; }
-
-  struct Snapshot {
-    std::optional<std::string> fresh;  // the generation, if read within `refresh_`
-    std::uint64_t epoch = 0;           // what a read starting now must carry to install
-    Clock::time_point now;
-  };
-
-  Snapshot snapshot() const {
-    std::lock_guard lock(mutex_);
-    Snapshot snap;
-    snap.now = Clock::now();
-    snap.epoch = epoch_;
-    // Counted from when the read began, so the bound includes the read's own time.
-    if (!generation_.empty() && snap.now - read_at_ < refresh_) snap.fresh = generation_;
-    return snap;
-  }
-
-  /// Installs a generation read from the server; returns the one to use (this process's
-  /// own clear()'s, if one happened since the read began).
-  std::string install(const std::string& generation, const Snapshot& began) {
-    std::lock_guard lock(mutex_);
-    if (began.epoch != epoch_) return generation_;
-    generation_ = generation;
-    read_at_ = began.now;
-    return generation;
-  }
-
-  void cleared(const std::string& generation) {
-    std::lock_guard lock(mutex_);
-    ++epoch_;
-    generation_ = generation;
-    read_at_ = Clock::now();
-  }
-
- private:
-  const std::string prefix_;
-  const std::string generation_key_;
-  const Clock::duration refresh_;
-  mutable std::mutex mutex_;
-  std::string generation_;  // empty until first read
-  Clock::time_point read_at_;
-  std::uint64_t epoch_ = 0;
-};
-
 // A value as it goes to memcached: compressed (or not), then sealed under its stored key.
 struct CacheCore::Encoded {
   std::string bytes;
@@ -221,7 +113,8 @@ CacheCore::CacheCore(std::shared_ptr<ClientBase> client, MemcachedCacheOptions o
     if (options_.namespace_refresh.count() <= 0) {
       throw InvalidArgumentError("namespace_refresh must be positive");
     }
-    namespace_ = std::make_unique<Namespace>(*options_.namespace_, options_.namespace_refresh);
+    namespace_ =
+        std::make_unique<detail::Namespaces>(*options_.namespace_, options_.namespace_refresh);
   }
   if (options_.compress_level < 1 || options_.compress_level > ZSTD_maxCLevel()) {
     throw InvalidArgumentError("compress_level must be within 1.." +
@@ -243,16 +136,7 @@ std::string CacheCore::key(std::string_view prompt, std::string_view llm_string)
 // ---------------------------------------------------------------- namespace keys
 
 std::string CacheCore::derive_key(std::string_view key, std::string_view generation) const {
-  std::string stored = namespace_->prefix();
-  stored += generation;
-  if (key.size() <= kMaxInlineKey) {
-    stored += ":k:";
-    stored += key;
-  } else {
-    stored += ":h:";
-    stored += sha256_hex(key);
-  }
-  return stored;
+  return namespace_->entry_key(generation, key);
 }
 
 std::string CacheCore::stored_key(std::string_view key) {
@@ -262,84 +146,147 @@ std::string CacheCore::stored_key(std::string_view key) {
 std::optional<CacheCore::NamespaceGeneration> CacheCore::namespace_generation() {
   if (!namespace_) return std::nullopt;
   NamespaceGeneration current;
-  current.key = namespace_->generation_key();
+  current.key = namespace_->root()->key();
   current.value = generation();
-  current.entry_key_prefix = namespace_->prefix() + current.value + ":";
+  current.entry_key_prefix = namespace_->entry_key_prefix(current.value);
   return current;
 }
 
 std::string CacheCore::generation() {
-  Namespace& ns = *namespace_;
-  const Namespace::Snapshot began = ns.snapshot();
+  detail::Generation& ns = *namespace_->root();
+  const detail::Generation::Snapshot began = ns.snapshot();
   if (began.fresh) return *began.fresh;
   for (int attempt = 0;; ++attempt) {
-    const auto item = client_->get(ns.generation_key());
-    if (item && is_generation(item->value)) return ns.install(item->value, began);
+    const auto item = client_->get(ns.key());
+    if (item && detail::is_generation(item->value)) return ns.install(item->value, began);
     // None yet, or evicted: a new one. `add`, so that processes starting together agree on
     // one; garbage under the key, or a third try, is overwritten.
     SetOptions options;
     options.only_if_absent = !item && attempt < 2;
-    const std::string fresh = random_generation();
-    if (client_->set(ns.generation_key(), fresh, options) == StoreResult::kStored) {
+    const std::string fresh = detail::random_generation();
+    if (client_->set(ns.key(), fresh, options) == StoreResult::kStored) {
       return ns.install(fresh, began);
     }
   }
 }
 
 void CacheCore::start_generation(Callback<std::string> callback) {
-  const Namespace::Snapshot began = namespace_->snapshot();
-  if (began.fresh) return callback(nullptr, *began.fresh);
-  // The same steps as generation(), as a chain of callbacks on the I/O thread.
+  start_generations({namespace_->root()},
+                    [callback = std::move(callback)](std::exception_ptr error,
+                                                     std::vector<std::string> generations) {
+                      if (error) return callback(error, std::string());
+                      callback(nullptr, std::move(generations.front()));
+                    });
+}
+
+void CacheCore::start_generations(std::vector<std::shared_ptr<detail::Generation>> slots,
+                                  Callback<std::vector<std::string>> callback) {
+  // The same steps as generation(), for several generations at once, as a chain of
+  // callbacks on the I/O thread: read the stale ones (one get_many), make the missing
+  // ones, read again those another process made first.
   struct Read : std::enable_shared_from_this<Read> {
     std::shared_ptr<CacheCore> self;
-    Namespace::Snapshot began;
-    Callback<std::string> callback;
+    std::vector<std::shared_ptr<detail::Generation>> slots;
+    std::vector<detail::Generation::Snapshot> began;
+    std::vector<std::string> generations;
+    Callback<std::vector<std::string>> callback;
     int attempt = 0;
+    // The sets of one round, which complete on the I/O thread (or at once when refused).
+    std::mutex mutex;
+    std::size_t sets_left = 0;
+    std::exception_ptr set_error;
+    std::vector<std::size_t> read_again;
 
-    void fail(std::exception_ptr error) { callback(std::move(error), std::string()); }
+    void fail(std::exception_ptr error) { callback(std::move(error), {}); }
 
-    void read() {
+    void read(std::vector<std::size_t> stale) {
+      std::vector<std::string> keys;
+      for (const std::size_t i : stale) keys.push_back(slots[i]->key());
       auto me = shared_from_this();
       try {
-        self->client_->start_get(self->namespace_->generation_key(),
-                                 [me](std::exception_ptr error, std::optional<Item> item) {
-                                   if (error) return me->fail(error);
-                                   me->got(std::move(item));
-                                 });
+        self->client_->start_get_many(
+            std::move(keys),
+            [me, stale](std::exception_ptr error, std::vector<std::optional<Item>> items) {
+              if (error) return me->fail(error);
+              me->got(stale, std::move(items));
+            });
       } catch (const Error&) {
         fail(std::current_exception());
       }
     }
 
-    void got(std::optional<Item> item) {
-      Namespace& ns = *self->namespace_;
-      if (item && is_generation(item->value))
-        return callback(nullptr, ns.install(item->value, began));
-      SetOptions options;
-      options.only_if_absent = !item && attempt < 2;
-      std::string fresh = random_generation();
-      auto me = shared_from_this();
-      try {
-        self->client_->start_set(ns.generation_key(), fresh, options,
-                                 [me, fresh](std::exception_ptr error, StoreResult result) {
-                                   if (error) return me->fail(error);
-                                   if (result == StoreResult::kStored) {
-                                     return me->callback(
-                                         nullptr, me->self->namespace_->install(fresh, me->began));
-                                   }
-                                   ++me->attempt;
-                                   me->read();
-                                 });
-      } catch (const Error&) {
-        fail(std::current_exception());
+    void got(const std::vector<std::size_t>& stale, std::vector<std::optional<Item>> items) {
+      std::vector<std::pair<std::size_t, bool>> missing;  // slot, whether absent
+      for (std::size_t n = 0; n < stale.size(); ++n) {
+        const std::size_t i = stale[n];
+        const auto& item = items[n];
+        if (item && detail::is_generation(item->value)) {
+          generations[i] = slots[i]->install(item->value, began[i]);
+        } else {
+          missing.emplace_back(i, !item);
+        }
       }
+      if (missing.empty()) return callback(nullptr, std::move(generations));
+      {
+        std::lock_guard lock(mutex);
+        sets_left = missing.size();
+        set_error = nullptr;
+        read_again.clear();
+      }
+      auto me = shared_from_this();
+      for (const auto& [i, absent] : missing) {
+        // None yet, or evicted: a new one. `add`, so that processes starting together agree
+        // on one; garbage under the key, or a third try, is overwritten.
+        SetOptions options;
+        options.only_if_absent = absent && attempt < 2;
+        std::string fresh = detail::random_generation();
+        auto done = [me, i, fresh](std::exception_ptr error, StoreResult result) {
+          if (!error && result == StoreResult::kStored) {
+            me->generations[i] = me->slots[i]->install(fresh, me->began[i]);
+          }
+          me->set_done(i, error, result);
+        };
+        try {
+          self->client_->start_set(slots[i]->key(), fresh, options, done);
+        } catch (const Error&) {
+          done(std::current_exception(), StoreResult::kNotStored);
+        }
+      }
+    }
+
+    void set_done(std::size_t i, std::exception_ptr error, StoreResult result) {
+      std::vector<std::size_t> again;
+      std::exception_ptr failed;
+      {
+        std::lock_guard lock(mutex);
+        if (error && !set_error) set_error = error;
+        if (!error && result != StoreResult::kStored) read_again.push_back(i);
+        if (--sets_left > 0) return;
+        failed = set_error;
+        again.swap(read_again);
+      }
+      if (failed) return fail(failed);
+      if (again.empty()) return callback(nullptr, std::move(generations));
+      ++attempt;
+      read(std::move(again));
     }
   };
   auto read = std::make_shared<Read>();
   read->self = shared_from_this();
-  read->began = began;
+  read->slots = std::move(slots);
   read->callback = std::move(callback);
-  read->read();
+  read->generations.resize(read->slots.size());
+  std::vector<std::size_t> stale;
+  for (std::size_t i = 0; i < read->slots.size(); ++i) {
+    read->began.push_back(read->slots[i]->snapshot());
+    if (read->began[i].fresh) {
+      read->generations[i] = *read->began[i].fresh;
+    } else {
+      stale.push_back(i);
+    }
+  }
+  if (stale.empty()) return read->callback(nullptr, std::move(read->generations));
+  read->read(std::move(stale));
 }
 
 // ---------------------------------------------------------------- lookup
@@ -461,6 +408,18 @@ CacheCore::Encoded CacheCore::encode(std::string_view key, std::string_view valu
   return encoded;
 }
 
+namespace {
+
+/// A time to live as memcached reads it: up to 30 days relative, longer ones as the unix
+/// time they end at (memcached would read a longer relative one as a time long past).
+std::chrono::seconds memcached_expiry(std::chrono::seconds ttl) {
+  constexpr std::chrono::seconds kMaxRelative{60 * 60 * 24 * 30};
+  if (ttl <= kMaxRelative) return ttl;
+  return std::chrono::seconds(static_cast<std::int64_t>(std::time(nullptr))) + ttl;
+}
+
+}  // namespace
+
 SetOptions CacheCore::set_options(const CacheControl& control) const {
   SetOptions options;
   options.ttl = options_.ttl;
@@ -468,6 +427,7 @@ SetOptions CacheCore::set_options(const CacheControl& control) const {
     if (control.ttl->count() < 0) throw InvalidArgumentError("ttl cannot be negative");
     options.ttl = *control.ttl;
   }
+  options.ttl = memcached_expiry(options.ttl);
   return options;
 }
 
@@ -560,6 +520,296 @@ bool CacheCore::refuse_update(const std::exception_ptr& why) {
   return false;
 }
 
+// ---------------------------------------------------------------- batches, by key
+
+namespace {
+
+void require_namespace(bool has_namespace) {
+  if (!has_namespace) {
+    throw InvalidArgumentError("access by key needs a cache with a namespace");
+  }
+}
+
+/// Waits for `start(callback)` on a caller's thread; refused on the client's I/O thread,
+/// whose completions it would wait for.
+template <class T, class Start>
+T blocking(const ClientBase& client, Start&& start) {
+  if (client.on_io_thread()) {
+    throw InvalidArgumentError("blocking llmcache call from the client's own I/O thread");
+  }
+  return detail::wait_for<T>(std::forward<Start>(start));
+}
+
+/// The per-item completions of one batch, which arrive on the I/O thread (or at once, when
+/// an item is refused before sending): `done` runs once, after the last.
+template <class T>
+class BatchJoin {
+ public:
+  BatchJoin(std::size_t items, std::function<void(std::vector<T>, std::exception_ptr)> done)
+      : results_(items), left_(items), done_(std::move(done)) {}
+
+  void arrive(std::size_t index, T result, const std::exception_ptr& error) {
+    std::exception_ptr first;
+    {
+      std::lock_guard lock(mutex_);
+      results_[index] = std::move(result);
+      if (error && !first_error_) first_error_ = error;
+      if (--left_ > 0) return;
+      first = first_error_;
+    }
+    done_(std::move(results_), first);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<T> results_;
+  std::size_t left_;
+  std::exception_ptr first_error_;
+  std::function<void(std::vector<T>, std::exception_ptr)> done_;
+};
+
+}  // namespace
+
+void CacheCore::start_batch_keys(std::vector<std::string> keys,
+                                 std::optional<std::string> sub_namespace,
+                                 Callback<std::vector<std::string>> callback) {
+  require_namespace(namespace_ != nullptr);
+  std::vector<std::shared_ptr<detail::Generation>> slots{namespace_->root()};
+  std::string sub_id;
+  if (sub_namespace) {
+    slots.push_back(namespace_->sub(*sub_namespace));
+    sub_id = detail::Namespaces::sub_id(*sub_namespace);
+  }
+  auto self = shared_from_this();
+  start_generations(std::move(slots), [self, keys = std::move(keys), sub_id, callback](
+                                          std::exception_ptr error,
+                                          std::vector<std::string> generations) {
+    if (error) return callback(error, {});
+    std::vector<std::string> stored;
+    stored.reserve(keys.size());
+    for (const auto& key : keys) {
+      stored.push_back(generations.size() == 1 ? self->namespace_->entry_key(generations[0], key)
+                                               : self->namespace_->sub_entry_key(
+                                                     generations[0], sub_id, generations[1], key));
+    }
+    callback(nullptr, std::move(stored));
+  });
+}
+
+std::vector<std::optional<std::string>> CacheCore::fetch_many(
+    std::span<const std::string> keys, const std::optional<std::string>& sub_namespace) {
+  return blocking<std::vector<std::optional<std::string>>>(*client_, [&](auto callback) {
+    start_fetch_many(std::vector<std::string>(keys.begin(), keys.end()), std::move(callback),
+                     sub_namespace);
+  });
+}
+
+void CacheCore::start_fetch_many(std::vector<std::string> keys,
+                                 Callback<std::vector<std::optional<std::string>>> callback,
+                                 std::optional<std::string> sub_namespace) {
+  require_namespace(namespace_ != nullptr);
+  const std::size_t count_of_keys = keys.size();
+  if (count_of_keys == 0) return callback(nullptr, {});
+  auto self = shared_from_this();
+  // A failure misses every key of the batch, each counted as its own fetch() would be.
+  auto miss_all = [self, count_of_keys, callback](const std::exception_ptr& error) {
+    for (std::size_t i = 0; i < count_of_keys; ++i) self->count(error, "lookup");
+    callback(nullptr, std::vector<std::optional<std::string>>(count_of_keys));
+  };
+  start_batch_keys(
+      std::move(keys), std::move(sub_namespace),
+      [self, callback, miss_all](std::exception_ptr error, std::vector<std::string> stored) {
+        if (error) return miss_all(error);
+        auto names = std::make_shared<const std::vector<std::string>>(stored);
+        try {
+          self->client_->start_get_many(
+              std::move(stored),
+              [self, names, callback, miss_all](std::exception_ptr error,
+                                                std::vector<std::optional<Item>> items) {
+                if (error) return miss_all(error);
+                std::vector<std::optional<std::string>> values;
+                values.reserve(items.size());
+                for (std::size_t i = 0; i < items.size(); ++i) {
+                  values.push_back(self->open((*names)[i], std::move(items[i])));
+                }
+                callback(nullptr, std::move(values));
+              });
+        } catch (const Error&) {
+          miss_all(std::current_exception());
+        }
+      });
+}
+
+std::vector<bool> CacheCore::store_many(std::span<const BatchItem> items,
+                                        const std::optional<std::string>& sub_namespace) {
+  return blocking<std::vector<bool>>(*client_, [&](auto callback) {
+    start_store_many(std::vector<BatchItem>(items.begin(), items.end()), std::move(callback),
+                     sub_namespace);
+  });
+}
+
+void CacheCore::start_store_many(std::vector<BatchItem> items, Callback<std::vector<bool>> callback,
+                                 std::optional<std::string> sub_namespace) {
+  require_namespace(namespace_ != nullptr);
+  // Every TTL is checked before anything is sent.
+  std::vector<SetOptions> options;
+  options.reserve(items.size());
+  for (const auto& item : items) {
+    CacheControl control;
+    control.ttl = item.ttl;
+    options.push_back(set_options(control));
+  }
+  if (items.empty()) return callback(nullptr, {});
+  std::vector<std::string> keys;
+  keys.reserve(items.size());
+  for (const auto& item : items) keys.push_back(item.key);
+  auto self = shared_from_this();
+  auto batch = std::make_shared<std::vector<BatchItem>>(std::move(items));
+  auto finish = [self, callback](std::vector<bool> stored, const std::exception_ptr& error) {
+    callback(self->options_.strict ? error : nullptr, std::move(stored));
+  };
+  start_batch_keys(std::move(keys), std::move(sub_namespace),
+                   [self, batch, options = std::move(options), finish](
+                       std::exception_ptr error, std::vector<std::string> stored) {
+                     if (error) {
+                       for (std::size_t i = 0; i < batch->size(); ++i) {
+                         self->finish_store(error, StoreResult::kNotStored, 0, 0);
+                       }
+                       return finish(std::vector<bool>(batch->size(), false), error);
+                     }
+                     auto join = std::make_shared<BatchJoin<bool>>(batch->size(), finish);
+                     for (std::size_t i = 0; i < batch->size(); ++i) {
+                       Encoded encoded = self->encode(stored[i], (*batch)[i].value);
+                       SetOptions with_flags = options[i];
+                       with_flags.flags = encoded.flags;
+                       auto done = [self, join, i, size = encoded.bytes.size(),
+                                    saved = encoded.saved](std::exception_ptr error,
+                                                           StoreResult result) {
+                         const bool ok = self->finish_store(error, result, size, saved);
+                         join->arrive(i, ok, ok ? nullptr : error);
+                       };
+                       try {
+                         self->client_->start_set(std::move(stored[i]), std::move(encoded.bytes),
+                                                  with_flags, done);
+                       } catch (const Error&) {
+                         done(std::current_exception(), StoreResult::kNotStored);
+                       }
+                     }
+                   });
+}
+
+std::vector<bool> CacheCore::remove_many(std::span<const std::string> keys,
+                                         const std::optional<std::string>& sub_namespace) {
+  return blocking<std::vector<bool>>(*client_, [&](auto callback) {
+    start_remove_many(std::vector<std::string>(keys.begin(), keys.end()), std::move(callback),
+                      sub_namespace);
+  });
+}
+
+void CacheCore::start_remove_many(std::vector<std::string> keys,
+                                  Callback<std::vector<bool>> callback,
+                                  std::optional<std::string> sub_namespace) {
+  require_namespace(namespace_ != nullptr);
+  if (keys.empty()) return callback(nullptr, {});
+  auto self = shared_from_this();
+  start_batch_keys(std::move(keys), std::move(sub_namespace),
+                   [self, callback](std::exception_ptr error, std::vector<std::string> stored) {
+                     if (error) return callback(error, {});
+                     auto join = std::make_shared<BatchJoin<bool>>(
+                         stored.size(),
+                         [callback](std::vector<bool> removed, const std::exception_ptr& error) {
+                           callback(error, error ? std::vector<bool>() : std::move(removed));
+                         });
+                     for (std::size_t i = 0; i < stored.size(); ++i) {
+                       auto done = [join, i](std::exception_ptr error, bool existed) {
+                         join->arrive(i, !error && existed, error);
+                       };
+                       try {
+                         self->client_->start_del(std::move(stored[i]), false, done);
+                       } catch (const Error&) {
+                         done(std::current_exception(), false);
+                       }
+                     }
+                   });
+}
+
+void CacheCore::clear_sub_namespaces(std::span<const std::string> sub_namespaces) {
+  blocking<bool>(*client_, [&](auto callback) {
+    start_clear_sub_namespaces(
+        std::vector<std::string>(sub_namespaces.begin(), sub_namespaces.end()),
+        std::move(callback));
+  });
+}
+
+void CacheCore::start_clear_sub_namespaces(std::vector<std::string> sub_namespaces,
+                                           Callback<bool> callback) {
+  require_namespace(namespace_ != nullptr);
+  if (sub_namespaces.empty()) return callback(nullptr, true);
+  auto join = std::make_shared<BatchJoin<bool>>(
+      sub_namespaces.size(),
+      [callback](std::vector<bool>, const std::exception_ptr& error) { callback(error, !error); });
+  // As clear(): one set of a generation never used before per sub-namespace, installed in
+  // this process once stored.
+  for (std::size_t i = 0; i < sub_namespaces.size(); ++i) {
+    auto generation = namespace_->sub(sub_namespaces[i]);
+    std::string fresh = detail::random_generation();
+    auto done = [join, i, generation, fresh](std::exception_ptr error, StoreResult) {
+      if (!error) generation->cleared(fresh);
+      join->arrive(i, !error, error);
+    };
+    try {
+      client_->start_set(generation->key(), fresh, {}, done);
+    } catch (const Error&) {
+      done(std::current_exception(), StoreResult::kNotStored);
+    }
+  }
+}
+
+std::vector<std::string> CacheCore::list_stored() {
+  require_namespace(namespace_ != nullptr);
+  const std::string current = generation();
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  // Entries are read back with a batch at a time, so that a big server's values need not
+  // all be in memory twice.
+  constexpr std::size_t kReadBatch = 500;
+  std::vector<std::string> values;
+  const std::size_t servers = client_->servers().size();
+  for (std::size_t server = 0; server < servers; ++server) {
+    std::vector<MetadumpEntry> listed;
+    try {
+      listed = client_->metadump(server);
+    } catch (const ServerError& e) {
+      const ErrorReason reason = e.reason();
+      if (reason != ErrorReason::kNotUnderstood && reason != ErrorReason::kClientErrorReply) {
+        throw;
+      }
+      throw ServerError(
+          "listing a namespace's entries needs memcached's LRU crawler (lru_crawler "
+          "metadump), which " +
+              e.server() + " refuses (a proxy, or a memcached started without it): " + e.what(),
+          e.details());
+    }
+    std::vector<std::string> keys;
+    for (auto& entry : listed) {
+      if (entry.exptime != -1 && entry.exptime <= now) continue;
+      // The listing names keys as memcached holds them, after any client key_prefix.
+      const std::size_t start = entry.key.find(namespace_->prefix());
+      if (start == std::string::npos) continue;
+      std::string stored = entry.key.substr(start);
+      if (namespace_->is_plain_entry_key(stored, current)) keys.push_back(std::move(stored));
+    }
+    for (std::size_t begin = 0; begin < keys.size(); begin += kReadBatch) {
+      const std::size_t end = std::min(begin + kReadBatch, keys.size());
+      const auto entries =
+          inspect_many(std::span<const std::string>(keys.data() + begin, end - begin));
+      for (const auto& entry : entries) {
+        if (entry && entry->state == EntryState::kReadable) values.emplace_back(entry->value());
+      }
+    }
+  }
+  return values;
+}
+
 // ---------------------------------------------------------------- the rest
 
 namespace {
@@ -578,9 +828,9 @@ void CacheCore::clear(std::chrono::seconds delay, bool noreply) {
     // reach at once, with no listing and no flush_all. Waited for even with noreply, so
     // that when clear() returns this process already reads the new generation.
     check_namespaced_clear(delay);
-    const std::string fresh = random_generation();
-    client_->set(namespace_->generation_key(), fresh);
-    namespace_->cleared(fresh);
+    const std::string fresh = detail::random_generation();
+    client_->set(namespace_->root()->key(), fresh);
+    namespace_->root()->cleared(fresh);
     return;
   }
   client_->flush_all(delay, noreply);
@@ -589,12 +839,12 @@ void CacheCore::clear(std::chrono::seconds delay, bool noreply) {
 void CacheCore::start_clear(std::chrono::seconds delay, bool noreply, Callback<bool> callback) {
   if (namespace_) {
     check_namespaced_clear(delay);
-    std::string fresh = random_generation();
+    std::string fresh = detail::random_generation();
     auto self = shared_from_this();
     client_->start_set(
-        namespace_->generation_key(), fresh, {},
+        namespace_->root()->key(), fresh, {},
         [self, fresh, callback = std::move(callback)](std::exception_ptr error, StoreResult) {
-          if (!error) self->namespace_->cleared(fresh);
+          if (!error) self->namespace_->root()->cleared(fresh);
           callback(error, !error);
         });
     return;
