@@ -228,7 +228,9 @@ class MemcachedStore(BaseStore[str, bytes]):
         entry of the namespace read back): fine for tools and small stores, not for a
         request path. Servers and proxies that refuse the crawl (twemproxy, mcrouter, a
         memcached started with ``-o no_lru_crawler``) raise ``ServerError``, as a crawl
-        already running on a server does (reason ``busy``).
+        already running on a server does (reason ``busy``). Known limit: memcached's crawl
+        of its LRUs can miss entries moved between LRU segments meanwhile (read shortly
+        before); docs/byte-store.md.
         """
         yield from self._listed_keys(self._core.list_stored(), prefix)
 

@@ -28,6 +28,25 @@ from langchain_memcached import Client, MemcachedStore, ServerError, ValueTooLar
 APPS = Path(__file__).parent / "apps"
 LIMIT = 120  # seconds a subprocess may take on a loaded machine
 
+# KNOWN CORE LIMIT (test_a_scan_right_after_reads_lists_every_key, xfail): the core lists
+# with `lru_crawler metadump all`, which walks memcached's LRU segments, and misses items
+# that memcached's LRU maintainer moves between segments during the crawl (items read
+# shortly before, e.g. by the scan before). `metadump hash` (memcached 1.6.9+) walks the
+# hash table and sees each item. Until the core uses it, the servers of this file run
+# without the maintainer (one LRU per class, bumped in place), so that the scans here,
+# the standard suites' included, test the store and not that race.
+SCAN_SAFE = ("-o", "no_lru_maintainer")
+
+
+@pytest.fixture
+def memcached(memcached_factory):
+    return memcached_factory(*SCAN_SAFE)
+
+
+@pytest.fixture
+def three_memcached(memcached_factory):
+    return [memcached_factory(*SCAN_SAFE) for _ in range(3)]
+
 
 class TestMemcachedStoreSync(BaseStoreSyncTests[bytes]):
     @pytest.fixture
@@ -93,6 +112,21 @@ async def test_ayield_keys_with_and_without_prefix(memcached):
     assert sorted([key async for key in store.ayield_keys(prefix="a:")]) == ["a:1", "a:2"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the core lists with `lru_crawler metadump all`, which misses items memcached's "
+    "LRU maintainer moves during the crawl; `metadump hash` does not (see SCAN_SAFE)",
+)
+def test_a_scan_right_after_reads_lists_every_key(memcached_factory):
+    server = memcached_factory()  # memcached's defaults: segmented LRU, maintainer on
+    store = MemcachedStore(server.spec)
+    keys = [f"key {i}" for i in range(100)]
+    store.mset([(key, b"v") for key in keys])
+    for _ in range(20):
+        assert store.mget(keys) == [b"v"] * len(keys)
+        assert sorted(store.yield_keys()) == sorted(keys)
+
+
 def test_yield_keys_scans_every_server(three_memcached):
     store = MemcachedStore([server.spec for server in three_memcached])
     keys = [f"key {i}" for i in range(60)]
@@ -147,6 +181,34 @@ def test_stats_count_every_key_read_as_one_hit_or_miss(memcached):
     assert (stats["hits"], stats["misses"], stats["updates"]) == (3, 1, 2)
     assert stats["bytes_read"] == 5 + 1 + 5
     assert store.stats() == store._core.stats()  # what the metrics module reads
+
+
+def test_entries_carry_the_stores_ttl(memcached):
+    MemcachedStore(memcached.spec, namespace="lives", ttl=3600).mset([("k", b"v")])
+    MemcachedStore(memcached.spec, namespace="forever").mset([("k", b"v")])
+    expiries = sorted(int(fields[b"exp"]) for key, fields in metadump(memcached).items()
+                      if not key.endswith(b"generation"))
+    assert expiries[0] == -1  # ttl=0: no expiry
+    assert expiries[1] > 0
+
+
+def test_signing_and_compression_apply_to_the_store(memcached):
+    big = b"an embedding, very compressible " * 200
+    store = MemcachedStore(memcached.spec, signing_secret="s3cret", compress=True)
+    store.mset([("big", big), ("small", b"s")])
+    assert store.mget(["big", "small"]) == [big, b"s"]
+    assert sorted(store.yield_keys()) == ["big", "small"]
+    assert store.stats()["bytes_saved_by_compression"] > 0
+    sizes = [int(fields[b"size"]) for key, fields in metadump(memcached).items()
+             if not key.endswith(b"generation")]
+    assert max(sizes) < len(big)  # stored compressed
+    # Another secret reads nothing, and its scan lists nothing it cannot verify.
+    other = MemcachedStore(memcached.spec, signing_secret="another")
+    assert other.mget(["big", "small"]) == [None, None]
+    assert other.stats()["signature_failures"] == 2
+    assert list(other.yield_keys()) == []
+    unsigned = MemcachedStore(memcached.spec)
+    assert unsigned.mget(["small"]) == [None]
 
 
 # ---------------------------------------------------------------- what users pass in
@@ -231,20 +293,26 @@ async def test_async_strict_raises_a_value_above_the_item_limit(memcached_factor
 
 
 # ---------------------------------------------------------------- corrupt entries
-def stored_keys(server) -> list[bytes]:
-    """Every key the memcached holds (its own `lru_crawler metadump all`)."""
+def metadump(server) -> dict[bytes, dict[bytes, bytes]]:
+    """Every item the memcached holds, by key: its metadump fields (exp, size...). The
+    hash table walk, which sees every item once (SCAN_SAFE)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
-        s.sendall(b"lru_crawler metadump all\r\n")
+        s.sendall(b"lru_crawler metadump hash\r\n")
         data = b""
         while not data.endswith(b"END\r\n"):
             chunk = s.recv(65536)
             assert chunk, data
             data += chunk
-    keys = []
+    items = {}
     for line in data.split(b"\n"):  # metadump ends its lines with \n alone
         if line.startswith(b"key="):
-            keys.append(urllib.parse.unquote_to_bytes(line.split(b" ")[0][4:]))
-    return keys
+            fields = dict(field.split(b"=", 1) for field in line.split(b" "))
+            items[urllib.parse.unquote_to_bytes(fields.pop(b"key"))] = fields
+    return items
+
+
+def stored_keys(server) -> list[bytes]:
+    return list(metadump(server))
 
 
 def entry_keys(server) -> list[bytes]:
@@ -349,6 +417,7 @@ def test_a_memcached_without_the_lru_crawler_refuses_the_scan_clearly(memcached_
     assert store.mget(["k"]) == [b"v"]
     with pytest.raises(ServerError, match="lru_crawler") as error:
         list(store.yield_keys())
+    assert error.value.reason == "client_error_reply"
     assert error.value.server == server.spec
 
 
