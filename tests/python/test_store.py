@@ -461,3 +461,15 @@ def test_cache_backed_embeddings_keys_are_listed(memcached, tmp_path):
 def test_package_exports_the_store():
     assert langchain_memcached.MemcachedStore is MemcachedStore
     assert "MemcachedStore" in langchain_memcached.__all__
+
+
+def test_the_embeddings_example_runs_and_embeds_each_text_once(memcached):
+    example = Path(__file__).resolve().parents[2] / "examples" / "cached_embeddings.py"
+    result = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=LIMIT,
+        env={**os.environ, "MEMCACHED_SERVERS": memcached.spec},
+    )
+    assert result.returncode == 0, result.stderr
+    embedded_lists = [line.split("the model embeds ", 1)[1]
+                      for line in result.stdout.splitlines() if "the model embeds" in line]
+    assert embedded_lists == ["['alpha', 'beta', 'gamma']", "['delta']"]
