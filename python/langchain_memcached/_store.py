@@ -268,7 +268,9 @@ class MemcachedStore(BaseStore[str, bytes]):
             await future
 
     async def ayield_keys(self, *, prefix: str | None = None) -> AsyncIterator[str]:
-        """Async :meth:`yield_keys`: the same full scan."""
+        """Async :meth:`yield_keys`: the same full scan. The one call here that is not
+        completed by the I/O thread: the core's listing has no async form yet, so the scan
+        runs in the loop's default executor (one pooled thread per scan, not per key)."""
         listed = await asyncio.get_running_loop().run_in_executor(None, self._core.list_stored)
         for key in self._listed_keys(listed, prefix):
             yield key
