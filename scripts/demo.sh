@@ -8,6 +8,11 @@ run() {
   echo "== Python: LangChain with langchain_memcached.MemcachedCache"
   .venv/bin/python examples/langchain_demo.py
   echo
+  echo "== Python: a LangGraph node cached across two processes (MemcachedNodeCache)"
+  .venv/bin/python examples/node_cache_demo.py --clear
+  .venv/bin/python examples/node_cache_demo.py
+  .venv/bin/python examples/node_cache_demo.py
+  echo
   echo "== C++: llmcache::MemcachedCache (the model is a stand-in that sleeps 500 ms)"
   "$build/examples/llmcache_example" "$MEMCACHED_SERVERS"
 }

@@ -25,6 +25,8 @@ blocking methods release the GIL, ``a``-prefixed methods are real asyncio corout
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 try:
     from langchain_memcached import _ext
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
@@ -53,6 +55,24 @@ from langchain_memcached._control import CacheControl, cache_control
 from langchain_memcached._store import MemcachedStore
 from langchain_memcached._streams import cache_streams
 
+if TYPE_CHECKING:
+    from langchain_memcached._node_cache import MemcachedNodeCache
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the node cache needs langgraph, which the LLM cache does not.
+    if name == "MemcachedNodeCache":
+        try:
+            from langchain_memcached._node_cache import MemcachedNodeCache
+        except ImportError as exc:
+            raise ImportError(
+                "langchain_memcached.MemcachedNodeCache needs langgraph: "
+                "pip install 'langchain-memcached[langgraph]'"
+            ) from exc
+        return MemcachedNodeCache
+    raise AttributeError(f"module 'langchain_memcached' has no attribute {name!r}")
+
+
 # The installed distribution's version, which scikit-build-core took from the VERSION file.
 from importlib.metadata import version as _distribution_version
 
@@ -68,6 +88,7 @@ __all__ = [
     "InvalidArgumentError",
     "IoError",
     "MemcachedCache",
+    "MemcachedNodeCache",
     "MemcachedStore",
     "ProtocolError",
     "ServerError",

@@ -47,7 +47,7 @@ def _to_client(client: Any, options: dict[str, Any]) -> _ClientBase:
         # A client made elsewhere already has its options; silently ignoring these
         # (say tls=True) would send traffic the caller meant to protect in the clear.
         raise ValueError(
-            f"client options ({', '.join(sorted(options))}) apply only when MemcachedCache "
+            f"client options ({', '.join(sorted(options))}) apply only when the cache "
             "builds the client from a server string or list"
         )
     if isinstance(client, _ClientBase):

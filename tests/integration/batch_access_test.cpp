@@ -286,5 +286,18 @@ TEST(ListStored, EveryServersEntriesOfTheCurrentGenerationOnly) {
   EXPECT_TRUE(cache->list_stored().empty());
 }
 
+TEST(ListStored, AServerWithoutItsCrawlerSaysSo) {
+  MemcachedServer server({"-o", "no_lru_crawler"});
+  auto cache = core(client_for(server));
+  ASSERT_TRUE(cache->store_many(Batch{{"k", "v", {}}})[0]);
+  try {
+    cache->list_stored();
+    FAIL() << "list_stored() listed a server whose crawler is off";
+  } catch (const ServerError& e) {
+    EXPECT_EQ(e.reason(), ErrorReason::kClientErrorReply);
+    EXPECT_EQ(e.server(), server.spec());
+  }
+}
+
 }  // namespace
 }  // namespace llmcache
