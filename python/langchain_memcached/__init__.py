@@ -7,6 +7,13 @@ Drop-in for LangChain::
     from langchain_memcached import MemcachedCache
     set_llm_cache(MemcachedCache("127.0.0.1:11211"))
 
+Embeddings computed once per text, across processes (a LangChain ByteStore)::
+
+    from langchain_classic.embeddings import CacheBackedEmbeddings
+    from langchain_memcached import MemcachedStore
+    embedder = CacheBackedEmbeddings.from_bytes_store(
+        model, MemcachedStore("127.0.0.1:11211"), namespace=model.model)
+
 Streams too (LangChain's own stream()/astream() skip the cache)::
 
     from langchain_memcached import cache_streams
@@ -45,6 +52,7 @@ from langchain_memcached._ext import (
 )
 from langchain_memcached._cache import MemcachedCache
 from langchain_memcached._control import CacheControl, cache_control
+from langchain_memcached._store import MemcachedStore
 from langchain_memcached._streams import cache_streams
 
 if TYPE_CHECKING:
@@ -81,6 +89,7 @@ __all__ = [
     "IoError",
     "MemcachedCache",
     "MemcachedNodeCache",
+    "MemcachedStore",
     "ProtocolError",
     "ServerError",
     # Not TimeoutError: `import *` would shadow the builtin. langchain_memcached.TimeoutError

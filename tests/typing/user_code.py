@@ -15,12 +15,13 @@ from langchain_core.globals import get_llm_cache, set_llm_cache
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import Generation
+from langchain_core.stores import BaseStore
 from pymemcache.client.base import Client as PymemcacheClient
 from pymemcache.client.hash import HashClient as PymemcacheHashClient
 from pymemcache.client.retrying import RetryingClient
 
 import langchain_memcached
-from langchain_memcached import Client, HashClient, MemcachedCache, cache_streams
+from langchain_memcached import Client, HashClient, MemcachedCache, MemcachedStore, cache_streams
 from langchain_memcached.metrics import instrument_opentelemetry, register_prometheus
 from langchain_memcached.testing import MemcachedProcess, free_port
 
@@ -195,6 +196,22 @@ def metrics(cache: MemcachedCache) -> None:
     assert saved >= 0
 
 
+def byte_store(spec: str) -> None:
+    """A ByteStore, as CacheBackedEmbeddings and other BaseStore users hold it."""
+    store: BaseStore[str, bytes] = MemcachedStore(spec, namespace="user-code", ttl=3600)
+    store.mset([("vector:1", b"\x00\x01"), ("vector:2", b"")])
+    values: list[bytes | None] = store.mget(["vector:1", "vector:2", "missing"])
+    assert values == [b"\x00\x01", b"", None]
+    assert sorted(store.yield_keys(prefix="vector:")) == ["vector:1", "vector:2"]
+    store.mdelete(["vector:1"])
+
+    async def in_a_loop() -> list[bytes | None]:
+        await store.amset([("vector:3", b"3")])
+        return await store.amget(["vector:1", "vector:3"])
+
+    assert asyncio.run(in_a_loop()) == [None, b"3"]
+
+
 def main() -> None:
     with MemcachedProcess() as server, MemcachedProcess() as other:
         cache = cache_from_string(server.spec)
@@ -205,6 +222,7 @@ def main() -> None:
         clients(server.spec, [server.spec, other.spec])
         errors(server.spec)
         metrics(cache)
+        byte_store(server.spec)
         cache.clear()
         assert cache.lookup(PROMPT, LLM_STRING) is None
 
