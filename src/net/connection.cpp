@@ -3,6 +3,7 @@
 #include "net/auth.hpp"
 #include "net/endpoints.hpp"
 #include "net/net_error.hpp"
+#include "protocol/classic_requests.hpp"
 
 #include <llmcache/errors.hpp>
 
@@ -43,20 +44,38 @@ Connection::Connection(asio::io_context& io, ServerAddress address, const Client
       pending_(address_) {}
 
 void Connection::submit(PendingRequest request) {
-  if (pending_.size() >= options_.max_in_flight) {
+  if (requests_in_flight_ >= options_.max_in_flight) {
     request.on_reply(net_failure<IoError>(address_, ErrorReason::kTooManyInFlight,
-                                          std::to_string(pending_.size()) +
+                                          std::to_string(requests_in_flight_) +
                                               " requests already in flight; refusing more"),
                      {});
     return;
   }
+  ++requests_in_flight_;
+  const bool classic_get = needs_request_bytes(request.opaque, request.accepts);
+  if (get_open_ && classic_get && request.accepts == open_get_accepts_) {
+    // memcached writes its answer to each classic get on its own (a sendmsg per get,
+    // where meta replies to a pipeline share one): single-key gets queued behind another
+    // that is not written yet join its line, and the one reply is split per key
+    // (on_reply). The line stays under the proxies' limit; a repeated key starts anew.
+    const std::string_view key = open_get_.merge(pending_.newest_request(), request.bytes);
+    if (!key.empty()) {
+      const std::size_t line_end = outbox_.size() - 2;  // before the line's \r\n
+      outbox_.insert(line_end, key);
+      outbox_.insert(line_end, 1, ' ');
+      pending_.newest().merged.push_back(std::move(request.on_reply));
+      return;
+    }
+  }
   outbox_ += request.bytes;
+  get_open_ = classic_get && open_get_.start(request.bytes);
+  open_get_accepts_ = request.accepts;
   // A classic get's reply is checked against the keys it asked for: its bytes, no longer
   // needed for writing, stay with it (moved, not copied).
   std::string asked;
-  if (needs_request_bytes(request.opaque, request.accepts)) asked = std::move(request.bytes);
+  if (classic_get) asked = std::move(request.bytes);
   pending_.expect(request.opaque, request.accepts, std::move(asked),
-                  {std::move(request.on_reply), Clock::now() + options_.request_timeout});
+                  {std::move(request.on_reply), Clock::now() + options_.request_timeout, {}});
   arm_deadline();
   if (!session_) {
     protocol::ParserLimits limits;
@@ -77,10 +96,15 @@ void Connection::fail_all(std::exception_ptr reason) {
   }
   outbox_.clear();
   outbox_encrypted_ = 0;
+  get_open_ = false;
+  requests_in_flight_ = 0;
   // Callbacks may submit new requests (and so reconnect): hand them a clean slate.
   auto failed = pending_.take_all();
   for (auto& waiting : failed) {
     if (waiting.on_reply) waiting.on_reply(reason, {});
+    for (auto& merged : waiting.merged) {
+      if (merged) merged(reason, {});
+    }
   }
 }
 
@@ -285,6 +309,7 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Session> session) {
 void Connection::flush() {
   auto session = session_;
   if (!session || !session->connected || session->writing_now) return;
+  get_open_ = false;  // outbox_ is handed over below, at least in part
   // Everything queued since the last write goes out in one syscall: that is the pipelining.
   if (session->tls) {
     // Encrypted a piece at a time as it goes out (each write's completion sends the
@@ -324,8 +349,35 @@ void Connection::flush() {
 }
 
 void Connection::on_reply(protocol::Reply reply) {
-  auto on_reply = pending_.match(reply).on_reply;
-  if (on_reply) on_reply(nullptr, std::move(reply));
+  std::string request;
+  Waiting waiting = pending_.match(reply, &request);
+  requests_in_flight_ -= 1 + waiting.merged.size();
+  if (waiting.merged.empty()) {
+    if (waiting.on_reply) waiting.on_reply(nullptr, std::move(reply));
+    return;
+  }
+  // Gets merged in submit: each gets the reply it would have had alone. match() has
+  // checked that every item answers a key of the line, so splitting cannot fail; if it
+  // did, every one of them hears why and the connection is dropped.
+  std::vector<protocol::Reply> replies;
+  try {
+    replies = protocol::split_classic_get_reply(std::move(reply), request);
+    if (replies.size() != 1 + waiting.merged.size()) {
+      throw net_error<ProtocolError>(address_, ErrorReason::kUnexpectedReply,
+                                     "merged get answered for the wrong number of keys");
+    }
+  } catch (const ProtocolError& e) {
+    const auto failure = std::make_exception_ptr(with_server(e, address_));
+    if (waiting.on_reply) waiting.on_reply(failure, {});
+    for (auto& merged : waiting.merged) {
+      if (merged) merged(failure, {});
+    }
+    throw;
+  }
+  if (waiting.on_reply) waiting.on_reply(nullptr, std::move(replies[0]));
+  for (std::size_t n = 0; n < waiting.merged.size(); ++n) {
+    if (waiting.merged[n]) waiting.merged[n](nullptr, std::move(replies[n + 1]));
+  }
 }
 
 void Connection::arm_deadline() {

@@ -10,6 +10,7 @@
 #include "net/tls.hpp"
 #include "net/tls_session.hpp"
 #include "net/wire_choice.hpp"
+#include "protocol/classic_requests.hpp"
 #include "protocol/reply_parser.hpp"
 
 #include <asio/awaitable.hpp>
@@ -54,7 +55,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void fail_all(std::exception_ptr reason);
   /// Fails everything with ClosedError and stops the deadline timer (client shutdown).
   void close();
-  std::size_t in_flight() const { return pending_.size(); }
+  std::size_t in_flight() const { return requests_in_flight_; }
   const ServerAddress& address() const { return address_; }
 
  private:
@@ -80,6 +81,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Waiting {
     Callback<protocol::Reply> on_reply;
     Clock::time_point deadline;
+    // Single-key classic gets merged into this one's request line (submit), in the order
+    // of their keys after its own; each is answered as if it had been sent alone.
+    std::vector<Callback<protocol::Reply>> merged;
   };
 
   asio::awaitable<void> run(std::shared_ptr<Session> session);
@@ -108,6 +112,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string outbox_;                // bytes not yet handed to the socket
   std::size_t outbox_encrypted_ = 0;  // TLS: how much of outbox_ is encrypted already
   ReplyMatcher<Waiting> pending_;     // oldest first
+  // Requests submitted and not yet answered: more than pending_.size() once gets merge.
+  std::size_t requests_in_flight_ = 0;
+  // The newest pending request is a classic get of one key or more, still whole at the
+  // end of outbox_ (no byte of it handed to the socket or TLS yet), answering `accepts`:
+  // another single-key get may still join its line (open_get_).
+  bool get_open_ = false;
+  protocol::ClassicGetMerge open_get_;
+  protocol::Accepts open_get_accepts_ = 0;
 };
 
 }  // namespace llmcache::net

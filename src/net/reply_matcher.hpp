@@ -59,16 +59,23 @@ class ReplyMatcher {
     queue_.push_back({opaque, accepts, std::move(request), std::move(waiter)});
   }
 
-  /// The waiter of the request `reply` answers, taken off the queue. Throws ProtocolError
-  /// kUnexpectedReply (and leaves the queue as it was) when the reply answers none.
-  Waiter match(const protocol::Reply& reply) {
+  /// The waiter of the request `reply` answers, taken off the queue; its kept bytes (see
+  /// expect) are moved to `request` when given. Throws ProtocolError kUnexpectedReply (and
+  /// leaves the queue as it was) when the reply answers none.
+  Waiter match(const protocol::Reply& reply, std::string* request = nullptr) {
     if (queue_.empty()) unsolicited(reply, *address_);
-    const Entry& oldest = queue_.front();
+    Entry& oldest = queue_.front();
     check_answers(reply, oldest.opaque, *address_, oldest.accepts, oldest.request);
-    Waiter waiter = std::move(queue_.front().waiter);
+    if (request) *request = std::move(oldest.request);
+    Waiter waiter = std::move(oldest.waiter);
     queue_.pop_front();
     return waiter;
   }
+
+  /// The newest request's kept bytes and waiter, for a connection that merges another
+  /// request into it before writing it (protocol::ClassicGetMerge). Not empty().
+  std::string& newest_request() { return queue_.back().request; }
+  Waiter& newest() { return queue_.back().waiter; }
 
   bool empty() const { return queue_.empty(); }
   std::size_t size() const { return queue_.size(); }

@@ -1,7 +1,13 @@
 #include "protocol/classic_requests.hpp"
 
+#include "protocol/reply_lines.hpp"
+
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <utility>
 
 namespace llmcache::protocol {
 namespace {
@@ -107,6 +113,102 @@ bool pair_classic_items(std::string_view request, std::span<const ClassicValue> 
     if (!found) return false;
   }
   return true;
+}
+
+namespace {
+
+// The command ("get" or "gets") and the keys of a one-line get request, or nullopt.
+struct GetLine {
+  std::string_view command;
+  std::string_view keys;
+};
+std::optional<GetLine> get_line(std::string_view request) {
+  if (!request.ends_with(kLineEnd)) return std::nullopt;
+  const std::string_view line = request.substr(0, request.size() - kLineEnd.size());
+  const std::size_t space = line.find(' ');
+  if (space == std::string_view::npos || space + 1 == line.size()) return std::nullopt;
+  const std::string_view command = line.substr(0, space);
+  if (command != "get" && command != "gets") return std::nullopt;
+  const std::string_view keys = line.substr(space + 1);
+  if (keys.find('\r') != std::string_view::npos || keys.find('\n') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return GetLine{command, keys};
+}
+
+bool has_key(std::string_view keys, std::string_view key) {
+  for (std::size_t pos = keys.find(key); pos != std::string_view::npos;
+       pos = keys.find(key, pos + 1)) {
+    const std::size_t end = pos + key.size();
+    if ((pos == 0 || keys[pos - 1] == ' ') && (end == keys.size() || keys[end] == ' ')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ClassicGetMerge::start(std::string_view request) {
+  const std::optional<GetLine> line = get_line(request);
+  if (!line || line->keys.find(' ') != std::string_view::npos) return false;
+  gets_ = line->command.size() == 4;
+  std::fill(std::begin(seen_), std::end(seen_), 0);
+  remember(line->keys);
+  return true;
+}
+
+bool ClassicGetMerge::may_hold(std::string_view key) const {
+  const std::size_t hash = std::hash<std::string_view>{}(key);
+  return (seen_[hash >> 6 & 3] >> (hash & 63) & 1) != 0;
+}
+
+void ClassicGetMerge::remember(std::string_view key) {
+  const std::size_t hash = std::hash<std::string_view>{}(key);
+  seen_[hash >> 6 & 3] |= std::uint64_t{1} << (hash & 63);
+}
+
+std::string_view ClassicGetMerge::merge(std::string& into, std::string_view single,
+                                        std::size_t max_line_bytes) {
+  const std::optional<GetLine> add = get_line(single);
+  if (!add || add->keys.find(' ') != std::string_view::npos) return {};
+  if ((add->command.size() == 4) != gets_) return {};
+  if (into.size() + 1 + add->keys.size() > max_line_bytes) return {};
+  if (may_hold(add->keys)) {
+    const std::size_t command_end = add->command.size() + 1;
+    const std::string_view keys =
+        std::string_view(into).substr(command_end, into.size() - command_end - kLineEnd.size());
+    if (has_key(keys, add->keys)) return {};
+  }
+  into.insert(into.size() - kLineEnd.size(), 1, ' ');
+  into.insert(into.size() - kLineEnd.size(), add->keys);
+  remember(add->keys);
+  return add->keys;
+}
+
+std::vector<Reply> split_classic_get_reply(Reply reply, std::string_view request) {
+  const std::optional<GetLine> line = get_line(request);
+  std::size_t keys = 0;
+  if (line) {
+    for (std::size_t pos = 0; pos != std::string_view::npos; pos = line->keys.find(' ', pos + 1)) {
+      ++keys;
+    }
+  }
+  if (reply.status != Status::kValue && reply.status != Status::kEnd) {
+    return std::vector<Reply>(keys, reply);
+  }
+  std::vector<Reply> replies(keys);
+  for (Reply& alone : replies) alone.status = Status::kEnd;
+  std::vector<std::size_t> key_of_item(reply.values.size());
+  if (!line || !pair_classic_items(request, reply.values, key_of_item)) {
+    detail::malformed("get reply that does not answer the merged request", request);
+  }
+  for (std::size_t n = 0; n < reply.values.size(); ++n) {
+    Reply& alone = replies[key_of_item[n]];
+    alone.status = Status::kValue;
+    alone.values.push_back(std::move(reply.values[n]));
+  }
+  return replies;
 }
 
 void append_classic_store(std::string& out, ClassicStore command, std::string_view key,

@@ -43,6 +43,38 @@ std::vector<std::size_t> split_classic_get(std::span<const std::string_view> key
 /// the request's keys.
 bool pair_classic_items(std::string_view request, std::span<const ClassicValue> items,
                         std::span<std::size_t> key_of_item = {});
+/// Single-key gets merged into one request line as they are queued. memcached (1.6.18
+/// measured) answers every get request with a write of its own, so pipelined single-key
+/// gets cost it a sendmsg each, where a multi-key get costs one in all. The line itself
+/// is kept by the caller (`into`); this remembers what merging needs without rescanning
+/// it, so each merge costs the length of the key merged.
+class ClassicGetMerge {
+ public:
+  /// Starts a new line with `request`: true when it is a get (or gets) of exactly one key
+  /// as append_classic_get writes it, so that others may join it.
+  bool start(std::string_view request);
+  /// Appends the key of `single`, a get of one key like the one start() took, to `into`
+  /// (that request's bytes, merged into so far) and returns it; or returns an empty view,
+  /// `into` unchanged, when `single` is not such a get, its command differs, the line
+  /// already asks for its key (a proxy may fold repeated keys into one answer), or the
+  /// line would pass `max_line_bytes`.
+  std::string_view merge(std::string& into, std::string_view single,
+                         std::size_t max_line_bytes = kClassicGetLineLimit);
+
+ private:
+  bool may_hold(std::string_view key) const;
+  void remember(std::string_view key);
+
+  bool gets_ = false;
+  // A filter of the keys on the line (a hit is confirmed on the line itself).
+  std::uint64_t seen_[4] = {};
+};
+/// The replies that the gets merged by ClassicGetMerge into `request` would have had
+/// alone, one per key of `request` in its order: kValue with that key's item, or kEnd
+/// (a miss). An error reply answers each of them. `reply` must have passed
+/// pair_classic_items against `request` (check_answers does that); throws ProtocolError
+/// kMalformedReply otherwise.
+std::vector<Reply> split_classic_get_reply(Reply reply, std::string_view request);
 /// `set|add <key> <flags> <exptime> <bytes>\r\n<data>\r\n`; answered STORED or NOT_STORED.
 /// `exptime` as memcached reads it: 0 never expires, up to 30 days is relative, larger is
 /// a unix time (the meta T flag reads it the same way).

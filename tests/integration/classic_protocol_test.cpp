@@ -14,9 +14,12 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace llmcache {
@@ -228,6 +231,118 @@ TEST(ClassicGetMany, AFailedServerFailsTheCallAsInMeta) {
     ASSERT_FALSE(elsewhere.empty());
     EXPECT_NO_THROW(client.get_many(elsewhere));
   }
+}
+
+// ------------------------------------------------ pipelined single-key gets in classic mode
+// What each of a burst of async gets ended with: the value, a miss, or the error's reason.
+using GetOutcome = std::variant<std::optional<std::string>, ErrorReason>;
+
+// `keys` started one after another on the client's I/O thread (from a callback), so that
+// all but the first queue behind a write in progress, as a pipeline's gets do.
+std::vector<GetOutcome> burst_of_gets(Client& client, const std::vector<std::string>& keys) {
+  std::vector<GetOutcome> outcomes(keys.size());
+  std::promise<void> all_done;
+  auto left = std::make_shared<std::size_t>(keys.size());
+  client.start_get("burst-starter", [&](std::exception_ptr, std::optional<Item>) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      client.start_get(keys[i], [&, i, left](std::exception_ptr error, std::optional<Item> item) {
+        if (error) {
+          try {
+            std::rethrow_exception(error);
+          } catch (const Error& e) {
+            outcomes[i] = e.reason();
+          }
+        } else {
+          outcomes[i] = item ? std::optional<std::string>(item->value) : std::nullopt;
+        }
+        if (--*left == 0) all_done.set_value();
+      });
+    }
+  });
+  all_done.get_future().wait();
+  return outcomes;
+}
+
+std::vector<GetOutcome> expected_outcomes(const Batch& batch) {
+  return {batch.expected.begin(), batch.expected.end()};
+}
+
+TEST(ClassicPipelinedGets, EachGetsItsOwnAnswerFromRealMemcached) {
+  MemcachedServer server;
+  Client classic(server.address(), with_protocol(Protocol::kClassic));
+  Client meta(server.address(), with_protocol(Protocol::kMeta));
+  const Batch batch = batch_of(150, 40);  // misses, and one key asked twice
+  store(meta, batch);
+  EXPECT_EQ(burst_of_gets(classic, batch.keys), expected_outcomes(batch));
+  // The connection stays in step for what follows.
+  EXPECT_EQ(classic.get(batch.keys[2])->value, "v2");
+}
+
+TEST(ClassicPipelinedGets, QueuedGetsShareALineUnderTheLimitAndAnswersArePairedByKey) {
+  // 200-byte keys: 300 of them do not fit one 16 KB line.
+  const Batch batch = batch_of(300, 200);
+  std::vector<std::string> lines;
+  {
+    FakeServer server({reordering_proxy(lines, batch)});
+    Client client(server.address(), with_protocol(Protocol::kClassic));
+    EXPECT_EQ(burst_of_gets(client, batch.keys), expected_outcomes(batch));
+  }
+  std::size_t merged_lines = 0;
+  std::vector<std::string> asked;
+  for (const auto& line : lines) {
+    EXPECT_LE(line.size() + 2, protocol::kClassicGetLineLimit);
+    std::istringstream words(line);
+    std::string word;
+    words >> word;
+    EXPECT_EQ(word, "get");
+    std::vector<std::string> keys;
+    while (words >> word) keys.push_back(word);
+    // A proxy may fold a key asked twice on one line into one answer: never sent so.
+    std::vector<std::string> unique = keys;
+    std::sort(unique.begin(), unique.end());
+    EXPECT_EQ(std::adjacent_find(unique.begin(), unique.end()), unique.end()) << line;
+    merged_lines += keys.size() > 1;
+    if (keys != std::vector<std::string>{"burst-starter"})
+      asked.insert(asked.end(), keys.begin(), keys.end());
+  }
+  EXPECT_GT(merged_lines, 0u);
+  // Every get went out once, in the order it was made.
+  EXPECT_EQ(asked, batch.keys);
+}
+
+TEST(ClassicPipelinedGets, AnItemForAKeyNoGetAskedForFailsEveryGetOfTheLine) {
+  // Connection 0 answers lines of one key with a miss, and the first line of several keys
+  // (gets merged) with an item for a key none of them asked for.
+  std::vector<std::string> hostile_line;
+  FakeServer server({[&hostile_line](FakePeer& peer) {
+    while (auto request = peer.read_request()) {
+      std::istringstream words(request->line);
+      std::string word;
+      words >> word;
+      std::vector<std::string> keys;
+      while (words >> word) keys.push_back(word);
+      if (keys.size() == 1) {
+        if (!peer.send("END\r\n")) return;
+        continue;
+      }
+      hostile_line = keys;
+      peer.send("VALUE stranger 0 5\r\nwrong\r\nEND\r\n");
+      peer.wait_for_client_close(5s);
+      return;
+    }
+  }});
+  server.store("a", "v:a");
+  Client client(server.address(), with_protocol(Protocol::kClassic));
+  const std::vector<std::string> keys = {"a", "b", "c", "d"};
+  const std::vector<GetOutcome> outcomes = burst_of_gets(client, keys);
+  ASSERT_GT(hostile_line.size(), 1u);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (std::find(hostile_line.begin(), hostile_line.end(), keys[i]) == hostile_line.end())
+      continue;
+    EXPECT_EQ(outcomes[i], GetOutcome(ErrorReason::kUnexpectedReply)) << keys[i];
+  }
+  // The stream was dropped, not trusted: a new connection answers.
+  EXPECT_EQ(client.get("a")->value, "v:a");
 }
 
 TEST(ClassicProtocol, SharesEntriesWithAMetaClient) {

@@ -521,9 +521,11 @@ void expect_swapped_replies_fail(
     Protocol protocol,
     std::function<std::string(const FakeRequest& a, const FakeRequest& b)> swapped) {
   set_log_handler([](LogLevel, std::string_view) {});
+  std::promise<void> a_read;
   Fixture f(
       [&](FakePeer& peer) {
         auto a = peer.read_request();
+        a_read.set_value();
         auto b = peer.read_request();
         if (!a || !b) return;
         peer.send(swapped(*a, *b));
@@ -531,6 +533,8 @@ void expect_swapped_replies_fail(
       },
       protocol);
   auto a = f.client->async_get("a", asio::use_future);
+  // "b" only once "a" is on the wire: classic gets queued together would share one line.
+  a_read.get_future().wait();
   auto b = f.client->async_get("b", asio::use_future);
   for (auto* result : {&a, &b}) {
     try {

@@ -320,6 +320,83 @@ TEST(ClassicPairing, ABatchOfHundredsOfKeysInAnyOrder) {
   EXPECT_EQ(pairing(request, answered), std::nullopt);
 }
 
+TEST(ClassicGetMerge, SingleKeyGetsJoinOneLineInOrder) {
+  ClassicGetMerge merge;
+  std::string line = "get a\r\n";
+  ASSERT_TRUE(merge.start(line));
+  EXPECT_EQ(merge.merge(line, "get b\r\n"), "b");
+  EXPECT_EQ(merge.merge(line, "get c\r\n"), "c");
+  EXPECT_EQ(line, "get a b c\r\n");
+  std::string cas_line = "gets a\r\n";
+  ASSERT_TRUE(merge.start(cas_line));
+  EXPECT_EQ(merge.merge(cas_line, "gets b\r\n"), "b");
+  EXPECT_EQ(cas_line, "gets a b\r\n");
+}
+
+TEST(ClassicGetMerge, RefusesWhatWouldChangeTheAnswers) {
+  ClassicGetMerge merge;
+  EXPECT_FALSE(merge.start("get a b\r\n"));  // a get_many's line is answered as a whole
+  EXPECT_FALSE(merge.start("delete a\r\n"));
+  EXPECT_FALSE(merge.start("get a\r\nget b\r\n"));
+  std::string line = "get a\r\n";
+  ASSERT_TRUE(merge.start(line));
+  for (const std::string_view refused :
+       {"gets b\r\n", "get b c\r\n", "delete b\r\n", "get\r\n", "get b\r\nget c\r\n", "get b"}) {
+    EXPECT_EQ(merge.merge(line, refused), "") << refused;
+  }
+  // A key already on the line: a proxy may fold the two into one answer.
+  EXPECT_EQ(merge.merge(line, "get a\r\n"), "");
+  EXPECT_EQ(merge.merge(line, "get ab\r\n"), "ab");  // a longer key is another key
+  EXPECT_EQ(merge.merge(line, "get a\r\n"), "");
+  EXPECT_EQ(merge.merge(line, "get b\r\n"), "b");
+  EXPECT_EQ(line, "get a ab b\r\n");
+  // The line stays under the limit.
+  EXPECT_EQ(merge.merge(line, "get cc\r\n", line.size() + 2), "");
+  EXPECT_EQ(merge.merge(line, "get cc\r\n", line.size() + 3), "cc");
+  EXPECT_EQ(line, "get a ab b cc\r\n");
+}
+
+TEST(ClassicGetMerge, ManyKeysWithoutFalseRepeats) {
+  ClassicGetMerge merge;
+  std::string line = "get key0\r\n";
+  ASSERT_TRUE(merge.start(line));
+  for (int i = 1; i < 1000; ++i) {
+    const std::string single = "get key" + std::to_string(i) + "\r\n";
+    ASSERT_FALSE(merge.merge(line, single, 1 << 20).empty()) << i;
+  }
+  for (int i = 0; i < 1000; i += 97) {
+    EXPECT_EQ(merge.merge(line, "get key" + std::to_string(i) + "\r\n", 1 << 20), "") << i;
+  }
+}
+
+std::string describe_all(const std::vector<Reply>& replies) {
+  std::string text;
+  for (const Reply& reply : replies) text += describe(reply) + ";";
+  return text;
+}
+
+TEST(ClassicGetMerge, AMergedReplyIsSplitIntoWhatEachGetWouldHaveHadAlone) {
+  const Reply reply = parse_one("VALUE c 2 1\r\nC\r\nVALUE a 1 1\r\nA\r\nEND\r\n");
+  const auto split = split_classic_get_reply(reply, "get a b c\r\n");
+  ASSERT_EQ(split.size(), 3u);
+  EXPECT_EQ(describe(split[0]), describe(parse_one("VALUE a 1 1\r\nA\r\nEND\r\n")));
+  EXPECT_EQ(describe(split[1]), describe(parse_one("END\r\n")));
+  EXPECT_EQ(describe(split[2]), describe(parse_one("VALUE c 2 1\r\nC\r\nEND\r\n")));
+  // Nothing found: a miss each; an error reply: the same error for each.
+  EXPECT_EQ(describe_all(split_classic_get_reply(parse_one("END\r\n"), "get a b\r\n")),
+            describe(parse_one("END\r\n")) + ";" + describe(parse_one("END\r\n")) + ";");
+  const Reply error = parse_one("SERVER_ERROR out of memory\r\n");
+  EXPECT_EQ(describe_all(split_classic_get_reply(error, "get a b\r\n")),
+            describe(error) + ";" + describe(error) + ";");
+  // An item for a key not on the line is not handed to anyone.
+  try {
+    split_classic_get_reply(parse_one("VALUE z 0 1\r\nZ\r\nEND\r\n"), "get a b\r\n");
+    ADD_FAILURE() << "split an item nobody asked for";
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.reason(), ErrorReason::kMalformedReply);
+  }
+}
+
 TEST(ClassicRequests, StoreDeleteTouch) {
   std::string out;
   append_classic_store(out, ClassicStore::kSet, "k", "a\r\nb", 7, 60);
