@@ -314,3 +314,40 @@ def test_the_prometheus_example_scrapes_what_its_traffic_did(memcached: Any) -> 
     assert 'llmcache_cache_lookups_total{name="llm",result="miss"} 1.0' in lines
     assert 'llmcache_cache_tokens_saved_total{name="llm"} 1016.0' in lines  # 2 hits x 508
     assert 'llmcache_cache_lookup_duration_seconds_count{name="llm"} 3.0' in lines
+
+
+# ---------------------------------------------------------------- every cache, not only the LLM's
+
+
+async def test_the_node_cache_and_the_store_publish_what_their_stats_say(memcached: Any) -> None:
+    """LangGraph's node cache and the ByteStore go through the same core: their lookups,
+    batch reads included (one latency observation per key), are published as the LLM
+    cache's are, by Prometheus and OpenTelemetry alike."""
+    from langchain_memcached import MemcachedNodeCache, MemcachedStore
+
+    nodes = MemcachedNodeCache(memcached.spec)
+    store = MemcachedStore(memcached.spec)
+    ns = ("graph", "node")
+    nodes.set({(ns, "a"): ({"answer": 1}, None), (ns, "b"): ({"answer": 2}, 60)})
+    assert set(nodes.get([(ns, "a"), (ns, "b"), (ns, "missing")])) == {(ns, "a"), (ns, "b")}
+    assert await nodes.aget([(ns, "a")]) == {(ns, "a"): {"answer": 1}}
+    store.mset([("k1", b"v1"), ("k2", b"v2")])
+    assert store.mget(["k1", "k2", "k3"]) == [b"v1", b"v2", None]
+    assert await store.amget(["k1"]) == [b"v1"]
+    assert nodes.stats()["hits"] == 3 and nodes.stats()["misses"] == 1
+    assert store.stats()["hits"] == 3 and store.stats()["misses"] == 1
+    caches: dict[str, Any] = {"nodes": nodes, "store": store}
+
+    registry = prometheus_client.CollectorRegistry()
+    register_prometheus(nodes, name="nodes", registry=registry)
+    register_prometheus(store, name="store", registry=registry)
+    assert_prometheus_equals_stats(registry, caches)
+
+    reader = otel_export.InMemoryMetricReader()
+    provider = otel_sdk_metrics.MeterProvider(metric_readers=[reader])
+    try:
+        instrument_opentelemetry(nodes, name="nodes", meter_provider=provider)
+        instrument_opentelemetry(store, name="store", meter_provider=provider)
+        assert_otel_equals_stats(reader, caches)
+    finally:
+        provider.shutdown()
