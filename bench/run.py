@@ -70,13 +70,15 @@ def main() -> int:
     results: dict = {"generated": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
                      "environment": environment.describe(args.build), "rounds": rounds}
 
-    with tempfile.TemporaryDirectory(prefix="llmcache-bench-") as tmp, server.memcached() as srv:
-        progress.say(f"started {srv.settings}")
+    with (tempfile.TemporaryDirectory(prefix="llmcache-bench-") as tmp,
+          server.memcached() as srv, server.twemproxy(srv) as proxy):
+        progress.say(f"started {srv.settings}; {proxy.settings}")
         results["server"] = srv.settings
+        results["proxy"] = proxy.settings
         manifest = dataset.build(Path(tmp))
         manifest_path = Path(tmp) / "manifest.json"
         results["items_loaded"] = dataset.load(srv.spec, manifest)
-        hosts = workers.start_all(args.build, srv.spec, manifest_path)
+        hosts = workers.start_all(args.build, srv.spec, manifest_path, proxy.spec)
         try:
             answers = measure(workloads, hosts, rounds, progress)
             results["memory"] = []

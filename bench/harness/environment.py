@@ -31,6 +31,18 @@ def _package(name: str) -> str:
         return "not installed"
 
 
+def _twemproxy() -> str:
+    """nutcracker's version, for the "through twemproxy" section; it prints "This is
+    nutcracker-0.5.0" on stderr."""
+    try:
+        done = subprocess.run(["nutcracker", "--version"], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    match = re.search(r"nutcracker-(\S+)", done.stdout + done.stderr)
+    return match[1] if match else "unknown"
+
+
 def describe(build: Path) -> dict:
     lscpu = _run(["lscpu"])
     model = re.search(r"^Model name:\s+(.+)$", lscpu, re.M)
@@ -44,6 +56,7 @@ def describe(build: Path) -> dict:
         "versions": {
             "memcached": _run(["memcached", "-V"]).strip() or "unknown",
             "libmemcached": _run(["pkg-config", "--modversion", "libmemcached"]).strip(),
+            "twemproxy": _twemproxy(),
             "compiler": _compiler(build),
             "python": platform.python_version(),
             **{name: _package(name) for name in (

@@ -16,6 +16,9 @@ class Contender:
     # Fast contenders get more operations per round, so that their rounds last long
     # enough to time, while slow ones still finish within the time budget.
     scale: int = 1
+    # The contender the worker runs, when this one is another's loop on another server
+    # (the *_proxy contenders run the classic ones' loops through twemproxy).
+    runs: str | None = None
 
 
 CONTENDERS = {c.name: c for c in [
@@ -40,6 +43,13 @@ CONTENDERS = {c.name: c for c in [
               "ours", "cpp", 5),
     Contender("cpp_get_many_classic", "llmcache C++ get_many + decode, classic protocol", "ours",
               "cpp", 5),
+    Contender("cpp_sync_proxy", "llmcache C++ lookup (blocking), classic, through twemproxy",
+              "ours", "cpp_proxy", 5, runs="cpp_sync_classic"),
+    Contender("cpp_callbacks_proxy",
+              "llmcache C++ start_lookup (callbacks), classic, through twemproxy", "ours",
+              "cpp_proxy", 5, runs="cpp_callbacks_classic"),
+    Contender("cpp_get_many_proxy", "llmcache C++ get_many + decode, classic, through twemproxy",
+              "ours", "cpp_proxy", 5, runs="cpp_get_many_classic"),
     Contender("py_ours", "llmcache Python lookup/update", "ours", "py_ours"),
     Contender("py_ours_async", "llmcache Python alookup, asyncio.gather", "ours", "py_ours"),
 ]}
@@ -60,9 +70,10 @@ class Workload:
     params: dict = field(default_factory=dict)
 
     def request(self, contender: str, scale: float = 1.0) -> dict:
-        ops = max(1, int(self.ops * CONTENDERS[contender].scale * scale))
-        return {"contender": contender, "workload": self.kind, "set": self.set, "ops": ops,
-                "inflight": self.inflight, "batch": self.batch}
+        c = CONTENDERS[contender]
+        ops = max(1, int(self.ops * c.scale * scale))
+        return {"contender": c.runs or contender, "workload": self.kind, "set": self.set,
+                "ops": ops, "inflight": self.inflight, "batch": self.batch}
 
     @property
     def items_per_op(self) -> int:
@@ -76,6 +87,13 @@ INFLIGHT = [1, 16, 64, 100, 256]
 # against its meta twin as the anchor. Workloads named "protocol_*" form their own section.
 PROTOCOL_PAIRS = [("cpp_sync", "cpp_sync_classic"), ("cpp_get_many", "cpp_get_many_classic"),
                   ("cpp_callbacks", "cpp_callbacks_classic")]
+# Through twemproxy against direct (issue 12): the classic loops through a nutcracker in
+# front of the same memcached, against the same loops straight to it, in the same rounds.
+# twemproxy speaks only the classic protocol, so direct classic is the fair anchor.
+# Workloads named "proxy_*" form their own section.
+PROXY_PAIRS = [("cpp_sync_classic", "cpp_sync_proxy"),
+               ("cpp_get_many_classic", "cpp_get_many_proxy"),
+               ("cpp_callbacks_classic", "cpp_callbacks_proxy")]
 SEQUENTIAL = ("lmc_get", "cpp_sync", "lc_client", "pylibmc", "py_ours")
 
 
@@ -109,6 +127,13 @@ def workloads(ops_scale: float = 1.0) -> list[Workload]:
         Workload("protocol_inflight_100", "Classic vs meta: 100 async gets in flight (callbacks)",
                  "inflight", "hit", ops(3000), PROTOCOL_PAIRS[2], anchor="cpp_callbacks",
                  inflight=100),
+        Workload("proxy_get", "Through twemproxy vs direct: sequential lookup, hits (blocking get)",
+                 "lookup", "hit", ops(2000), PROXY_PAIRS[0], anchor="cpp_sync_classic"),
+        Workload("proxy_get_many", "Through twemproxy vs direct: get_many of 100 keys + decode",
+                 "batch", "hit", ops(20), PROXY_PAIRS[1], anchor="cpp_get_many_classic"),
+        Workload("proxy_inflight_100",
+                 "Through twemproxy vs direct: 100 async gets in flight (callbacks)", "inflight",
+                 "hit", ops(3000), PROXY_PAIRS[2], anchor="cpp_callbacks_classic", inflight=100),
     ]
     for size in SWEEP_SIZES:
         plan.append(Workload(

@@ -59,19 +59,26 @@ def _headline(results: dict) -> list[str]:
                    "p50 µs", "p99 µs", "throughput ratio", "p50 ratio"], rows)
 
 
-def _protocols(results: dict) -> list[str]:
-    """Classic against meta: each protocol_* workload's classic contender over its meta
-    anchor, measured in the same rounds."""
+def _pair_rows(results: dict, prefix: str, title_prefix: str) -> list[list[str]]:
+    """Side-by-side pairs: each `prefix` workload's other contender over its anchor,
+    measured in the same rounds."""
     rows = []
     for name, w in results["workloads"].items():
-        if not name.startswith("protocol_"):
+        if not name.startswith(prefix):
             continue
-        meta = w["contenders"][w["anchor"]]
-        classic = next(c for n, c in w["contenders"].items() if n != w["anchor"])
-        rows.append([w["title"].removeprefix("Classic vs meta: "), _num(meta["items_per_s"]),
-                     _num(classic["items_per_s"]), _x(classic.get("throughput_ratio_vs_anchor")),
-                     _num(meta["p50_us"], 1), _num(classic["p50_us"], 1),
-                     _x(classic.get("p50_ratio_vs_anchor"))])
+        anchor = w["contenders"][w["anchor"]]
+        other = next(c for n, c in w["contenders"].items() if n != w["anchor"])
+        rows.append([w["title"].removeprefix(title_prefix), _num(anchor["items_per_s"]),
+                     _num(other["items_per_s"]), _x(other.get("throughput_ratio_vs_anchor")),
+                     _num(anchor["p50_us"], 1), _num(other["p50_us"], 1),
+                     _x(other.get("p50_ratio_vs_anchor"))])
+    return rows
+
+
+def _protocols(results: dict) -> list[str]:
+    """Classic against meta: each protocol_* workload's classic contender over its meta
+    anchor."""
+    rows = _pair_rows(results, "protocol_", "Classic vs meta: ")
     if not rows:
         return []
     unit = "items/s (keys/s for get_many)"
@@ -90,6 +97,23 @@ def _protocols(results: dict) -> list[str]:
             "1.9 µs of memcached CPU per get. Blocking get and get_many are unchanged.", ""] + \
         _table(["workload", f"meta {unit}", "classic", "throughput classic/meta", "meta p50 µs",
                 "classic p50 µs", "p50 classic/meta"], rows)
+
+
+def _proxy(results: dict) -> list[str]:
+    """Through twemproxy against direct: each proxy_* workload's proxied classic contender
+    over the same loop straight to the server."""
+    rows = _pair_rows(results, "proxy_", "Through twemproxy vs direct: ")
+    if not rows:
+        return []
+    unit = "items/s (keys/s for get_many)"
+    return ["## Through twemproxy vs direct", "",
+            "The same classic-protocol C++ loops, once through twemproxy (`nutcracker`, one "
+            "pool whose only server is the benchmark's memcached) and once straight to that "
+            "memcached, in the same rounds (twemproxy speaks only the classic protocol). Ratios are proxy over direct: what the proxy's extra network hop and its "
+            "parse of every request and reply cost; throughput < 1 and p50 > 1 mean slower "
+            "through the proxy.", ""] + \
+        _table(["workload", f"direct {unit}", "through twemproxy", "throughput proxy/direct",
+                "direct p50 µs", "proxy p50 µs", "p50 proxy/direct"], rows)
 
 
 def _sweep(results: dict) -> list[str]:
@@ -172,7 +196,7 @@ def markdown(results: dict) -> str:
     out += ["## Headline", ""] + _headline(results)
     out += ["## All workloads", ""]
     for name, w in results["workloads"].items():
-        if name.startswith(("sweep_", "protocol_")):
+        if name.startswith(("sweep_", "protocol_", "proxy_")):
             continue
         size = f" — values of {w['value_bytes']:,} B" if w.get("value_bytes") else ""
         out += [f"### {w['title']}{size}", ""] + _workload_table(w)
@@ -180,6 +204,7 @@ def markdown(results: dict) -> str:
     out += ["![latency vs value size](bench/latency_vs_value_size.png)",
             "![throughput vs concurrency](bench/throughput_vs_concurrency.png)", ""]
     out += _protocols(results)
+    out += _proxy(results)
     out += ["## Memory", ""]
     out += _table(["what", "lookups", "RSS before MB", "RSS after MB", "growth MB", "seconds"],
                   [[c["label"], f"{c['ops']:,}", _num(c["rss_before_kb"] / 1024, 1),

@@ -86,7 +86,9 @@ class ToolWorker:
         pass
 
 
-def start_all(build: Path, server: str, manifest_path: Path) -> dict:
+def start_all(build: Path, server: str, manifest_path: Path, proxy: str | None = None) -> dict:
+    """One host per worker named in plan.CONTENDERS; "cpp_proxy" (the C++ worker pointed at
+    twemproxy in front of the same server) only when a proxy is given."""
     common = ["--server", server, "--data", str(manifest_path.resolve())]
     bench_bin = build.resolve() / "bench"
 
@@ -94,7 +96,10 @@ def start_all(build: Path, server: str, manifest_path: Path) -> dict:
         return Worker(f"py_{family}", [sys.executable, "-m", "harness.py_worker",
                                        "--family", family, *common])
 
-    return {
+    hosts: dict = {} if proxy is None else {"cpp_proxy": Worker("cpp_proxy", [
+        str(bench_bin / "llmcache_bench_worker"), "--server", proxy,
+        "--data", str(manifest_path.resolve())])}
+    return hosts | {
         "cpp": Worker("cpp", [str(bench_bin / "llmcache_bench_worker"), *common]),
         "lmc": Worker("lmc", [str(bench_bin / "libmemcached_bench_worker"), *common]),
         "py_langchain": python("langchain"),
