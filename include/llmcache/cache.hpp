@@ -93,6 +93,16 @@ class MemcachedCache final : public Cache {
   std::optional<Generations> lookup(std::string_view prompt, std::string_view llm_string) override;
   bool update(std::string_view prompt, std::string_view llm_string,
               const Generations& generations) override;
+  /// Per call: what this lookup or update does differently (CacheControl: refresh,
+  /// no_store, no_cache, ttl), as Python's `cache_control` block does.
+  std::optional<Generations> lookup(std::string_view prompt, std::string_view llm_string,
+                                    const CacheControl& control);
+  bool update(std::string_view prompt, std::string_view llm_string, const Generations& generations,
+              const CacheControl& control);
+  /// With single_flight: gives back the lease a lookup of this prompt won, for a caller
+  /// that will not update (its model call failed), so that waiters need not wait
+  /// lease_ttl (CacheCore::release_lease). A failed update gives it back by itself.
+  void release_lease(std::string_view prompt, std::string_view llm_string);
   void clear(std::chrono::seconds delay = std::chrono::seconds{0}, bool noreply = false) override;
   CacheStats stats() const override;
 

@@ -50,12 +50,35 @@ void MemcachedCache::start_clear(std::chrono::seconds delay, bool noreply,
 
 std::optional<Generations> MemcachedCache::lookup(std::string_view prompt,
                                                   std::string_view llm_string) {
-  return decode(*core_, core_->fetch(core_->key(prompt, llm_string)));
+  return lookup(prompt, llm_string, CacheControl{});
 }
 
 bool MemcachedCache::update(std::string_view prompt, std::string_view llm_string,
                             const Generations& generations) {
-  return core_->store(core_->key(prompt, llm_string), encode_generations(generations));
+  return update(prompt, llm_string, generations, CacheControl{});
+}
+
+std::optional<Generations> MemcachedCache::lookup(std::string_view prompt,
+                                                  std::string_view llm_string,
+                                                  const CacheControl& control) {
+  return decode(*core_, core_->fetch(core_->key(prompt, llm_string), control));
+}
+
+bool MemcachedCache::update(std::string_view prompt, std::string_view llm_string,
+                            const Generations& generations, const CacheControl& control) {
+  const std::string key = core_->key(prompt, llm_string);
+  std::string value;
+  try {
+    value = encode_generations(generations);
+  } catch (...) {
+    core_->release_lease(key);  // nothing will be stored: waiters need not wait lease_ttl
+    throw;
+  }
+  return core_->store(key, value, control);
+}
+
+void MemcachedCache::release_lease(std::string_view prompt, std::string_view llm_string) {
+  core_->release_lease(core_->key(prompt, llm_string));
 }
 
 void MemcachedCache::clear(std::chrono::seconds delay, bool noreply) {

@@ -1,5 +1,6 @@
 // CacheCore's single_flight and stale_ttl against real memcached, in both protocols: each
 // cache is its own client (its own connections), as separate processes would be.
+#include <llmcache/cache.hpp>
 #include <llmcache/cache_core.hpp>
 #include <llmcache/errors.hpp>
 
@@ -185,6 +186,32 @@ TEST_P(Leases, NamespacedAndSignedEntriesWaitTheSameWay) {
   EXPECT_EQ(waited.get(), std::string(kValue));
   EXPECT_EQ(waiter->stats().lease_waits, 1u);
   EXPECT_EQ(waiter->stats().signature_failures, 0u);
+}
+
+// The C++ face (MemcachedCache) of the same core: per-call control and the lease's give-back.
+TEST_P(Leases, TheCppFaceTakesPerCallControlAndGivesLeasesBack) {
+  MemcachedCache winner(client(), single_flight());
+  MemcachedCache waiter(client(), single_flight());
+  const Generations answer{Generation{"the answer", std::nullopt}};
+  EXPECT_FALSE(winner.lookup("prompt", "llm"));  // won the lease
+  auto waited = std::async(std::launch::async, [&] { return waiter.lookup("prompt", "llm"); });
+  let_waiter_start();
+  winner.release_lease("prompt", "llm");  // its model call failed
+  EXPECT_FALSE(waited.get());             // the waiter took over, long before lease_ttl
+  EXPECT_EQ(waiter.stats().leases_won, 1u);
+  EXPECT_EQ(waiter.stats().lease_wait_timeouts, 0u);
+
+  CacheControl no_store;
+  no_store.no_store = true;
+  EXPECT_FALSE(waiter.update("prompt", "llm", answer, no_store));  // skipped, lease given back
+  EXPECT_FALSE(winner.lookup("prompt", "llm"));                    // so this one wins at once
+  EXPECT_EQ(winner.stats().leases_won, 2u);
+  EXPECT_TRUE(winner.update("prompt", "llm", answer));
+  EXPECT_EQ(waiter.lookup("prompt", "llm"), answer);
+  CacheControl refresh;
+  refresh.refresh = true;
+  EXPECT_FALSE(waiter.lookup("prompt", "llm", refresh));  // recompute: not read
+  EXPECT_EQ(waiter.stats().lease_waits, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, Leases,
