@@ -80,6 +80,18 @@ def _tokens_saved(generations: list[Generation]) -> int:
     return min(total, 2**64 - 1)
 
 
+
+def _make_core(
+    client: Any, client_options: dict[str, Any], *, ttl: int | None, strict: bool, **core: Any
+) -> tuple[_ClientBase, _ext.CacheCore]:
+    """The client and the C++ cache core each cache of this package stands on (the LLM
+    cache, the node cache, the store): keys, TTL, namespaces, signing, compression,
+    counters and logging are the core's rules, the faces only encode their values."""
+    if ttl is not None and ttl < 0:
+        raise ValueError("ttl cannot be negative")
+    built = _to_client(client, client_options)
+    return built, _ext.CacheCore(built._core, ttl or 0, strict, **core)
+
 _NO_CONTROL: dict[str, Any] = {}
 
 
@@ -166,19 +178,14 @@ class MemcachedCache(BaseCache):
         stale_ttl: int = 0,
         **client_options: Any,
     ) -> None:
-        if ttl is not None and ttl < 0:
-            raise ValueError("ttl cannot be negative")
-        self.client = _to_client(client_, client_options)
-        self._ttl = ttl or 0
-        self._strict = strict
         # The C++ cache core: keys, TTL, signing, counters and logging once per cause are
         # the same code as the C++ cache's; this class only turns bytes into generations.
-        self._namespace = namespace
-        self._core = _ext.CacheCore(
-            self.client._core,
-            self._ttl,
-            strict,
-            signing_secret,
+        self.client, self._core = _make_core(
+            client_,
+            client_options,
+            ttl=ttl,
+            strict=strict,
+            signing_secret=signing_secret,
             namespace=namespace,
             namespace_refresh=namespace_refresh,
             compress=compress,
@@ -189,6 +196,9 @@ class MemcachedCache(BaseCache):
             lease_ttl=lease_ttl,
             stale_ttl=stale_ttl,
         )
+        self._ttl = ttl or 0
+        self._strict = strict
+        self._namespace = namespace
 
     # Read-only: the core was made with them, so assigning one would change nothing.
     @property

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 from langgraph.cache.base import BaseCache, FullKey, Namespace
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langchain_memcached import _aio, _ext
-from langchain_memcached._cache import _to_client
+from langchain_memcached import _aio
+from langchain_memcached._cache import _make_core
 
 __all__ = ["MemcachedNodeCache"]
 
@@ -90,23 +90,21 @@ class MemcachedNodeCache(BaseCache[ValueT]):
         **client_options: Any,
     ) -> None:
         super().__init__(serde=serde)
-        if ttl is not None and ttl < 0:
-            raise ValueError("ttl cannot be negative")
         if not namespace:
             raise ValueError("namespace cannot be empty")
-        self.client = _to_client(client, client_options)
-        self._namespace = namespace
-        self._core = _ext.CacheCore(
-            self.client._core,
-            ttl or 0,
-            strict,
-            signing_secret,
+        self.client, self._core = _make_core(
+            client,
+            client_options,
+            ttl=ttl,
+            strict=strict,
+            signing_secret=signing_secret,
             namespace=namespace,
             namespace_refresh=namespace_refresh,
             compress=compress,
             compress_min_bytes=compress_min_bytes,
             compress_level=compress_level,
         )
+        self._namespace = namespace
 
     @property
     def namespace(self) -> str:

@@ -27,8 +27,8 @@ from typing import Any
 
 from langchain_core.stores import BaseStore
 
-from langchain_memcached import _aio, _ext
-from langchain_memcached._cache import _to_client
+from langchain_memcached import _aio
+from langchain_memcached._cache import _make_core
 
 __all__ = ["MemcachedStore"]
 
@@ -114,25 +114,23 @@ class MemcachedStore(BaseStore[str, bytes]):
             raise TypeError(
                 f"MemcachedStore's namespace must be a str, not {type(namespace).__name__}"
             )
-        if ttl is not None and ttl < 0:
-            raise ValueError("ttl cannot be negative")
-        self.client = _to_client(client, client_options)
-        self._namespace = namespace
-        self._ttl = ttl or 0
-        self._strict = strict
         # The cache core: stored keys (namespace, generation, hashing), TTL, signing,
         # compression, counters and logging are its rules, shared with MemcachedCache.
-        self._core = _ext.CacheCore(
-            self.client._core,
-            self._ttl,
-            strict,
-            signing_secret,
+        self.client, self._core = _make_core(
+            client,
+            client_options,
+            ttl=ttl,
+            strict=strict,
+            signing_secret=signing_secret,
             namespace=namespace,
             namespace_refresh=namespace_refresh,
             compress=compress,
             compress_min_bytes=compress_min_bytes,
             compress_level=compress_level,
         )
+        self._namespace = namespace
+        self._ttl = ttl or 0
+        self._strict = strict
 
     @property
     def namespace(self) -> str:
