@@ -634,3 +634,29 @@ def test_what_cannot_be_wrapped(cache):
         cache_streams(tool_calling().model.bind_tools([get_weather]))  # type: ignore[type-var]
     with pytest.raises(ValueError, match="cache=False"):
         cache_streams(FakeListChatModel(responses=["x"], cache=False))
+
+
+# ------------------------------------------------------------------ cache_control applies to streams
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["stream", "astream"])
+async def test_cache_control_applies_to_streams(cache, asynchronous):
+    from langchain_memcached import cache_control
+
+    case = generic_fake()  # answers ANSWER, OTHER_ANSWER, ANSWER... per model call
+
+    async def stream() -> str:
+        if asynchronous:
+            return "".join([str(c.content) async for c in case.model.astream(QUESTION)])
+        return "".join(str(c.content) for c in case.model.stream(QUESTION))
+
+    with cache_control(no_store=True):
+        assert await stream() == ANSWER  # a miss, not stored
+    with cache_control(no_cache=True):
+        assert await stream() == OTHER_ANSWER  # neither read nor stored
+    assert await stream() == ANSWER  # still a miss: stored now
+    assert case.calls() == 3
+    assert await stream() == ANSWER  # a replay
+    with cache_control(refresh=True):
+        assert await stream() == OTHER_ANSWER  # recomputed, not read, and stored
+    assert case.calls() == 4
+    assert await stream() == OTHER_ANSWER  # the refreshed answer replays
+    assert case.calls() == 4
