@@ -227,7 +227,9 @@ class MemcachedCache(BaseCache):
             try:
                 generations = _codec.loads_generations(value)
             except Exception as error:  # noqa: BLE001 - any corrupt entry is a miss
-                self._core.record_decode_failure(f"{type(error).__name__}: {error}")
+                self._core.record_decode_failure(
+                    f"not LangChain generations: {type(error).__name__}: {error}"
+                )
             else:
                 self._core.finish_lookup(True, len(value), _tokens_saved(generations))
                 return generations

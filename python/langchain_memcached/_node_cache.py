@@ -136,7 +136,9 @@ class MemcachedNodeCache(BaseCache[ValueT]):
                     raise ValueError("no encoding before the serialized bytes")
                 value = self.serde.loads_typed((encoding.decode(), data))
             except Exception as error:  # noqa: BLE001 - any corrupt entry is a miss
-                self._core.record_decode_failure(f"{type(error).__name__}: {error}")
+                self._core.record_decode_failure(
+                    f"not a node cache entry this serde reads: {type(error).__name__}: {error}"
+                )
             else:
                 self._core.finish_lookup(True, len(stored))
                 return True, value

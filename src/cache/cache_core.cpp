@@ -416,9 +416,9 @@ void CacheCore::finish_lookup(bool decoded, std::size_t value_bytes, std::uint64
 
 void CacheCore::record_decode_failure(std::string_view why) {
   add(counters_->decode_errors);
-  counters_->log_once("lookup: decode", std::string("lookup: a stored value is not "
-                                                    "LangChain generations and reads as a "
-                                                    "miss (") +
+  // The face says what it expected (LangChain generations, a node cache or store entry).
+  counters_->log_once("lookup: decode", std::string("lookup: a stored value does not decode "
+                                                    "and reads as a miss (") +
                                             std::string(why) +
                                             "); further failures of this kind are only counted");
 }

@@ -13,7 +13,7 @@ std::optional<Generations> decode(CacheCore& core, const std::optional<std::stri
     try {
       result = decode_generations(*value);
     } catch (const DecodeError& e) {
-      core.record_decode_failure(e.what());
+      core.record_decode_failure(std::string("not LangChain generations: ") + e.what());
     }
   }
   core.finish_lookup(result.has_value(), result ? value->size() : 0);
