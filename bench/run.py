@@ -19,7 +19,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from harness import (  # noqa: E402
     compression, dataset, environment, micro, plan, plots, profiling, report, server, stats,
-    streams, targets, workers)
+    stampede, streams, targets, workers)
 
 REPO = BENCH_DIR.parent
 
@@ -89,6 +89,8 @@ def main() -> int:
                 results["memory"].append({**answer, "label": check["label"]})
             progress.say("streams through the cache (cache_streams)")
             results["streams"] = streams.measure(srv.spec, quick=args.quick)
+            progress.say("stampede: 72 callers, one new prompt (single_flight)")
+            results["stampede"] = stampede.measure(srv.spec, quick=args.quick)
             if not args.no_profile:
                 progress.say("profiling (perf, cProfile)")
                 results["profile"] = profiling.collect(args.build, srv.spec, manifest_path, hosts)

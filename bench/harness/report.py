@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import streams
+from harness import stampede, streams
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -213,6 +213,8 @@ def markdown(results: dict) -> str:
                    for c in results["memory"]])
     if "streams" in results:
         out += streams.markdown(results["streams"])
+    if "stampede" in results:
+        out += stampede.markdown(results["stampede"])
     out += results.get("compression", [])
     out += ["## CPU-only micro benchmarks (Google Benchmark, no server)", ""]
     out += _micro(results["micro"])
