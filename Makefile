@@ -26,7 +26,7 @@ test-cpp: build python
 # Warnings are errors here as in the presets; a plain `pip install .` leaves them warnings.
 python: deps
 	@.venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation \
-	  -C cmake.define.LLMCACHE_WERROR=ON .
+	  -C cmake.define.LLMCACHE_WERROR=ON -C cmake.define.LLMCACHE_CCACHE=ON .
 
 # The inner loop (a few minutes): every source file listed in a build, the build, the C++
 # unit tests and the Python suites. `make test` runs everything.

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 debian_packages=(
   build-essential cmake ninja-build pkg-config  # toolchain
+  ccache               # make test compiles the library in six trees (LLMCACHE_CCACHE)
   libasio-dev          # standalone Asio: networking and coroutines
   libssl-dev           # OpenSSL: MD5 for LangChain's keys, TLS, HMAC-signed entries
   libsimdjson-dev      # simdjson: decoding cached values on the hot path

@@ -39,6 +39,7 @@ CXX=$compiler .venv/bin/pip install --quiet --disable-pip-version-check --no-bui
   -C cmake.build-type="$build_type" \
   -C "cmake.define.CMAKE_CXX_FLAGS=$sanitizers" \
   -C cmake.define.LLMCACHE_WERROR=ON \
+  -C cmake.define.LLMCACHE_CCACHE=ON \
   -C cmake.define.LLMCACHE_PYTHON_STUB=OFF \
   .
 
