@@ -56,3 +56,14 @@ if [ ! -f "$stamp" ] || ! cat "${requirements[@]}" | cmp -s - "$stamp"; then
   .venv/bin/pip install --quiet --disable-pip-version-check "${requirements[@]/#/-r}"
   cat "${requirements[@]}" >"$stamp"
 fi
+
+# The oldest langchain-core pyproject.toml accepts, apart from .venv (whose pins are newer):
+# tests/python/test_dependency_floor.py puts it first on sys.path to check that the floor
+# we declare still works.
+floor=$(sed -n 's/^dependencies = \["langchain-core>=\([0-9.]*\)"\]$/\1/p' pyproject.toml)
+floor_dir=.venv/floor/langchain-core-$floor
+if [ -n "$floor" ] && [ ! -d "$floor_dir" ]; then
+  echo "deps: langchain-core $floor (pyproject.toml's floor) into $floor_dir"
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --target "$floor_dir" \
+    "langchain-core==$floor"
+fi

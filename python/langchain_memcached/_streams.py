@@ -45,6 +45,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
+from importlib.metadata import version as distribution_version
 from typing import Any, TypeVar, cast
 
 from langchain_core.caches import BaseCache
@@ -599,6 +600,7 @@ def cache_streams(model: ModelT, cache: BaseCache | None = None) -> ModelT:
         TypeError: ``model`` is not a ``BaseChatModel`` or ``BaseLLM`` (e.g. it is already
             bound: wrap the model first, then bind).
         ValueError: the model was made with ``cache=False`` and no ``cache`` is given.
+        RuntimeError: the installed langchain-core is older than 1.4.
     """
     if not isinstance(model, (BaseChatModel, BaseLLM)):
         raise TypeError(
@@ -607,6 +609,14 @@ def cache_streams(model: ModelT, cache: BaseCache | None = None) -> ModelT:
         )
     if cache is None and model.cache is False:
         raise ValueError("the model was made with cache=False: pass the cache to use")
+    if not hasattr(BaseChatModel, "_replay_v2_events_for_cache_hit"):
+        # Before langchain-core 1.4 a hit has no replay hook, so a hit through invoke()
+        # with a streaming handler would reach no token callback: refuse rather than
+        # serve streams that silently stop streaming.
+        raise RuntimeError(
+            "cache_streams needs langchain-core 1.4 or later (installed: "
+            f"{distribution_version('langchain-core')}); upgrade langchain-core"
+        )
     original = getattr(type(model), _ORIGINAL, type(model))
     wrapped = model.model_copy(update={"cache": cache} if cache is not None else None)
     # The copy keeps the model's fields, private attributes and clients; only its class
