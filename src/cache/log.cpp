@@ -1,5 +1,7 @@
 #include <llmcache/log.hpp>
 
+#include <pthread.h>
+
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -18,6 +20,16 @@ void log_to_stderr(LogLevel level, std::string_view message) {
 
 std::mutex handler_mutex;
 std::shared_ptr<const LogHandler> handler = std::make_shared<const LogHandler>(log_to_stderr);
+
+// fork() copies handler_mutex as it is: had another thread held it then (an I/O thread
+// logging a failure), the child's first log would wait forever (gunicorn --preload forks a
+// process that has served requests). Held across fork() by the forking thread, it is free
+// in both processes afterwards.
+const bool fork_safe = [] {
+  ::pthread_atfork([] { handler_mutex.lock(); }, [] { handler_mutex.unlock(); },
+                   [] { handler_mutex.unlock(); });
+  return true;
+}();
 
 }  // namespace
 

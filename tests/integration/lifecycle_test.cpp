@@ -4,6 +4,7 @@
 #include <llmcache/cache.hpp>
 #include <llmcache/client.hpp>
 #include <llmcache/errors.hpp>
+#include <llmcache/log.hpp>
 
 #include "support/forked_child.hpp"
 #include "support/memcached_server.hpp"
@@ -134,6 +135,28 @@ TEST(LifecycleFork, GrandchildGetsItsOwnClientToo) {
   });
   EXPECT_EQ(exercise(*client, "parent", 100), "");
   EXPECT_EQ(child.finish(), "ok");
+}
+
+// A process forked while another thread logs (an I/O thread reporting a failure) can log in
+// the child: the handler's lock is never inherited held.
+TEST(LifecycleFork, ChildForkedWhileAnotherThreadLogsCanLog) {
+  SKIP_UNDER_TSAN();
+  std::atomic<bool> stop{false};
+  // kDebug: the default handler drops it, nothing is printed.
+  std::thread logger([&] {
+    while (!stop.load()) log(LogLevel::kDebug, "from the parent's other thread");
+  });
+  std::string failures;
+  for (int i = 0; i < 100 && failures.empty(); ++i) {
+    Child child([] {
+      log(LogLevel::kDebug, "from the child");
+      return std::string{};
+    });
+    if (std::string report = child.finish(); report != "ok") failures = report;
+  }
+  stop.store(true);
+  logger.join();
+  EXPECT_EQ(failures, "");
 }
 
 TEST(LifecycleFork, MemcachedCacheUsedBeforeForkWorksInTheChild) {
