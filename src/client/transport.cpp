@@ -56,9 +56,11 @@ protocol::Wire Transport::probe_server(std::size_t index) {
   if (auto known = server.wire.get()) return *known;
   if (closed_.load()) std::rethrow_exception(closed_error());
   const protocol::Wire wire = probe_wire(server.blocking);
-  server.wire.set(wire);
   // Its sockets were opened speaking meta: classic requests must not reuse them.
   if (wire == protocol::Wire::kClassic) server.blocking.drop_idle();
+  // Under a lock of the whole pool: two servers decided at once still see each other.
+  std::lock_guard all(deciding_);
+  server.wire.set(wire);
   bool alike = true;
   for (std::size_t i = 0; i < pool_.size() && alike; ++i) alike = pool_.at(i).wire.get() == wire;
   if (alike) uniform_wire_.set(wire);

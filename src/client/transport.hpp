@@ -161,7 +161,8 @@ class Transport {
   // Set once every server is decided, all alike (at once when ClientOptions::protocol
   // fixes it): then wire() needs no placement.
   net::WireChoice uniform_wire_;
-  IoThread io_;  // before the pool: the connections live on its context
+  std::mutex deciding_;  // a server's decision and the uniform check, together
+  IoThread io_;          // before the pool: the connections live on its context
   ServerPool pool_;
   const std::unique_ptr<Router> router_;
   const bool records_outcomes_;
