@@ -10,6 +10,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from langchain_core.outputs import Generation
@@ -91,6 +92,14 @@ def _metadump(port: int) -> list[str]:
     return [line for line in data.decode().splitlines() if line.startswith("key=")]
 
 
+def _read_line(reader: Any) -> bytes:
+    try:
+        line: bytes = reader.readline()
+    except OSError:
+        return b""
+    return line
+
+
 class LocalFlushProxy:
     """Answers as memcached's built-in proxy does: mn, version, ms/mg/md on a real dict
     (standing for its backends), and flush_all with OK from its own empty store."""
@@ -99,8 +108,9 @@ class LocalFlushProxy:
         self.store: dict[str, bytes] = {}
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.spec = "127.0.0.1:%d" % self.listener.getsockname()[1]
-        self.threads: list[threading.Thread] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.connections: list[socket.socket] = []
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
 
     def _accept(self) -> None:
         while True:
@@ -108,13 +118,15 @@ class LocalFlushProxy:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            self.connections.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         with conn, reader:
-            while line := reader.readline():
+            while line := _read_line(reader):
                 words = line.decode().split()
                 if not words:
                     continue
@@ -145,6 +157,15 @@ class LocalFlushProxy:
                 conn.sendall(reply)
 
     def close(self) -> None:
+        """Stops every thread of the fake (later tests count threads)."""
+        for sock in [self.listener, *self.connections]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() or read
+            except OSError:
+                pass
+        self.threads[0].join(timeout=5)
+        for thread in self.threads[1:]:
+            thread.join(timeout=5)
         self.listener.close()
 
 
