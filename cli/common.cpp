@@ -118,6 +118,13 @@ std::string_view hint_for(ErrorReason reason) {
              "stats against each memcached behind a proxy directly";
     case ErrorReason::kTooLarge:
       return "start memcached with a larger item size (-I 2m), or store less";
+    case ErrorReason::kFlushNotRouted:
+      return "a proxy answered flush_all without flushing (such as memcached's built-in "
+             "proxy). Clear a cache namespace instead (--namespace), or run clear against "
+             "each memcached behind the proxy directly";
+    case ErrorReason::kRerouted:
+      return "a server was set aside or came back while the request was on its way; run the "
+             "command again";
     default:
       return {};
   }

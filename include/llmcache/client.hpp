@@ -165,7 +165,11 @@ class ClientBase {
   MetaGetResult meta_get(std::string_view key, const MetaGetOptions& options);
   /// Classic `flush_all [delay]` on every server: wipes each whole server, not only
   /// LangChain's keys. With noreply, returns once the command is queued.
-  /// Returns the number of servers flushed; throws if any server failed.
+  /// Returns the number of servers flushed; throws if any server failed. Without a delay
+  /// (and without noreply) each flush is checked: a sentinel entry written through the
+  /// server just before must be gone after, else ServerError kFlushNotRouted names it (a
+  /// proxy answering flush_all itself, such as memcached's built-in proxy). A delayed
+  /// flush cannot be checked so.
   std::size_t flush_all(std::chrono::seconds delay = std::chrono::seconds{0}, bool noreply = false);
 
   // ------------------------------------------------------------ one server (for operators)
@@ -254,9 +258,10 @@ class ClientBase {
   /// True on the client's I/O thread, where blocking calls are refused (they would
   /// wait for the very thread they block).
   bool on_io_thread() const;
-  /// The protocol this client speaks: Protocol::kMeta or kClassic (never kAuto). An auto
-  /// client that has not decided yet probes the server holding `key` now, on the calling
-  /// thread (so not on the I/O thread); throws as a request would when it cannot.
+  /// The protocol the server holding `key` now speaks: Protocol::kMeta or kClassic (never
+  /// kAuto). Under kAuto each server decides by its own probe: one not decided yet is
+  /// probed now, on the calling thread (so not on the I/O thread); throws as a request
+  /// would when it cannot.
   Protocol protocol(std::string_view key);
   /// The same without blocking: `callback` runs once, at once on the calling thread when
   /// the protocol is decided, else on the I/O thread after the probe (or with its error).

@@ -43,6 +43,7 @@ enum class ErrorReason : std::uint8_t {
   kTooManyInFlight,        // the per-connection bound on requests in flight was reached
   kServerDown,             // a HashClient skipped a server it judges dead
   kNoServerAvailable,      // a HashClient has no live server at all
+  kRerouted,  // not sent: placement moved the request to a server of the other protocol
   // ServerError and ValueTooLargeError
   kNotUnderstood,     // ERROR: the server does not know the command
   kClientErrorReply,  // CLIENT_ERROR
@@ -50,6 +51,7 @@ enum class ErrorReason : std::uint8_t {
   kUnauthenticated,   // the server requires authentication first
   kBusy,              // BUSY (the LRU crawler is in use)
   kTooLarge,          // the value exceeds the server's item size limit
+  kFlushNotRouted,    // flush_all answered OK but flushed nothing (a proxy answering locally)
   // ProtocolError
   kMalformedReply,   // bytes that do not parse as a reply
   kUnexpectedReply,  // a well-formed reply that does not answer the request (order, opaque)
@@ -87,6 +89,8 @@ constexpr std::string_view to_string(ErrorReason reason) {
       return "server_down";
     case ErrorReason::kNoServerAvailable:
       return "no_server_available";
+    case ErrorReason::kRerouted:
+      return "rerouted";
     case ErrorReason::kNotUnderstood:
       return "not_understood";
     case ErrorReason::kClientErrorReply:
@@ -99,6 +103,8 @@ constexpr std::string_view to_string(ErrorReason reason) {
       return "busy";
     case ErrorReason::kTooLarge:
       return "too_large";
+    case ErrorReason::kFlushNotRouted:
+      return "flush_not_routed";
     case ErrorReason::kMalformedReply:
       return "malformed_reply";
     case ErrorReason::kUnexpectedReply:

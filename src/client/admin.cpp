@@ -1,10 +1,15 @@
 // Operator commands: flush_all on every server; version, stats and lru_crawler metadump on
-// one. Classic commands, which carry no opaque: each reply is paired by order alone.
+// one. Classic commands, which carry no opaque: each reply is paired by order alone. Each
+// server is judged by its own protocol (an auto HashClient's servers may differ).
 #include <llmcache/client.hpp>
 
 #include "client/fan_out.hpp"
 #include "client/lifecycle.hpp"
 #include "client/operation.hpp"
+
+#include <cstdio>
+#include <functional>
+#include <random>
 
 namespace llmcache {
 namespace {
@@ -44,15 +49,16 @@ void send_to_server(detail::Transport& transport, std::size_t server_index,
                                   "server index " + std::to_string(server_index) +
                                   " out of range (" + std::to_string(count) + " servers)")));
   }
-  if (!transport.known_wire()) {
-    return detail::after_probe(transport, {}, std::move(callback),
-                               [&transport, server_index, append, command,
-                                map = std::move(map)](Callback<T> callback) mutable {
-                                 send_to_server(transport, server_index, append, command,
-                                                std::move(callback), std::move(map));
-                               });
+  const auto wire = transport.known_server_wire(server_index);
+  if (!wire) {
+    return detail::after_server_probe(transport, server_index, std::move(callback),
+                                      [&transport, server_index, append, command,
+                                       map = std::move(map)](Callback<T> callback) mutable {
+                                        send_to_server(transport, server_index, append, command,
+                                                       std::move(callback), std::move(map));
+                                      });
   }
-  const bool classic = transport.wire() == protocol::Wire::kClassic;
+  const bool classic = *wire == protocol::Wire::kClassic;
   detail::Request request;
   append(request.bytes);
   Callback<T> done = [callback = std::move(callback), classic, command,
@@ -68,17 +74,161 @@ void send_to_server(detail::Transport& transport, std::size_t server_index,
   transport.send_to(server_index, std::move(request));
 }
 
-/// flush_all on every server, once the protocol is known.
+// ------------------------------------------------------------------ flush_all, checked
+// A proxy may answer flush_all itself instead of passing it on: memcached's built-in proxy
+// (1.6.23+) routes mg/ms/md to its backends but answers flush_all from its own local store
+// with OK, so a clear() would report success and flush nothing. Checked by what a flush
+// does, whatever answers it: a sentinel entry written through the server just before a
+// flush_all (no delay) must be gone just after. A delayed flush_all cannot be checked so
+// (the entries go later), nor one nobody waits for (noreply).
+
+/// Long enough to outlast the check by far; short, so that a sentinel left behind (the
+/// client closed mid-check) goes soon.
+constexpr std::uint32_t kSentinelTtlSeconds = 30;
+
+std::string sentinel_key() {
+  std::random_device random;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%08x%08x", random(), random());
+  return std::string("llmcache-flush-check-") + hex;
+}
+
+/// One server's flush_all, with its check; shared by the steps' reply handlers, which run
+/// in turn on the I/O thread (each step is sent when the previous one is answered, so the
+/// steps cannot overtake each other on different connections).
+struct ServerFlush {
+  detail::Transport* transport;  // outlives the handlers: they run on its I/O thread
+  std::size_t index;
+  protocol::Wire wire;
+  std::uint32_t delay_seconds;
+  std::string name;
+  std::string sentinel;  // empty: unchecked (a delay, nobody waiting, or not stored)
+  std::function<void(std::exception_ptr)> done;
+
+  bool classic() const { return wire == protocol::Wire::kClassic; }
+
+  void send(detail::Request request,
+            std::function<void(std::exception_ptr, Reply, const ServerAddress*)> then) {
+    request.on_reply = std::move(then);
+    transport->send_to(index, std::move(request));
+  }
+
+  detail::Request sentinel_set() const {
+    detail::Request request;
+    if (classic()) {
+      protocol::append_classic_store(request.bytes, protocol::ClassicStore::kSet, sentinel, "1", 0,
+                                     kSentinelTtlSeconds);
+      request.accepts =
+          protocol::accepts({Status::kHeaderOnly, Status::kNotStored, Status::kExists});
+    } else {
+      protocol::MetaSetFlags flags;
+      flags.ttl = kSentinelTtlSeconds;
+      request.opaque = transport->next_opaque();
+      protocol::append_meta_set(request.bytes, sentinel, "1", flags, *request.opaque);
+    }
+    return request;
+  }
+  detail::Request sentinel_get() const {
+    detail::Request request;
+    if (classic()) {
+      const std::string_view keys[] = {sentinel};
+      protocol::append_classic_get(request.bytes, keys);
+      request.accepts = protocol::accepts({Status::kValue, Status::kEnd});
+    } else {
+      request.opaque = transport->next_opaque();
+      protocol::append_meta_get(request.bytes, sentinel, protocol::MetaGetFlags{}, *request.opaque);
+    }
+    return request;
+  }
+  detail::Request sentinel_delete() const {
+    detail::Request request;
+    if (classic()) {
+      protocol::append_classic_delete(request.bytes, sentinel);
+      request.accepts = protocol::accepts({Status::kHeaderOnly, Status::kNotFound});
+    } else {
+      request.opaque = transport->next_opaque();
+      protocol::append_meta_delete(request.bytes, sentinel, {}, *request.opaque);
+    }
+    return request;
+  }
+};
+
+/// Removes the sentinel (its outcome does not matter: it expires anyway), then reports.
+void finish_flush(std::shared_ptr<ServerFlush> flush, std::exception_ptr outcome) {
+  if (flush->sentinel.empty()) return flush->done(outcome);
+  flush->send(
+      flush->sentinel_delete(),
+      [flush, outcome](std::exception_ptr, Reply, const ServerAddress*) { flush->done(outcome); });
+}
+
+std::exception_ptr flush_not_routed(const std::string& server) {
+  return std::make_exception_ptr(ServerError(
+      server + " answered flush_all with OK but flushed nothing (an entry written through it "
+               "just before was still there after): a proxy that answers flush_all itself "
+               "instead of passing it on, such as memcached's built-in proxy. Clear a cache "
+               "namespace instead (MemcachedCache(namespace=...).clear(), which works through "
+               "proxies), or run flush_all against each memcached behind the proxy directly",
+      {ErrorReason::kFlushNotRouted, server}));
+}
+
+/// After an OK: the sentinel must be gone. A read that fails leaves the flush unchecked,
+/// as the server said OK.
+void check_flushed(std::shared_ptr<ServerFlush> flush) {
+  flush->send(flush->sentinel_get(),
+              [flush](std::exception_ptr error, Reply reply, const ServerAddress*) {
+                if (error || reply.status != Status::kValue) {
+                  flush->sentinel.clear();  // gone, or unknown: nothing to remove
+                  return flush->done(nullptr);
+                }
+                finish_flush(flush, flush_not_routed(flush->name));
+              });
+}
+
+void flush_server(std::shared_ptr<ServerFlush> flush) {
+  detail::Request request;
+  protocol::append_flush_all(request.bytes, flush->delay_seconds);
+  flush->send(std::move(request), [flush](std::exception_ptr error, Reply reply,
+                                          const ServerAddress* server) {
+    if (error) {
+      return finish_flush(flush, not_routed(error, flush->classic(), "flush_all", flush->name));
+    }
+    try {
+      detail::throw_if_error_reply(reply, *server);
+      if (reply.status != Status::kOk) detail::throw_unexpected(reply, "flush_all", *server);
+    } catch (...) {
+      return finish_flush(flush, std::current_exception());
+    }
+    if (flush->sentinel.empty()) return flush->done(nullptr);
+    check_flushed(flush);
+  });
+}
+
+/// Server `index`'s flush_all, in its protocol; checked unless `check` is false.
+void start_server_flush(detail::Transport& transport, std::size_t index, protocol::Wire wire,
+                        std::uint32_t delay_seconds, bool check,
+                        std::function<void(std::exception_ptr)> done) {
+  auto flush = std::make_shared<ServerFlush>(ServerFlush{&transport,
+                                                         index,
+                                                         wire,
+                                                         delay_seconds,
+                                                         transport.servers()[index].name(),
+                                                         {},
+                                                         std::move(done)});
+  if (!check) return flush_server(flush);
+  flush->sentinel = sentinel_key();
+  flush->send(flush->sentinel_set(),
+              [flush](std::exception_ptr error, Reply reply, const ServerAddress*) {
+                // Not stored (the server refuses writes, or is unreachable: the flush will
+                // say so itself): flushed unchecked.
+                if (error || reply.status != Status::kHeaderOnly) flush->sentinel.clear();
+                flush_server(flush);
+              });
+}
+
+/// flush_all on every server, each in its own protocol (probed first, on the I/O thread,
+/// where undecided).
 void send_flush_all(detail::Transport& transport, std::uint32_t delay_seconds, bool noreply,
                     Callback<std::size_t> callback) {
-  if (!transport.known_wire()) {
-    return detail::after_probe(
-        transport, {}, std::move(callback),
-        [&transport, delay_seconds, noreply](Callback<std::size_t> callback) {
-          send_flush_all(transport, delay_seconds, noreply, std::move(callback));
-        });
-  }
-  const bool classic = transport.wire() == protocol::Wire::kClassic;
   const auto servers = transport.servers();
   if (noreply) {
     // The command is still sent with a reply (so an error cannot desynchronise the
@@ -87,26 +237,23 @@ void send_flush_all(detail::Transport& transport, std::uint32_t delay_seconds, b
                [callback = std::move(callback), n = servers.size()] { callback(nullptr, n); });
     callback = nullptr;
   }
+  const bool check = delay_seconds == 0 && !noreply;
   auto join = std::make_shared<detail::FlushJoin>(servers.size(), std::move(callback));
-  for (std::size_t i = 0; i < servers.size(); ++i) {
-    detail::Request request;
-    protocol::append_flush_all(request.bytes, delay_seconds);
-    request.on_reply = [join, classic, name = servers[i].name()](
-                           std::exception_ptr error, Reply reply, const ServerAddress* server) {
-      if (error) {
-        error = not_routed(error, classic, "flush_all", name);
-      } else {
-        try {
-          detail::throw_if_error_reply(reply, *server);
-          if (reply.status != Status::kOk) detail::throw_unexpected(reply, "flush_all", *server);
-        } catch (...) {
-          error = std::current_exception();
-        }
+  asio::post(transport.executor(), [&transport, servers, delay_seconds, check, join] {
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      auto done = [join, name = servers[i].name()](std::exception_ptr error) {
+        join->arrive(name, error);
+      };
+      protocol::Wire wire;
+      try {
+        wire = transport.server_wire(i);
+      } catch (...) {
+        done(std::current_exception());
+        continue;
       }
-      join->arrive(name, error);
-    };
-    transport.send_to(i, std::move(request));
-  }
+      start_server_flush(transport, i, wire, delay_seconds, check, std::move(done));
+    }
+  });
 }
 
 }  // namespace

@@ -95,11 +95,13 @@ Protocol ClientBase::protocol(std::string_view key) {
 void ClientBase::start_protocol(std::string key, Callback<Protocol> callback) {
   auto transport = lifecycle_->enter();
   if (detail::refuse_if_closed(transport, callback)) return;
-  if (auto known = transport->known_wire()) return callback(nullptr, as_protocol(*known));
-  detail::after_probe(*transport, std::move(key), std::move(callback),
-                      [transport = transport.get()](Callback<Protocol> callback) {
-                        callback(nullptr, as_protocol(transport->wire()));
-                      });
+  if (auto known = transport->known_wire(key)) return callback(nullptr, as_protocol(*known));
+  std::string routing_key = key;
+  detail::after_probe(
+      *transport, std::move(routing_key), std::move(callback),
+      [transport = transport.get(), key = std::move(key)](Callback<Protocol> callback) {
+        callback(nullptr, as_protocol(transport->wire(key)));
+      });
 }
 
 std::vector<ServerAddress> ClientBase::servers() const {

@@ -35,6 +35,7 @@ Prepared prepare_meta_get(detail::Transport& transport, std::string_view routing
     const std::string_view keys[] = {key};
     protocol::append_classic_get(prepared.bytes, keys, options.cas);
     prepared.accepts = kClassicGetReplies;
+    prepared.wire = protocol::Wire::kClassic;
     return prepared;
   }
   auto seconds = [](const std::optional<std::chrono::seconds>& s) {
@@ -196,6 +197,7 @@ std::vector<detail::Request> classic_get_many_requests(
     detail::Request request;
     request.bytes = line.bytes;  // the handler keeps the line to pair the items with
     request.accepts = kClassicGetReplies;
+    request.wire = protocol::Wire::kClassic;
     request.on_reply = [join, line = std::move(line)](std::exception_ptr error, Reply reply,
                                                       const ServerAddress* server) {
       std::vector<std::optional<Item>> items(line.indices.size());
@@ -217,34 +219,18 @@ std::vector<detail::Request> classic_get_many_requests(
   return requests;
 }
 
-/// get_many's requests once the protocol is known (`wires`: the keys as sent): meta, one
-/// mg per key; classic, one multi-key get per server (split under the line limit).
-void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
-                   std::vector<std::string> wires,
-                   Callback<std::vector<std::optional<Item>>> callback) {
-  if (!transport->known_wire()) {
-    std::string routing_key = keys.front();
-    return detail::after_probe(
-        *transport, std::move(routing_key), std::move(callback),
-        [transport, keys = std::move(keys),
-         wires = std::move(wires)](Callback<std::vector<std::optional<Item>>> callback) mutable {
-          send_get_many(transport, std::move(keys), std::move(wires), std::move(callback));
-        });
-  }
-  auto join = std::make_shared<detail::GetManyJoin>(keys.size(), std::move(callback));
-  if (transport->wire(keys.front()) == protocol::Wire::kClassic) {
-    transport->send_grouped(std::move(keys),
-                            [join, wires = std::move(wires)](std::vector<std::size_t> group) {
-                              return classic_get_many_requests(join, wires, group);
-                            });
-    return;
-  }
-  std::vector<detail::RoutedRequest> routed;
-  routed.reserve(keys.size());
+/// Meta get_many's requests for the keys one server holds (`group`: indices into `wires`,
+/// the keys as sent): one mg per key.
+std::vector<detail::Request> meta_get_many_requests(
+    detail::Transport& transport, const std::shared_ptr<detail::GetManyJoin>& join,
+    const std::vector<std::string>& wires, const std::vector<std::size_t>& group) {
+  std::vector<detail::Request> requests;
+  requests.reserve(group.size());
   protocol::MetaGetFlags flags;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    detail::Request request;
-    request.opaque = transport->next_opaque();
+  for (const std::size_t i : group) {
+    detail::Request& request = requests.emplace_back();
+    request.opaque = transport.next_opaque();
+    request.wire = protocol::Wire::kMeta;
     protocol::append_meta_get(request.bytes, wires[i], flags, *request.opaque);
     request.on_reply = [join, i](std::exception_ptr error, Reply reply,
                                  const ServerAddress* server) {
@@ -258,9 +244,26 @@ void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
       }
       join->arrive(i, error, std::move(item));
     };
-    routed.push_back({std::move(keys[i]), std::move(request)});
   }
-  transport->send(std::move(routed));
+  return requests;
+}
+
+/// get_many's requests, built on the I/O thread for each server in the protocol it speaks
+/// (a HashClient's servers may differ: a memcached and a proxy), so no caller waits for
+/// a probe: meta, one mg per key; classic, one multi-key get per server (split under the
+/// line limit). `wires`: the keys as sent.
+void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
+                   std::vector<std::string> wires,
+                   Callback<std::vector<std::optional<Item>>> callback) {
+  auto join = std::make_shared<detail::GetManyJoin>(keys.size(), std::move(callback));
+  transport->send_grouped(
+      std::move(keys), [transport, join, wires = std::move(wires)](std::vector<std::size_t> group,
+                                                                   protocol::Wire wire) {
+        if (wire == protocol::Wire::kClassic) {
+          return classic_get_many_requests(join, wires, group);
+        }
+        return meta_get_many_requests(*transport, join, wires, group);
+      });
 }
 
 }  // namespace

@@ -27,6 +27,10 @@ struct Request {
   ReplyHandler on_reply;
   /// Classic requests: the reply kinds that answer it (protocol::accepts); 0: any.
   protocol::Accepts accepts = 0;
+  /// The protocol `bytes` are written in, checked against the protocol of the server the
+  /// request is placed on when it is dispatched (Transport::send). nullopt: bytes the same
+  /// in both (version, stats, flush_all) sent to a server chosen by index (send_to).
+  std::optional<protocol::Wire> wire;
 };
 
 struct RoutedRequest {

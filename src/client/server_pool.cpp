@@ -55,17 +55,18 @@ void ServerConnections::close() {
 PooledServer::PooledServer(asio::io_context& io, const ServerAddress& address,
                            const ClientOptions& options,
                            const std::shared_ptr<const net::TlsContext>& tls,
-                           const net::CloseSignal& closing, const net::WireChoice& wire)
-    : connections(io, address, options, tls, wire),
+                           const net::CloseSignal& closing, std::optional<protocol::Wire> fixed)
+    : wire(fixed),
+      connections(io, address, options, tls, wire),
       blocking(address, options, tls, &closing, &wire) {}
 
 ServerPool::ServerPool(asio::io_context& io, const std::vector<ServerAddress>& servers,
                        const ClientOptions& options, const net::CloseSignal& closing,
-                       const net::WireChoice& wire) {
+                       std::optional<protocol::Wire> fixed) {
   const auto tls = net::make_tls_context(options.tls);
   validate(options);
   for (const auto& address : servers) {
-    servers_.push_back(std::make_unique<PooledServer>(io, address, options, tls, closing, wire));
+    servers_.push_back(std::make_unique<PooledServer>(io, address, options, tls, closing, fixed));
   }
 }
 

@@ -19,8 +19,8 @@ std::exception_ptr closed_error() {
 Transport::Transport(const std::vector<ServerAddress>& servers, const ClientOptions& options,
                      std::unique_ptr<Router> router)
     : generation_(fork_generation()),
-      wire_(fixed_wire(options.protocol)),
-      pool_(io_.context(), servers, options, close_signal_, wire_),
+      uniform_wire_(fixed_wire(options.protocol)),
+      pool_(io_.context(), servers, options, close_signal_, fixed_wire(options.protocol)),
       router_(std::move(router)),
       records_outcomes_(router_->records_outcomes()) {}
 
@@ -42,46 +42,87 @@ Transport::~Transport() {
   io_.finish();
 }
 
+namespace {
+
+std::string_view name_of(protocol::Wire wire) {
+  return wire == protocol::Wire::kClassic ? "classic" : "meta";
+}
+
+}  // namespace
+
 protocol::Wire Transport::probe_server(std::size_t index) {
   PooledServer& server = pool_.at(index);
+  std::lock_guard lock(server.probing);
+  if (auto known = server.wire.get()) return *known;
+  if (closed_.load()) std::rethrow_exception(closed_error());
   const protocol::Wire wire = probe_wire(server.blocking);
-  wire_.set(wire);
-  // Its sockets were opened speaking meta: a classic client must not reuse them.
+  // Its sockets were opened speaking meta: classic requests must not reuse them.
   if (wire == protocol::Wire::kClassic) server.blocking.drop_idle();
+  // Under a lock of the whole pool: two servers decided at once still see each other.
+  std::lock_guard all(deciding_);
+  server.wire.set(wire);
+  bool alike = true;
+  for (std::size_t i = 0; i < pool_.size() && alike; ++i) alike = pool_.at(i).wire.get() == wire;
+  if (alike) uniform_wire_.set(wire);
   return wire;
 }
 
-protocol::Wire Transport::decide_wire(std::string_view routing_key) {
-  std::lock_guard lock(probing_);
-  if (auto known = wire_.get()) return *known;
+protocol::Wire Transport::decide(const Router::Route& route) {
+  try {
+    const protocol::Wire wire = probe_server(route.server);
+    if (records_outcomes_) router_->record_success(route);
+    return wire;
+  } catch (const ClosedError&) {
+    throw;
+  } catch (const Error&) {
+    if (records_outcomes_) router_->record_failure(route, std::current_exception(), Clock::now());
+    throw;
+  }
+}
+
+std::optional<protocol::Wire> Transport::known_wire(std::string_view routing_key) const {
+  if (auto all = uniform_wire_.get()) return all;
+  try {
+    return pool_.at(router_->server_for(routing_key)).wire.get();
+  } catch (const Error&) {
+    return std::nullopt;  // no server left: wire() says so
+  }
+}
+
+protocol::Wire Transport::routed_wire(std::string_view routing_key) {
   if (closed_.load()) std::rethrow_exception(closed_error());
-  if (!routing_key.empty()) {
-    const Router::Route route =
-        router_->choose(routing_key, records_outcomes_ ? Clock::now() : Clock::time_point{});
-    if (route.skip) std::rethrow_exception(route.skip);
+  if (auto known = known_wire(routing_key)) return *known;
+  const Router::Route route =
+      router_->choose(routing_key, records_outcomes_ ? Clock::now() : Clock::time_point{});
+  if (route.skip) std::rethrow_exception(route.skip);
+  return decide(route);
+}
+
+protocol::Wire Transport::server_wire(std::size_t index) {
+  if (auto known = pool_.at(index).wire.get()) return *known;
+  return probe_server(index);
+}
+
+std::exception_ptr Transport::check_wire(const Router::Route& route, protocol::Wire built_for) {
+  const PooledServer& server = pool_.at(route.server);
+  std::optional<protocol::Wire> spoken = server.wire.get();
+  if (spoken == built_for) return nullptr;
+  if (!spoken) {
     try {
-      const protocol::Wire wire = probe_server(route.server);
-      if (records_outcomes_) router_->record_success(route);
-      return wire;
-    } catch (const ClosedError&) {
-      throw;
-    } catch (const Error&) {
-      if (records_outcomes_) router_->record_failure(route, std::current_exception(), Clock::now());
-      throw;
+      spoken = decide(route);
+    } catch (...) {
+      return std::current_exception();
     }
+    if (spoken == built_for) return nullptr;
   }
-  std::exception_ptr unreachable;
-  for (std::size_t i = 0; i < pool_.size(); ++i) {
-    try {
-      return probe_server(i);
-    } catch (const ClosedError&) {
-      throw;
-    } catch (const Error&) {
-      unreachable = std::current_exception();  // ask the next server
-    }
-  }
-  if (unreachable) std::rethrow_exception(unreachable);
-  return protocol::Wire::kMeta;
+  const std::string name = server.address().name();
+  return std::make_exception_ptr(
+      IoError("request not sent: it was built in the " + std::string(name_of(built_for)) +
+                  " protocol, and its key now goes to " + name + ", which speaks " +
+                  std::string(name_of(*spoken)) +
+                  " (a server was set aside or came back between building and sending); "
+                  "retry it",
+              {ErrorReason::kRerouted, name}));
 }
 
 const ServerAddress* Transport::address_of(const Router::Route& route) const {
@@ -107,7 +148,8 @@ void Transport::send_grouped(std::vector<std::string> routing_keys, GroupRequest
                if (closed_.load()) {
                  std::vector<std::size_t> all(keys.size());
                  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-                 for (auto& request : build(std::move(all)))
+                 // Sent nowhere: either protocol will do.
+                 for (auto& request : build(std::move(all), protocol::Wire::kMeta))
                    request.on_reply(closed_error(), {}, nullptr);
                  return;
                }
@@ -131,8 +173,25 @@ void Transport::send_grouped(std::vector<std::string> routing_keys, GroupRequest
                  same->keys.push_back(i);
                }
                for (auto& group : groups) {
-                 for (auto& request : build(std::move(group.keys)))
-                   submit(group.route, std::move(request));
+                 // In the protocol its server speaks, probed here if undecided; the requests
+                 // of a group that cannot be sent are built in either and fail unsent.
+                 protocol::Wire wire = protocol::Wire::kMeta;
+                 std::exception_ptr unsendable = group.route.skip;
+                 if (!unsendable) {
+                   try {
+                     const auto known = known_server_wire(group.route.server);
+                     wire = known ? *known : decide(group.route);
+                   } catch (...) {
+                     unsendable = std::current_exception();
+                   }
+                 }
+                 for (auto& request : build(std::move(group.keys), wire)) {
+                   if (unsendable) {
+                     request.on_reply(unsendable, {}, address_of(group.route));
+                   } else {
+                     submit(group.route, std::move(request));
+                   }
+                 }
                }
              });
 }
@@ -144,6 +203,11 @@ void Transport::dispatch(RoutedRequest routed, Clock::time_point now) {
 void Transport::submit(const Router::Route& route, Request request) {
   if (route.skip) return request.on_reply(route.skip, {}, address_of(route));
   PooledServer& server = pool_.at(route.server);
+  if (request.wire && server.wire.get() != request.wire) {
+    if (auto refused = check_wire(route, *request.wire)) {
+      return request.on_reply(refused, {}, &server.address());
+    }
+  }
   if (!records_outcomes_) return server.connections.submit(std::move(request));
   server.connections.submit(net::PendingRequest{
       std::move(request.bytes), request.opaque,
@@ -167,11 +231,15 @@ void Transport::send_to(std::size_t index, Request request) {
 }
 
 Answer Transport::round_trip(std::string_view routing_key, std::string_view request,
-                             std::optional<std::uint32_t> opaque, protocol::Accepts accepts) {
+                             std::optional<std::uint32_t> opaque, protocol::Accepts accepts,
+                             protocol::Wire built_for) {
   const Router::Route route =
       router_->choose(routing_key, records_outcomes_ ? Clock::now() : Clock::time_point{});
   if (route.skip) std::rethrow_exception(route.skip);
   PooledServer& server = pool_.at(route.server);
+  if (server.wire.get() != built_for) {
+    if (auto refused = check_wire(route, built_for)) std::rethrow_exception(refused);
+  }
   if (!records_outcomes_)
     return {server.blocking.round_trip(request, opaque, accepts), server.address()};
   try {

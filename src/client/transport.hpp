@@ -46,41 +46,61 @@ class Transport {
   bool in_io_thread() const { return io_.is_current(); }
   std::uint32_t next_opaque() { return next_opaque_.fetch_add(1, std::memory_order_relaxed); }
 
-  /// The protocol to build requests in. Fixed by ClientOptions::protocol, or (kAuto)
-  /// decided the first time it is asked, on the calling thread, by a probe of the server
-  /// that holds `routing_key` (empty: of the servers in order); see decide_wire().
+  /// The protocol to build a request for `routing_key` in: the protocol of the server that
+  /// holds that key now. Fixed by ClientOptions::protocol; under kAuto each server decides
+  /// on its own, by a probe the first time a request for it is built (on the calling
+  /// thread, through the failure rules: see decide()), and is remembered; a server never
+  /// asked stays undecided. A decided pool costs one atomic load here.
   /// Throws as the request itself would when that server cannot be reached.
-  /// The protocol if it is decided; nullopt while an auto client has not probed yet.
-  std::optional<protocol::Wire> known_wire() const { return wire_.get(); }
-  protocol::Wire wire(std::string_view routing_key = {}) {
-    if (auto known = wire_.get()) return *known;
-    return decide_wire(routing_key);
+  protocol::Wire wire(std::string_view routing_key) {
+    if (auto all = uniform_wire_.get()) return *all;
+    return routed_wire(routing_key);
   }
+  /// The protocol of the server that holds `routing_key` now if it is decided; nullopt
+  /// while it has not been probed (or no server is available: wire() then says why).
+  std::optional<protocol::Wire> known_wire(std::string_view routing_key) const;
+  /// Server `index` of servers(): its protocol if decided.
+  std::optional<protocol::Wire> known_server_wire(std::size_t index) const {
+    return pool_.at(index).wire.get();
+  }
+  /// Server `index` of servers(): its protocol, probed now if undecided, bypassing
+  /// placement and the failure rules as send_to() does (operator commands).
+  protocol::Wire server_wire(std::size_t index);
 
   /// Each server's item size limit, as far as it is known. Shared with callbacks.
   const std::shared_ptr<ItemLimits>& item_limits() const { return item_limits_; }
 
   /// Thread-safe. Each request goes to the server that holds its routing key; a request
   /// that cannot be sent fails through its own handler, with ClosedError once closed.
+  /// A request whose bytes are in the other protocol than its server speaks (placement
+  /// moved its key after it was built: a server set aside or back) is not sent: it fails
+  /// with IoError kRerouted (see check_wire()).
   void send(std::vector<RoutedRequest> requests);
-  /// Builds the requests for the keys one server holds: `keys` are their indices into the
-  /// routing keys given to send_grouped, in that order.
-  using GroupRequests = std::function<std::vector<Request>(std::vector<std::size_t> keys)>;
+  /// Builds the requests for the keys one server holds, in `wire`, the protocol of that
+  /// server: `keys` are their indices into the routing keys given to send_grouped, in
+  /// that order.
+  using GroupRequests =
+      std::function<std::vector<Request>(std::vector<std::size_t> keys, protocol::Wire wire)>;
   /// Thread-safe. Places each of `routing_keys` as send() places a request (on the I/O
   /// thread, the failure rules consulted once per key), then sends each server the
-  /// requests `build` makes for the keys it holds: a request for several keys (a classic
-  /// multi-key get) goes where each of its keys would have gone alone. Keys that cannot be
-  /// sent (their server skipped, none left, the client closed) are built into requests
-  /// too, which fail through their handlers as send()'s would.
+  /// requests `build` makes for the keys it holds, in that server's protocol (an auto
+  /// server not decided yet is probed there, on the I/O thread): a request for several
+  /// keys (a classic multi-key get) goes where each of its keys would have gone alone.
+  /// Keys that cannot be sent (their server skipped or unreachable, none left, the client
+  /// closed) are built into requests too, which fail through their handlers as send()'s
+  /// would.
   void send_grouped(std::vector<std::string> routing_keys, GroupRequests build);
   /// Thread-safe. Sends to server `index` of servers(), bypassing placement and the
   /// failure rules.
   void send_to(std::size_t index, Request request);
   /// Thread-safe and blocking: sends one request from the calling thread (the fast path
   /// of blocking calls) to the server that holds `routing_key`, and returns its reply.
+  /// `built_for`: the protocol `request` is written in (as wire(routing_key) said); a
+  /// server that turns out to speak the other one throws IoError kRerouted, unsent.
   /// Throws the transport's errors; error replies are returned, not thrown.
   Answer round_trip(std::string_view routing_key, std::string_view request,
-                    std::optional<std::uint32_t> opaque, protocol::Accepts accepts = 0);
+                    std::optional<std::uint32_t> opaque, protocol::Accepts accepts,
+                    protocol::Wire built_for);
   std::vector<ServerAddress> servers() const { return pool_.addresses(); }
   /// Thread-safe. Throws IoError if no server is available.
   ServerAddress server_for(std::string_view key) const;
@@ -109,14 +129,22 @@ class Transport {
  private:
   using Clock = Router::Clock;
 
-  /// ClientOptions::protocol kAuto: probes the server of `routing_key` (through the
-  /// failure rules: a server set aside fails the call as its request would, and one that
-  /// cannot be reached is recorded as failing; a proxy that hangs up on `mn` is an answer,
-  /// not a failure) or, without a key, the servers in order, and remembers the first
-  /// answer. Undecided after a failure: the call fails with the error, the next one asks.
-  protocol::Wire decide_wire(std::string_view routing_key);
-  /// Probes server `index`; on a classic answer drops its idle (meta-parsing) sockets.
+  /// wire() when the pool is not uniformly decided: the server that holds `routing_key`,
+  /// probed (decide()) if undecided.
+  protocol::Wire routed_wire(std::string_view routing_key);
+  /// ClientOptions::protocol kAuto: probes the server of `route` through the failure rules
+  /// (a server set aside fails as its request would, one that cannot be reached is
+  /// recorded as failing; a proxy that hangs up on `mn` is an answer, not a failure).
+  /// Undecided after a failure: the call fails with the error, the next one asks again.
+  protocol::Wire decide(const Router::Route& route);
+  /// Probes server `index` unless decided; on a classic answer drops its idle
+  /// (meta-parsing) sockets. One probe per server at a time.
   protocol::Wire probe_server(std::size_t index);
+  /// nullptr if a request built in `built_for` may go on `route` (its server speaks it,
+  /// probed first if undecided); otherwise the error that fails it unsent: IoError
+  /// kRerouted, or the probe's failure. Rebuilding the bytes is the caller's (they hold
+  /// the key and the options), so the request fails, retryable, instead.
+  std::exception_ptr check_wire(const Router::Route& route, protocol::Wire built_for);
   /// I/O thread: routes one request and submits it.
   void dispatch(RoutedRequest routed, Clock::time_point now);
   /// I/O thread: submits `request` on `route`, which may say to fail it without I/O.
@@ -130,9 +158,11 @@ class Transport {
   std::atomic<std::uint32_t> active_calls_{0};
   std::atomic<std::uint32_t> next_opaque_{1};
   const std::shared_ptr<ItemLimits> item_limits_ = std::make_shared<ItemLimits>();
-  net::WireChoice wire_;  // before the pool: its connections read it
-  std::mutex probing_;    // one probe at a time
-  IoThread io_;           // before the pool: the connections live on its context
+  // Set once every server is decided, all alike (at once when ClientOptions::protocol
+  // fixes it): then wire() needs no placement.
+  net::WireChoice uniform_wire_;
+  std::mutex deciding_;  // a server's decision and the uniform check, together
+  IoThread io_;          // before the pool: the connections live on its context
   ServerPool pool_;
   const std::unique_ptr<Router> router_;
   const bool records_outcomes_;

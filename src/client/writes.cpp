@@ -27,6 +27,7 @@ Prepared prepare_set(detail::Transport& transport, std::string_view routing_key,
         value, options.flags, detail::seconds_count(options.ttl));
     prepared.accepts =
         protocol::accepts({Status::kHeaderOnly, Status::kNotStored, Status::kExists});
+    prepared.wire = protocol::Wire::kClassic;
     return prepared;
   }
   protocol::MetaSetFlags flags;
@@ -62,6 +63,7 @@ Prepared prepare_del(detail::Transport& transport, std::string_view routing_key,
     Prepared prepared;
     protocol::append_classic_delete(prepared.bytes, key);
     prepared.accepts = protocol::accepts({Status::kHeaderOnly, Status::kNotFound});
+    prepared.wire = protocol::Wire::kClassic;
     return prepared;
   }
   protocol::MetaDeleteFlags flags;
@@ -136,7 +138,7 @@ struct PendingSet {
 /// then sends. On the I/O thread when an auto client had to probe first.
 void send_set(detail::Transport* transport, std::string key, std::string wire, std::string value,
               const SetOptions& options, Callback<StoreResult> callback) {
-  if (!transport->known_wire()) {
+  if (!transport->known_wire(key)) {
     std::string routing_key = key;
     return detail::after_probe(
         *transport, std::move(routing_key), std::move(callback),
@@ -154,6 +156,7 @@ void send_set(detail::Transport* transport, std::string key, std::string wire, s
   if (!needs_limit) return set.send();
   detail::Request request;
   protocol::append_stats_settings(request.bytes);
+  request.wire = protocol::Wire::kMeta;  // asked of meta servers only (asks_item_limit)
   request.on_reply = [set = std::move(set)](std::exception_ptr error, Reply reply,
                                             const ServerAddress*) mutable {
     if (error) {
@@ -222,7 +225,8 @@ StoreResult ClientBase::set(std::string_view key, std::string_view value,
     try {
       std::string request;
       protocol::append_stats_settings(request);
-      limit = ItemLimits::parse(transport->round_trip(key, request, std::nullopt).reply);
+      limit = ItemLimits::parse(
+          transport->round_trip(key, request, std::nullopt, 0, protocol::Wire::kMeta).reply);
     } catch (const Error&) {
       // Unknown: send the value and let the server judge; the set reports its own failure.
     }

@@ -1,7 +1,8 @@
 #pragma once
-// The protocol a client's connections speak, shared by all of them: fixed by
-// ClientOptions::protocol, or decided once by the client's probe (ClientOptions kAuto).
-// A connection reads it each time it opens, so it picks the matching reply parser.
+// The protocol one server's connections speak, shared by all of them (blocking and async):
+// fixed by ClientOptions::protocol, or decided once by that server's own probe
+// (ClientOptions kAuto; client/transport.hpp). A connection reads it each time it opens,
+// so it picks the matching reply parser. Once decided it never changes.
 #include "protocol/reply_parser.hpp"
 
 #include <atomic>

@@ -195,6 +195,13 @@ void FakeServer::store(const std::string& key, const std::string& value) {
   store_[key] = value;
 }
 
+std::vector<std::string> FakeServer::stored_keys() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : store_) keys.push_back(key);
+  return keys;
+}
+
 bool FakeServer::wait_connection_ended(std::size_t index, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   return changed_.wait_for(lock, timeout, [&] { return index < ended_.size() && ended_[index]; });
@@ -266,6 +273,9 @@ void FakeServer::behave(FakePeer& peer) {
         }
       } else if (request->command == "delete") {
         reply = store_.erase(request->key) ? "DELETED\r\n" : "NOT_FOUND\r\n";
+      } else if (request->command == "flush_all") {
+        if (!flush_answered_locally_) store_.clear();
+        reply = "OK\r\n";
       } else if (request->command == "mn") {
         reply = "MN\r\n";
       } else if (request->command == "version") {

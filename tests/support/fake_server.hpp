@@ -4,7 +4,7 @@
 //
 // Connection i (in accept order) runs scripts[i]; connections past the scripts are served
 // by a small well-behaved imitation of memcached's meta protocol (mg/ms/md/mn/version) and
-// of the classic commands (get/gets/set/add/delete), so a
+// of the classic commands (get/gets/set/add/delete, flush_all), so a
 // test can check that the client carries on over a fresh connection after a hostile one.
 // Plain blocking sockets, one thread per connection; everything is stopped and joined in
 // the destructor.
@@ -76,6 +76,12 @@ class FakeServer {
 
   /// Seeds the well-behaved imitation's store.
   void store(const std::string& key, const std::string& value);
+  /// The keys in the imitation's store now.
+  std::vector<std::string> stored_keys();
+  /// From now on the imitation answers `flush_all` with OK and flushes nothing, as a proxy
+  /// that answers it from its own store does (memcached's built-in proxy, 1.6.23+).
+  /// Until then `flush_all` empties the store and answers OK.
+  void answer_flush_all_locally() { flush_answered_locally_ = true; }
   /// Connections accepted so far.
   std::size_t accepted() const { return accepted_.load(); }
   /// Waits until connection `index` has ended (script done and socket closed by either
@@ -99,6 +105,7 @@ class FakeServer {
   std::vector<int> open_fds_;
   std::vector<bool> ended_;
   std::map<std::string, std::string> store_;
+  std::atomic<bool> flush_answered_locally_{false};
 };
 
 /// A loopback listener that never accepts, with its accept queue already full: a client's
