@@ -145,7 +145,7 @@ struct ClassicGetLine {
 /// Classic get_many's lines for the keys one server holds (`group`: indices into `wires`,
 /// the keys as sent): multi-key gets, each line under the proxies' limit. A key named
 /// twice is asked once (a server need not answer it twice) and its item copied.
-std::vector<ClassicGetLine> classic_get_many_lines(const std::vector<std::string>& wires,
+std::vector<ClassicGetLine> classic_get_many_lines(std::span<const std::string> wires,
                                                    std::span<const std::size_t> group) {
   // Positions in `group` sorted by key, so a repeated key follows its first occurrence.
   std::vector<std::size_t> by_key(group.size());
@@ -291,7 +291,7 @@ class GetBatch final : public detail::Transport::BatchHandler {
  public:
   using Arrive = std::function<void(std::size_t, std::exception_ptr, std::optional<Item>)>;
   GetBatch(detail::Transport& transport, std::span<const std::string> routing_keys,
-           const std::vector<std::string>& wires, const Arrive& arrive)
+           std::span<const std::string> wires, const Arrive& arrive)
       : transport_(transport), routing_keys_(routing_keys), wires_(wires), arrive_(arrive) {}
 
   void build(std::size_t group, std::span<const std::size_t> keys,
@@ -357,7 +357,7 @@ class GetBatch final : public detail::Transport::BatchHandler {
   };
   detail::Transport& transport_;
   std::span<const std::string> routing_keys_;
-  const std::vector<std::string>& wires_;
+  std::span<const std::string> wires_;
   const Arrive& arrive_;
   std::vector<Group> groups_;
 };
@@ -426,6 +426,20 @@ void ClientBase::get_each(std::span<const std::string> keys, const GetEach& on_i
   } catch (...) {
     for (std::size_t i = 0; i < keys.size(); ++i) on_item(i, std::current_exception(), {});
     return;
+  }
+  // The common case without copies: no key prefix, every key valid.
+  const auto valid = [](const std::string& key) {
+    try {
+      protocol::validate_key(key);
+      return true;
+    } catch (const InvalidArgumentError&) {
+      return false;
+    }
+  };
+  if (key_prefix_.empty() && std::all_of(keys.begin(), keys.end(), valid)) {
+    if (keys.empty()) return;
+    GetBatch batch(**transport, keys, keys, on_item);
+    return (*transport)->round_trip_batch(keys, batch);
   }
   // A key memcached cannot store fails alone, as its get would; the others are sent.
   std::vector<std::string> routing;
