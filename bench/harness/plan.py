@@ -37,6 +37,7 @@ CONTENDERS = {c.name: c for c in [
     Contender("cpp_callbacks", "llmcache C++ start_lookup (callbacks)", "ours", "cpp", 5),
     Contender("cpp_batch", "llmcache C++ 100 start_lookup at once", "ours", "cpp", 5),
     Contender("cpp_get_many", "llmcache C++ get_many + decode", "ours", "cpp", 5),
+    Contender("cpp_lookup_many", "llmcache C++ lookup_many (blocking)", "ours", "cpp", 5),
     Contender("cpp_sync_classic", "llmcache C++ lookup (blocking), classic protocol", "ours",
               "cpp", 5),
     Contender("cpp_callbacks_classic", "llmcache C++ start_lookup (callbacks), classic protocol",
@@ -117,8 +118,9 @@ def workloads(ops_scale: float = 1.0) -> list[Workload]:
             anchor="lc_async", limit="lmc_mget", inflight=n))
     plan.append(Workload(
         "batch_100", "A batch of 100 prompts (LLM.generate over 100 prompts)", "batch", "hit",
-        ops(20), ("lmc_mget", "cpp_batch", "cpp_get_many", "lc_client", "lc_async", "pylibmc",
-                  "py_ours", "py_ours_async"), anchor="lc_client", limit="lmc_mget"))
+        ops(20), ("lmc_mget", "cpp_batch", "cpp_get_many", "cpp_lookup_many", "lc_client",
+                  "lc_async", "pylibmc", "py_ours", "py_ours_async"), anchor="lc_client",
+        limit="lmc_mget"))
     plan += [
         Workload("protocol_get", "Classic vs meta: sequential lookup, hits (blocking get)",
                  "lookup", "hit", ops(2000), PROTOCOL_PAIRS[0], anchor="cpp_sync"),

@@ -22,8 +22,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace llmcache {
 
@@ -99,6 +102,15 @@ class MemcachedCache final : public Cache {
                                     const CacheControl& control);
   bool update(std::string_view prompt, std::string_view llm_string, const Generations& generations,
               const CacheControl& control);
+  /// Several lookups at once, blocking, on the calling thread: result i is what
+  /// lookup(prompts[i].first, prompts[i].second, control) would return, and each counts
+  /// as that lookup in stats() and the latency histogram. One write per server (a batch
+  /// of N prompts costs one round trip per server, not N), and each value is decoded as
+  /// soon as its reply arrives, while the server still works on the rest. With
+  /// single_flight or stale_ttl, the prompts are looked up one after another.
+  std::vector<std::optional<Generations>> lookup_many(
+      std::span<const std::pair<std::string, std::string>> prompts,
+      const CacheControl& control = {});
   /// With single_flight: gives back the lease a lookup of this prompt won, for a caller
   /// that will not update (its model call failed), so that waiters need not wait
   /// lease_ttl (CacheCore::release_lease). A failed update gives it back by itself.

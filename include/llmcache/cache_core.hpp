@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -195,6 +196,17 @@ class CacheCore : public std::enable_shared_from_this<CacheCore> {
   /// wait is a timer on the I/O thread: no thread waits.
   void start_fetch(std::string key, Callback<std::optional<std::string>> callback,
                    const CacheControl& control = {});
+  /// Blocking lookups of several keys at once, on the calling thread (one write per
+  /// server, see ClientBase::get_each): key i's verified bytes, or nullopt, handed to
+  /// `on_value(i, value)` as soon as its reply is parsed, so that the face decodes one
+  /// value while the others are on their way. Each key is one fetch(): counted, logged,
+  /// timed (from the batch's start to its value), verified and decompressed as fetch()
+  /// does it; call finish_lookup() once per key. With single_flight or stale_ttl the keys
+  /// are fetch()ed one after another (a lease is one key's exchange). `on_value` must not
+  /// throw.
+  using FetchEach = std::function<void(std::size_t index, std::optional<std::string> value)>;
+  void fetch_each(std::span<const std::string> keys, const FetchEach& on_value,
+                  const CacheControl& control = {});
   /// Ends one lookup: `decoded` says whether the fetched value became generations (a hit);
   /// `value_bytes` is the size of that value, `tokens_saved` the model tokens the hit
   /// spared (the face reads them from the generations' usage metadata; 0 when none).

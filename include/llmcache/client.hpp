@@ -147,7 +147,20 @@ class ClientBase {
   /// e.g. kNotUnderstood for ERROR, kUnauthenticated when the server wants credentials).
   std::optional<Item> get(std::string_view key);
   /// One result per key, in order; requests are pipelined (per server on a HashClient).
+  /// On the calling thread, as get(): one write per server and the replies read in order
+  /// (several servers: written to all, then read one after another).
   std::vector<std::optional<Item>> get_many(std::span<const std::string> keys);
+  /// Key `index`'s outcome in get_each: its item, nullopt for a miss, or the error that
+  /// failed it.
+  using GetEach =
+      std::function<void(std::size_t index, std::exception_ptr error, std::optional<Item> item)>;
+  /// get_many for callers that work on each value while the others are on their way:
+  /// blocking, on the calling thread, with get_many's requests, each key's outcome handed
+  /// to `on_item` once, as soon as its reply is parsed (in each server's reply order, a
+  /// server after another), failures included: a key memcached cannot store, its server
+  /// skipped or failing, the client closed, each fails its own keys only. Never throws
+  /// itself; `on_item` must not throw.
+  void get_each(std::span<const std::string> keys, const GetEach& on_item);
   /// Stores `value`. A value that cannot fit the server's item limit (learned once per
   /// server from `stats settings`) throws ValueTooLargeError before anything is sent, so
   /// the old value is kept; if the server itself refuses it (a value within a few bytes

@@ -404,6 +404,47 @@ void CacheCore::start_fetch(std::string key, Callback<std::optional<std::string>
   });
 }
 
+void CacheCore::fetch_each(std::span<const std::string> keys, const FetchEach& on_value,
+                           const CacheControl& control) {
+  if (leases_) {
+    for (std::size_t i = 0; i < keys.size(); ++i) on_value(i, fetch(keys[i], control));
+    return;
+  }
+  // metrics: one observation per key, from the batch's start to that key's value.
+  const auto started = LatencyRecorder::Clock::now();
+  const auto deliver = [&](std::size_t i, std::optional<std::string> value) {
+    counters_->lookup_latency.record(LatencyRecorder::Clock::now() - started);
+    on_value(i, std::move(value));
+  };
+  if (control.refresh || control.no_cache) {
+    for (std::size_t i = 0; i < keys.size(); ++i) deliver(i, std::nullopt);
+    return;
+  }
+  std::vector<std::string> derived;
+  if (namespace_) {
+    try {
+      const std::string current = generation();
+      derived.reserve(keys.size());
+      for (const auto& key : keys) derived.push_back(derive_key(key, current));
+    } catch (const Error&) {
+      // The generation could not be read: every key misses, each counted as its fetch().
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        count(std::current_exception(), "lookup");
+        deliver(i, std::nullopt);
+      }
+      return;
+    }
+  }
+  const std::span<const std::string> stored = namespace_ ? derived : keys;
+  client_->get_each(stored, [&](std::size_t i, std::exception_ptr error, std::optional<Item> item) {
+    if (error) {
+      count(error, "lookup");
+      return deliver(i, std::nullopt);
+    }
+    deliver(i, open(stored[i], std::move(item)));
+  });
+}
+
 void CacheCore::finish_lookup(bool decoded, std::size_t value_bytes, std::uint64_t tokens_saved) {
   if (decoded) {
     add(counters_->hits);

@@ -64,6 +64,20 @@ std::optional<Generations> MemcachedCache::lookup(std::string_view prompt,
   return decode(*core_, core_->fetch(core_->key(prompt, llm_string), control));
 }
 
+std::vector<std::optional<Generations>> MemcachedCache::lookup_many(
+    std::span<const std::pair<std::string, std::string>> prompts, const CacheControl& control) {
+  std::vector<std::string> keys;
+  keys.reserve(prompts.size());
+  for (const auto& [prompt, llm_string] : prompts) keys.push_back(core_->key(prompt, llm_string));
+  std::vector<std::optional<Generations>> results(prompts.size());
+  // Decoded here, as each value arrives: the next replies are read after it.
+  core_->fetch_each(
+      keys,
+      [&](std::size_t i, std::optional<std::string> value) { results[i] = decode(*core_, value); },
+      control);
+  return results;
+}
+
 bool MemcachedCache::update(std::string_view prompt, std::string_view llm_string,
                             const Generations& generations, const CacheControl& control) {
   const std::string key = core_->key(prompt, llm_string);

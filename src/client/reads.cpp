@@ -136,12 +136,18 @@ std::vector<std::optional<Item>> map_classic_get_many(Reply reply, std::string_v
   return items;
 }
 
-/// Classic get_many's requests for the keys one server holds (`group`: indices into
-/// `wires`, the keys as sent): multi-key gets, each line under the proxies' limit. A key
-/// named twice is asked once (a server need not answer it twice) and its item copied.
-std::vector<detail::Request> classic_get_many_requests(
-    const std::shared_ptr<detail::GetManyJoin>& join, const std::vector<std::string>& wires,
-    const std::vector<std::size_t>& group) {
+/// One multi-key get line of classic get_many: its bytes and the keys it answers.
+struct ClassicGetLine {
+  std::string bytes;
+  std::vector<std::size_t> indices;  // get_many indices of its keys, in line order
+  std::vector<std::pair<std::size_t, std::size_t>> repeats;  // (index, place it repeats)
+};
+
+/// Classic get_many's lines for the keys one server holds (`group`: indices into `wires`,
+/// the keys as sent): multi-key gets, each line under the proxies' limit. A key named
+/// twice is asked once (a server need not answer it twice) and its item copied.
+std::vector<ClassicGetLine> classic_get_many_lines(std::span<const std::string> wires,
+                                                   std::span<const std::size_t> group) {
   // Positions in `group` sorted by key, so a repeated key follows its first occurrence.
   std::vector<std::size_t> by_key(group.size());
   for (std::size_t p = 0; p < by_key.size(); ++p) by_key[p] = p;
@@ -166,16 +172,11 @@ std::vector<detail::Request> classic_get_many_requests(
   }
 
   // One request per line; `slot_of` says where each key sent stands (line, place in it).
-  struct Line {
-    std::string bytes;
-    std::vector<std::size_t> indices;  // get_many indices of its keys, in line order
-    std::vector<std::pair<std::size_t, std::size_t>> repeats;  // (index, place it repeats)
-  };
-  std::vector<Line> lines;
+  std::vector<ClassicGetLine> lines;
   std::vector<std::pair<std::size_t, std::size_t>> slot_of(group.size());
   std::size_t begin = 0;
   for (const std::size_t count : protocol::split_classic_get(asked_keys)) {
-    Line& line = lines.emplace_back();
+    ClassicGetLine& line = lines.emplace_back();
     protocol::append_classic_get(
         line.bytes, std::span<const std::string_view>(asked_keys).subspan(begin, count));
     for (std::size_t k = 0; k < count; ++k) {
@@ -190,29 +191,48 @@ std::vector<detail::Request> classic_get_many_requests(
     const auto [line, k] = slot_of[first_of[p]];
     lines[line].repeats.emplace_back(group[p], k);
   }
+  return lines;
+}
 
+/// A classic line's outcome, handed to `arrive(index, error, item)` for each of its keys:
+/// its items paired back to them (`reply` null: `error` fails them all).
+template <class Arrive>
+void arrive_classic_line(const ClassicGetLine& line, std::exception_ptr error, Reply* reply,
+                         const ServerAddress* server, Arrive&& arrive) {
+  std::vector<std::optional<Item>> items(line.indices.size());
+  if (!error && reply) {
+    try {
+      items = map_classic_get_many(std::move(*reply), line.bytes, line.indices.size(), *server);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  // Repeats first: with a join, the last arrival completes it.
+  for (const auto& [index, k] : line.repeats) arrive(index, error, items[k]);
+  for (std::size_t k = 0; k < line.indices.size(); ++k) {
+    arrive(line.indices[k], error, std::move(items[k]));
+  }
+}
+
+/// Classic get_many's async requests for the keys one server holds: its lines, each
+/// arriving at `join`.
+std::vector<detail::Request> classic_get_many_requests(
+    const std::shared_ptr<detail::GetManyJoin>& join, const std::vector<std::string>& wires,
+    const std::vector<std::size_t>& group) {
+  std::vector<ClassicGetLine> lines = classic_get_many_lines(wires, group);
   std::vector<detail::Request> requests;
   requests.reserve(lines.size());
-  for (Line& line : lines) {
+  for (ClassicGetLine& line : lines) {
     detail::Request request;
     request.bytes = line.bytes;  // the handler keeps the line to pair the items with
     request.accepts = kClassicGetReplies;
     request.wire = protocol::Wire::kClassic;
     request.on_reply = [join, line = std::move(line)](std::exception_ptr error, Reply reply,
                                                       const ServerAddress* server) {
-      std::vector<std::optional<Item>> items(line.indices.size());
-      if (!error) {
-        try {
-          items = map_classic_get_many(std::move(reply), line.bytes, line.indices.size(), *server);
-        } catch (...) {
-          error = std::current_exception();
-        }
-      }
-      // Repeats first: the last arrival completes the join.
-      for (const auto& [index, k] : line.repeats) join->arrive(index, error, items[k]);
-      for (std::size_t k = 0; k < line.indices.size(); ++k) {
-        join->arrive(line.indices[k], error, std::move(items[k]));
-      }
+      arrive_classic_line(line, error, &reply, server,
+                          [&](std::size_t index, std::exception_ptr e, std::optional<Item> item) {
+                            join->arrive(index, e, std::move(item));
+                          });
     };
     requests.push_back(std::move(request));
   }
@@ -266,6 +286,85 @@ void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
       });
 }
 
+/// The blocking get_many (Transport::round_trip_batch): per server, one mg per key (meta)
+/// or its multi-key get lines (classic), each key's outcome handed to `arrive` as its
+/// reply is parsed. `wires`: the keys as sent, null where a key is invalid (it arrives
+/// at once with `invalid[i]`, and is not sent).
+class GetBatch final : public detail::Transport::BatchHandler {
+ public:
+  using Arrive = std::function<void(std::size_t, std::exception_ptr, std::optional<Item>)>;
+  GetBatch(detail::Transport& transport, std::span<const std::string> routing_keys,
+           std::span<const std::string> wires, const Arrive& arrive)
+      : transport_(transport), routing_keys_(routing_keys), wires_(wires), arrive_(arrive) {}
+
+  void build(std::size_t group, std::span<const std::size_t> keys,
+             detail::Transport::BatchGroup& out) override {
+    if (groups_.size() <= group) groups_.resize(group + 1);
+    Group& g = groups_[group];
+    g.keys.assign(keys.begin(), keys.end());
+    // The protocol of the server that holds these keys.
+    g.wire = transport_.wire(routing_keys_[keys.front()]);
+    if (g.wire == protocol::Wire::kClassic) {
+      g.lines = classic_get_many_lines(wires_, keys);
+      for (const ClassicGetLine& line : g.lines) {
+        out.expected.push_back(
+            {std::nullopt, kClassicGetReplies, out.requests.size(), line.bytes.size()});
+        out.requests += line.bytes;
+      }
+      return;
+    }
+    const protocol::MetaGetFlags flags;
+    out.requests.reserve(keys.size() * (wires_[keys.front()].size() + 16));
+    out.expected.reserve(keys.size());
+    for (const std::size_t i : keys) {
+      const std::uint32_t opaque = transport_.next_opaque();
+      const std::size_t offset = out.requests.size();
+      protocol::append_meta_get(out.requests, wires_[i], flags, opaque);
+      out.expected.push_back({opaque, 0, offset, out.requests.size() - offset});
+    }
+  }
+
+  void reply(std::size_t group, std::size_t request, std::string_view, Reply& reply,
+             const ServerAddress& server) override {
+    const Group& g = groups_[group];
+    if (g.wire == protocol::Wire::kClassic) {
+      return arrive_classic_line(g.lines[request], nullptr, &reply, &server, arrive_);
+    }
+    std::optional<Item> item;
+    std::exception_ptr error;
+    try {
+      item = map_get(std::move(reply), server);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    arrive_(g.keys[request], error, std::move(item));
+  }
+
+  void failed(std::size_t group, std::size_t from, const std::exception_ptr& error,
+              const ServerAddress* server) override {
+    const Group& g = groups_[group];
+    if (g.wire == protocol::Wire::kClassic && !g.lines.empty()) {
+      for (std::size_t n = from; n < g.lines.size(); ++n) {
+        arrive_classic_line(g.lines[n], error, nullptr, server, arrive_);
+      }
+      return;
+    }
+    for (std::size_t n = from; n < g.keys.size(); ++n) arrive_(g.keys[n], error, std::nullopt);
+  }
+
+ private:
+  struct Group {
+    std::vector<std::size_t> keys;
+    protocol::Wire wire = protocol::Wire::kMeta;
+    std::vector<ClassicGetLine> lines;  // classic: its requests
+  };
+  detail::Transport& transport_;
+  std::span<const std::string> routing_keys_;
+  std::span<const std::string> wires_;
+  const Arrive& arrive_;
+  std::vector<Group> groups_;
+};
+
 }  // namespace
 
 void ClientBase::start_get_many(std::vector<std::string> keys,
@@ -294,9 +393,83 @@ std::optional<Item> ClientBase::get(std::string_view key) {
 }
 
 std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::string> keys) {
-  return detail::blocking_call<std::vector<std::optional<Item>>>(*lifecycle_, [&](auto callback) {
-    start_get_many(std::vector<std::string>(keys.begin(), keys.end()), std::move(callback));
-  });
+  auto transport = lifecycle_->enter_open();
+  if (transport->in_io_thread()) {
+    throw InvalidArgumentError("blocking llmcache call from the client's own I/O thread");
+  }
+  // Every key checked before anything is sent, as start_get_many does.
+  std::vector<std::string> wires;
+  wires.reserve(keys.size());
+  for (const auto& key : keys) {
+    wires.push_back(wire_key(key));
+    protocol::validate_key(wires.back());
+  }
+  std::vector<std::optional<Item>> items(keys.size());
+  if (keys.empty()) return items;
+  // The first error fails the whole call, as the async get_many's join does.
+  std::exception_ptr first_error;
+  const GetBatch::Arrive arrive = [&](std::size_t i, std::exception_ptr error,
+                                      std::optional<Item> item) {
+    if (error) {
+      if (!first_error) first_error = error;
+    } else {
+      items[i] = std::move(item);
+    }
+  };
+  GetBatch batch(*transport, keys, wires, arrive);
+  transport->round_trip_batch(keys, batch);
+  if (first_error) std::rethrow_exception(first_error);
+  return items;
+}
+
+void ClientBase::get_each(std::span<const std::string> keys, const GetEach& on_item) {
+  std::optional<detail::Lifecycle::Use> transport;
+  try {
+    transport.emplace(lifecycle_->enter_open());
+  } catch (...) {
+    for (std::size_t i = 0; i < keys.size(); ++i) on_item(i, std::current_exception(), {});
+    return;
+  }
+  // The common case without copies: no key prefix, every key valid.
+  const auto valid = [](const std::string& key) {
+    try {
+      protocol::validate_key(key);
+      return true;
+    } catch (const InvalidArgumentError&) {
+      return false;
+    }
+  };
+  if (key_prefix_.empty() && std::all_of(keys.begin(), keys.end(), valid)) {
+    if (keys.empty()) return;
+    GetBatch batch(**transport, keys, keys, on_item);
+    return (*transport)->round_trip_batch(keys, batch);
+  }
+  // A key memcached cannot store fails alone, as its get would; the others are sent.
+  std::vector<std::string> routing;
+  std::vector<std::string> wires;
+  std::vector<std::size_t> sent;  // indices of the keys sent, in order
+  routing.reserve(keys.size());
+  wires.reserve(keys.size());
+  sent.reserve(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::string wire = wire_key(keys[i]);
+    try {
+      protocol::validate_key(wire);
+    } catch (...) {
+      on_item(i, std::current_exception(), {});
+      continue;
+    }
+    routing.push_back(keys[i]);
+    wires.push_back(std::move(wire));
+    sent.push_back(i);
+  }
+  if (sent.empty()) return;
+  const GetBatch::Arrive arrive = [&](std::size_t n, std::exception_ptr error,
+                                      std::optional<Item> item) {
+    on_item(sent[n], std::move(error), std::move(item));
+  };
+  GetBatch batch(**transport, routing, wires, arrive);
+  (*transport)->round_trip_batch(routing, batch);
 }
 
 MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {

@@ -267,6 +267,84 @@ void Transport::close() {
   }
 }
 
+void Transport::round_trip_batch(std::span<const std::string> routing_keys, BatchHandler& handler) {
+  struct Group {
+    Router::Route route;
+    std::vector<std::size_t> keys;
+    BatchGroup batch;
+    std::unique_ptr<net::BlockingConnection> connection;  // set while its pipeline runs
+  };
+  // Each key is placed on its own, as round_trip() places it; keys of the same server and
+  // fate (sent, or skipped without I/O) share a group.
+  std::vector<Group> groups;
+  const auto now = records_outcomes_ ? Clock::now() : Clock::time_point{};
+  for (std::size_t i = 0; i < routing_keys.size(); ++i) {
+    Router::Route route = router_->choose(routing_keys[i], now);
+    auto same = std::find_if(groups.begin(), groups.end(), [&](const Group& group) {
+      return group.route.server == route.server && !group.route.skip == !route.skip;
+    });
+    if (same == groups.end()) {
+      groups.push_back({std::move(route), {}, {}, nullptr});
+      same = groups.end() - 1;
+    }
+    same->keys.push_back(i);
+  }
+  const auto fail_group = [&](std::size_t g, std::size_t from, const std::exception_ptr& error,
+                              bool record) {
+    Group& group = groups[g];
+    group.connection.reset();  // its stream position is unknown: closed with it
+    if (record && records_outcomes_) router_->record_failure(group.route, error, Clock::now());
+    handler.failed(g, from, error, address_of(group.route));
+  };
+  // Written to every server first, so that the servers work on their shares together.
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    Group& group = groups[g];
+    try {
+      handler.build(g, group.keys, group.batch);
+    } catch (...) {
+      fail_group(g, 0, std::current_exception(), false);
+      continue;
+    }
+    if (group.route.skip) {
+      fail_group(g, 0, group.route.skip, false);
+      continue;
+    }
+    if (group.batch.expected.empty()) continue;
+    net::BlockingPool& pool = pool_.at(group.route.server).blocking;
+    group.connection = pool.take();
+    try {
+      group.connection->start_pipeline(group.batch.requests);
+    } catch (...) {
+      fail_group(g, 0, std::current_exception(), true);
+    }
+  }
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    Group& group = groups[g];
+    if (!group.connection) continue;
+    PooledServer& server = pool_.at(group.route.server);
+    struct Sink final : net::PipelineSink {
+      BatchHandler& handler;
+      std::size_t group;
+      const ServerAddress& server;
+      std::size_t answered = 0;
+      Sink(BatchHandler& h, std::size_t g, const ServerAddress& s)
+          : handler(h), group(g), server(s) {}
+      void reply(std::size_t request, std::string_view bytes, protocol::Reply& reply) override {
+        answered = request + 1;
+        handler.reply(group, request, bytes, reply, server);
+      }
+    } sink(handler, g, server.address());
+    try {
+      group.connection->finish_pipeline(group.batch.expected, sink);
+    } catch (...) {
+      fail_group(g, sink.answered, std::current_exception(), true);
+      continue;
+    }
+    if (records_outcomes_) router_->record_success(group.route);
+    server.blocking.give_back(std::move(group.connection));
+  }
+}
+
 std::unique_ptr<Transport> make_single_server_transport(ServerAddress server,
                                                         const ClientOptions& options) {
   return std::make_unique<Transport>(std::vector{std::move(server)}, options,

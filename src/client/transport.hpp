@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,6 +126,40 @@ class Transport {
   /// On a transport built in a forked child: the inherited one it replaced, kept here
   /// (never destroyed) so that it stays reachable.
   Transport* inherited = nullptr;
+
+  // ------------------------------------------------------------ blocking batches
+  /// One server's share of a blocking batch: its requests, one after another (one write),
+  /// and what each reply must answer.
+  struct BatchGroup {
+    std::string requests;
+    std::vector<net::PipelinedRequest> expected;
+  };
+  /// The caller's side of a blocking batch (round_trip_batch); runs on the calling thread.
+  class BatchHandler {
+   public:
+    /// Builds group `group`'s requests: `keys` (indices into the routing keys, in order)
+    /// are the keys one server holds, or that share one fate without I/O. Called once per
+    /// group, first; it may throw (the group then fails with the error, see failed()).
+    virtual void build(std::size_t group, std::span<const std::size_t> keys, BatchGroup& out) = 0;
+    /// Request `request` of group `group` was answered (error replies included, unthrown).
+    /// Must not throw.
+    virtual void reply(std::size_t group, std::size_t request, std::string_view request_bytes,
+                       protocol::Reply& reply, const ServerAddress& server) = 0;
+    /// Group `group`'s requests from `from` on got no reply: `error` says why (the server
+    /// was skipped or unreachable, the connection failed mid-batch, build threw: then
+    /// `from` is 0). `server`: null when the group went nowhere. Must not throw.
+    virtual void failed(std::size_t group, std::size_t from, const std::exception_ptr& error,
+                        const ServerAddress* server) = 0;
+
+   protected:
+    ~BatchHandler() = default;
+  };
+  /// Blocking, on the calling thread, no I/O-thread hand-off: places each routing key as
+  /// round_trip() does (the failure rules consulted once per key), groups the keys by
+  /// server, writes each server its group's requests in one write (to every server before
+  /// reading any), then reads each server's replies in order, handing each to `handler`
+  /// as it is parsed. A server's outcome is recorded once per batch, as one round trip's.
+  void round_trip_batch(std::span<const std::string> routing_keys, BatchHandler& handler);
 
  private:
   using Clock = Router::Clock;

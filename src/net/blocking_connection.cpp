@@ -239,13 +239,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
                                                std::optional<std::uint32_t> opaque,
                                                protocol::Accepts accepts) {
   const auto start = Clock::now();
-  // An idle socket with something to read (see readable_now) cannot carry this request:
-  // start afresh rather than fail it.
-  if (fd_ >= 0 && (parser_.buffered() > 0 || (tls_session_ && tls_session_->has_input()) ||
-                   readable_now(fd_))) {
-    close();
-    parser_ = fresh_parser();
-  }
+  drop_if_unusable();
   if (fd_ < 0) connect(start + options_.connect_timeout);
   const auto deadline = Clock::now() + options_.request_timeout;
   try {
@@ -267,6 +261,96 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
   }
 }
 
+void BlockingConnection::drop_if_unusable() {
+  // Start afresh rather than fail the request (see readable_now).
+  if (fd_ >= 0 && (parser_.buffered() > 0 || (tls_session_ && tls_session_->has_input()) ||
+                   readable_now(fd_))) {
+    close();
+    parser_ = fresh_parser();
+  }
+}
+
+void BlockingConnection::send_available() {
+  while (!pipeline_unsent_.empty()) {
+    const ssize_t n =
+        ::send(fd_, pipeline_unsent_.data(), pipeline_unsent_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      pipeline_unsent_.remove_prefix(static_cast<std::size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;
+    } else if (n < 0 && errno != EINTR) {
+      throw net_error<IoError>(address_, ErrorReason::kWriteFailed,
+                               std::string("write failed: ") + std::strerror(errno));
+    }
+  }
+}
+
+void BlockingConnection::start_pipeline(std::string_view requests) {
+  const auto start = Clock::now();
+  drop_if_unusable();
+  if (fd_ < 0) connect(start + options_.connect_timeout);
+  pipeline_deadline_ = Clock::now() + options_.request_timeout;
+  pipeline_requests_ = requests;
+  pipeline_unsent_ = {};
+  try {
+    if (tls_session_) {
+      // TLS records must go out in order, and reading may make the session write (see
+      // receive): the batch is written whole first, as round_trip writes its request.
+      send_all(requests, pipeline_deadline_, "request");
+    } else {
+      pipeline_unsent_ = requests;
+      send_available();
+    }
+  } catch (...) {
+    parser_ = fresh_parser();
+    fail(std::current_exception());
+  }
+}
+
+void BlockingConnection::finish_pipeline(std::span<const PipelinedRequest> expected,
+                                         PipelineSink& sink) {
+  try {
+    for (std::size_t next = 0; next < expected.size();) {
+      if (auto reply = parser_.next()) {
+        const PipelinedRequest& request = expected[next];
+        const std::string_view bytes = pipeline_requests_.substr(request.offset, request.size);
+        check_answers(*reply, request.opaque, address_, request.accepts, bytes);
+        sink.reply(next++, bytes, *reply);
+        continue;
+      }
+      if (pipeline_unsent_.empty()) {
+        const std::size_t n = receive(pipeline_deadline_, "request", true);
+        parser_.feed(std::string_view(buffer_.data(), n));
+        continue;
+      }
+      // Still writing: take what the server has answered so far (it may be blocked on
+      // writing to us), then wait until either way can move.
+      send_available();
+      if (pipeline_unsent_.empty()) continue;
+      if (buffer_.empty()) buffer_.resize(kReadChunkBytes);
+      const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        parser_.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
+      } else if (n == 0) {
+        throw net_error<IoError>(address_, ErrorReason::kClosedByServer,
+                                 "connection closed by the server");
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        wait(POLLIN | POLLOUT, pipeline_deadline_, "request");
+      } else if (errno != EINTR) {
+        throw net_error<IoError>(address_, ErrorReason::kReadFailed,
+                                 std::string("read failed: ") + std::strerror(errno));
+      }
+    }
+  } catch (const ProtocolError& e) {
+    parser_ = fresh_parser();
+    fail(std::make_exception_ptr(with_server(e, address_)));
+  } catch (...) {
+    parser_ = fresh_parser();
+    fail(std::current_exception());
+  }
+  pipeline_requests_ = pipeline_unsent_ = {};
+}
+
 BlockingPool::BlockingPool(ServerAddress address, const ClientOptions& options,
                            std::shared_ptr<const TlsContext> tls, const CloseSignal* closing,
                            const WireChoice* wire)
@@ -279,22 +363,28 @@ BlockingPool::BlockingPool(ServerAddress address, const ClientOptions& options,
 protocol::Reply BlockingPool::round_trip(std::string_view request,
                                          std::optional<std::uint32_t> opaque,
                                          protocol::Accepts accepts) {
-  std::unique_ptr<BlockingConnection> connection;
+  std::unique_ptr<BlockingConnection> connection = take();
+  // On a throw the connection is dropped with its socket: it may hold a late reply.
+  protocol::Reply reply = connection->round_trip(request, opaque, accepts);
+  give_back(std::move(connection));
+  return reply;
+}
+
+std::unique_ptr<BlockingConnection> BlockingPool::take() {
   {
     std::lock_guard lock(mutex_);
     if (!idle_.empty()) {
-      connection = std::move(idle_.back());
+      auto connection = std::move(idle_.back());
       idle_.pop_back();
+      return connection;
     }
   }
-  if (!connection) {
-    connection = std::make_unique<BlockingConnection>(address_, options_, tls_, closing_, wire_);
-  }
-  // On a throw the connection is dropped with its socket: it may hold a late reply.
-  protocol::Reply reply = connection->round_trip(request, opaque, accepts);
+  return std::make_unique<BlockingConnection>(address_, options_, tls_, closing_, wire_);
+}
+
+void BlockingPool::give_back(std::unique_ptr<BlockingConnection> connection) {
   std::lock_guard lock(mutex_);
   if (!closed_ && idle_.size() < kMaxIdle) idle_.push_back(std::move(connection));
-  return reply;
 }
 
 void BlockingPool::drop_idle() {

@@ -24,11 +24,33 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace llmcache::net {
+
+/// One request of a pipelined batch (BlockingConnection::start_pipeline): what its reply
+/// must answer (check_answers) and where its bytes lie in the batch's requests.
+struct PipelinedRequest {
+  std::optional<std::uint32_t> opaque;
+  protocol::Accepts accepts = 0;
+  std::size_t offset = 0;
+  std::size_t size = 0;
+};
+
+/// Takes a pipelined batch's replies as they are parsed, in request order, on the calling
+/// thread. Must not throw (a throw closes the connection and ends the batch with it).
+class PipelineSink {
+ public:
+  /// `reply` answers request `request` (error replies included); the sink may move from it.
+  virtual void reply(std::size_t request, std::string_view request_bytes,
+                     protocol::Reply& reply) = 0;
+
+ protected:
+  ~PipelineSink() = default;
+};
 
 class BlockingConnection {
  public:
@@ -48,8 +70,27 @@ class BlockingConnection {
   protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque,
                              protocol::Accepts accepts = 0);
 
+  /// A batch of requests in one write, their replies read in order on the calling thread:
+  /// the blocking twin of the async path's pipelining. Two halves, so that a caller with
+  /// several servers writes to all of them before it waits for any.
+  /// start_pipeline connects if needed and writes what the socket takes now of `requests`
+  /// (which must stay alive until finish_pipeline returns); the request deadline starts
+  /// here. Throws as round_trip does, the socket then closed.
+  void start_pipeline(std::string_view requests);
+  /// Writes the rest while reading (so that a batch larger than the socket buffers cannot
+  /// deadlock against a server blocked on writing its replies), handing the reply to each
+  /// of `expected` (in order, after check_answers) to `sink` as soon as it is parsed.
+  /// Throws IoError, TimeoutError or ProtocolError as round_trip does; the socket is then
+  /// closed and the requests not yet handed to the sink got no reply.
+  void finish_pipeline(std::span<const PipelinedRequest> expected, PipelineSink& sink);
+
  private:
   using Clock = std::chrono::steady_clock;
+  // An idle socket with something to read (the server closed it, or sent bytes nobody
+  // asked for) cannot carry a request: closed, so that the next one starts afresh.
+  void drop_if_unusable();
+  // Plaintext pipelines: sends what the socket takes of pipeline_unsent_ without waiting.
+  void send_available();
   // Connects, then (when configured) the TLS handshake and authentication, all within
   // `deadline`.
   void connect(Clock::time_point deadline);
@@ -88,6 +129,10 @@ class BlockingConnection {
   int fd_ = -1;
   protocol::ReplyParser parser_;
   std::vector<char> buffer_;
+  // The pipeline in progress (start_pipeline .. finish_pipeline).
+  std::string_view pipeline_requests_;
+  std::string_view pipeline_unsent_;
+  Clock::time_point pipeline_deadline_;
 };
 
 /// Idle blocking connections to one server. Thread-safe; a caller takes one, uses it
@@ -100,6 +145,11 @@ class BlockingPool {
                const CloseSignal* closing = nullptr, const WireChoice* wire = nullptr);
   protocol::Reply round_trip(std::string_view request, std::optional<std::uint32_t> opaque,
                              protocol::Accepts accepts = 0);
+  /// A connection for the caller's use alone (an idle one, or a new one, not connected
+  /// yet), for the pipelined calls; give it back after a call that did not throw.
+  std::unique_ptr<BlockingConnection> take();
+  /// Keeps `connection` for reuse (closed if the pool was closed meanwhile, or is full).
+  void give_back(std::unique_ptr<BlockingConnection> connection);
   /// Closes the idle sockets; those in use are closed as their calls end. Raise the close
   /// signal first, so that those calls end promptly.
   void close();

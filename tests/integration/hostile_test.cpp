@@ -191,7 +191,16 @@ const std::vector<Hostile>& classic_hostile_replies() {
   return cases;
 }
 
-enum class Path { kBlocking, kAsync, kCacheLookup, kCacheAsyncLookup };
+// kBlockingGetMany and kCacheLookupMany: the blocking pipelined batch (get_many,
+// lookup_many) of one key, which reads its replies with its own loop.
+enum class Path {
+  kBlocking,
+  kAsync,
+  kCacheLookup,
+  kCacheAsyncLookup,
+  kBlockingGetMany,
+  kCacheLookupMany
+};
 
 const char* path_name(Path path) {
   switch (path) {
@@ -203,6 +212,10 @@ const char* path_name(Path path) {
       return "CacheLookup";
     case Path::kCacheAsyncLookup:
       return "CacheAsyncLookup";
+    case Path::kBlockingGetMany:
+      return "BlockingGetMany";
+    case Path::kCacheLookupMany:
+      return "CacheLookupMany";
   }
   return "?";
 }
@@ -256,6 +269,16 @@ Outcome request(Fixture& f, Path path) {
         outcome.got_a_value =
             f.cache.async_lookup(kPrompt, kLlm, asio::use_future).get().has_value();
         break;
+      case Path::kBlockingGetMany: {
+        const std::vector<std::string> keys = {"k"};
+        outcome.got_a_value = f.client->get_many(keys).at(0).has_value();
+        break;
+      }
+      case Path::kCacheLookupMany: {
+        const std::vector<std::pair<std::string, std::string>> prompts = {{kPrompt, kLlm}};
+        outcome.got_a_value = f.cache.lookup_many(prompts).at(0).has_value();
+        break;
+      }
     }
   } catch (...) {
     outcome.error = std::current_exception();
@@ -265,7 +288,8 @@ Outcome request(Fixture& f, Path path) {
 }
 
 bool is_cache_path(Path path) {
-  return path == Path::kCacheLookup || path == Path::kCacheAsyncLookup;
+  return path == Path::kCacheLookup || path == Path::kCacheAsyncLookup ||
+         path == Path::kCacheLookupMany;
 }
 
 // One hostile reply on `path`: that request fails (never with a value), the client drops
@@ -338,7 +362,8 @@ std::string hostile_name(const ::testing::TestParamInfo<HostileReply::ParamType>
 }
 
 const auto kEveryPath =
-    ::testing::Values(Path::kBlocking, Path::kAsync, Path::kCacheLookup, Path::kCacheAsyncLookup);
+    ::testing::Values(Path::kBlocking, Path::kAsync, Path::kCacheLookup, Path::kCacheAsyncLookup,
+                      Path::kBlockingGetMany, Path::kCacheLookupMany);
 
 INSTANTIATE_TEST_SUITE_P(Replies, HostileReply,
                          ::testing::Combine(::testing::ValuesIn(hostile_replies()), kEveryPath),

@@ -209,6 +209,15 @@ TEST_F(Tls, HashClientAcrossTwoTlsServers) {
   EXPECT_GT(on_a, 0);
   EXPECT_GT(on_b, 0);
   EXPECT_EQ(on_a + on_b, 20);
+  // The blocking batch over both TLS sessions: each server's share in one write.
+  std::vector<std::string> keys;
+  for (int i = 0; i < 21; ++i) keys.push_back("key" + std::to_string(i));
+  const auto items = client.get_many(keys);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(items[static_cast<std::size_t>(i)]) << i;
+    EXPECT_EQ(items[static_cast<std::size_t>(i)]->value, std::to_string(i));
+  }
+  EXPECT_FALSE(items[20]);
 }
 
 TEST_F(Tls, MemcachedCacheLookupAndUpdate) {
