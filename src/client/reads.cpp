@@ -293,17 +293,15 @@ void send_get_many(detail::Transport* transport, std::vector<std::string> keys,
 class GetBatch final : public detail::Transport::BatchHandler {
  public:
   using Arrive = std::function<void(std::size_t, std::exception_ptr, std::optional<Item>)>;
-  GetBatch(detail::Transport& transport, std::span<const std::string> routing_keys,
-           std::span<const std::string> wires, const Arrive& arrive)
-      : transport_(transport), routing_keys_(routing_keys), wires_(wires), arrive_(arrive) {}
+  GetBatch(detail::Transport& transport, std::span<const std::string> wires, const Arrive& arrive)
+      : transport_(transport), wires_(wires), arrive_(arrive) {}
 
-  void build(std::size_t group, std::span<const std::size_t> keys,
+  void build(std::size_t group, std::span<const std::size_t> keys, protocol::Wire wire,
              detail::Transport::BatchGroup& out) override {
     if (groups_.size() <= group) groups_.resize(group + 1);
     Group& g = groups_[group];
     g.keys.assign(keys.begin(), keys.end());
-    // The protocol of the server that holds these keys.
-    g.wire = transport_.wire(routing_keys_[keys.front()]);
+    g.wire = wire;
     if (g.wire == protocol::Wire::kClassic) {
       g.lines = classic_get_many_lines(wires_, keys);
       for (const ClassicGetLine& line : g.lines) {
@@ -359,7 +357,6 @@ class GetBatch final : public detail::Transport::BatchHandler {
     std::vector<ClassicGetLine> lines;  // classic: its requests
   };
   detail::Transport& transport_;
-  std::span<const std::string> routing_keys_;
   std::span<const std::string> wires_;
   const Arrive& arrive_;
   std::vector<Group> groups_;
@@ -416,7 +413,7 @@ std::vector<std::optional<Item>> ClientBase::get_many(std::span<const std::strin
       items[i] = std::move(item);
     }
   };
-  GetBatch batch(*transport, keys, wires, arrive);
+  GetBatch batch(*transport, wires, arrive);
   transport->round_trip_batch(keys, batch);
   if (first_error) std::rethrow_exception(first_error);
   return items;
@@ -441,7 +438,7 @@ void ClientBase::get_each(std::span<const std::string> keys, const GetEach& on_i
   };
   if (key_prefix_.empty() && std::all_of(keys.begin(), keys.end(), valid)) {
     if (keys.empty()) return;
-    GetBatch batch(**transport, keys, keys, on_item);
+    GetBatch batch(**transport, keys, on_item);
     return (*transport)->round_trip_batch(keys, batch);
   }
   // A key memcached cannot store fails alone, as its get would; the others are sent.
@@ -468,7 +465,7 @@ void ClientBase::get_each(std::span<const std::string> keys, const GetEach& on_i
                                       std::optional<Item> item) {
     on_item(sent[n], std::move(error), std::move(item));
   };
-  GetBatch batch(**transport, routing, wires, arrive);
+  GetBatch batch(**transport, wires, arrive);
   (*transport)->round_trip_batch(routing, batch);
 }
 

@@ -299,14 +299,22 @@ void Transport::round_trip_batch(std::span<const std::string> routing_keys, Batc
   // Written to every server first, so that the servers work on their shares together.
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
-    try {
-      handler.build(g, group.keys, group.batch);
-    } catch (...) {
-      fail_group(g, 0, std::current_exception(), false);
+    if (group.route.skip) {
+      try {
+        handler.build(g, group.keys, protocol::Wire::kMeta, group.batch);
+      } catch (...) {
+      }
+      fail_group(g, 0, group.route.skip, false);
       continue;
     }
-    if (group.route.skip) {
-      fail_group(g, 0, group.route.skip, false);
+    try {
+      // The protocol of the server the keys were just placed on (decided on the calling
+      // thread if it is new: decide() records a failed probe), so the bytes always match
+      // the server they are written to.
+      const std::optional<protocol::Wire> known = pool_.at(group.route.server).wire.get();
+      handler.build(g, group.keys, known ? *known : decide(group.route), group.batch);
+    } catch (...) {
+      fail_group(g, 0, std::current_exception(), false);
       continue;
     }
     if (group.batch.expected.empty()) continue;

@@ -137,10 +137,12 @@ class Transport {
   /// The caller's side of a blocking batch (round_trip_batch); runs on the calling thread.
   class BatchHandler {
    public:
-    /// Builds group `group`'s requests: `keys` (indices into the routing keys, in order)
-    /// are the keys one server holds, or that share one fate without I/O. Called once per
-    /// group, first; it may throw (the group then fails with the error, see failed()).
-    virtual void build(std::size_t group, std::span<const std::size_t> keys, BatchGroup& out) = 0;
+    /// Builds group `group`'s requests in `wire`, the protocol of the server that holds
+    /// `keys` (indices into the routing keys, in order), or for keys that share one fate
+    /// without I/O (then kMeta: they fail unsent). Called once per group, first; it may
+    /// throw (the group then fails with the error, see failed()).
+    virtual void build(std::size_t group, std::span<const std::size_t> keys, protocol::Wire wire,
+                       BatchGroup& out) = 0;
     /// Request `request` of group `group` was answered (error replies included, unthrown).
     /// Must not throw.
     virtual void reply(std::size_t group, std::size_t request, std::string_view request_bytes,
