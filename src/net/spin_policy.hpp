@@ -34,7 +34,7 @@ class SpinPolicy {
   /// Waits between probes: this many after a probe that changed the choice, doubling
   /// after each that confirmed it, up to kMaxProbeEvery.
   static constexpr std::uint32_t kFirstProbeEvery = 8;
-  static constexpr std::uint32_t kMaxProbeEvery = 512;
+  static constexpr std::uint32_t kMaxProbeEvery = 128;
 
   /// `cap` <= 0: never spin.
   explicit SpinPolicy(Duration cap) : cap_(std::max(cap, Duration::zero())) {}
