@@ -170,8 +170,8 @@ def findings(profile: dict) -> list[str]:
             "libmemcached's memcached_get. Both do the socket I/O on the calling thread; "
             "llmcache also derives LangChain's key (MD5) and decodes the entry, which "
             "libmemcached's loop does not, and spins on the socket before sleeping in poll() "
-            "only where each connection has learnt that spinning catches replies clearly "
-            "sooner than sleeping (ClientOptions::blocking_spin is the cap).")
+            "only where each connection has learnt that spinning catches replies in under half "
+            "the time sleeping takes (ClientOptions::blocking_spin is the cap).")
     pipelined = stat.get("llmcache C++ start_lookup, 64 in flight")
     if pipelined:
         lines.append(

@@ -128,7 +128,7 @@ struct ClientOptions {
   std::size_t max_value_bytes = 64u << 20;
   /// The longest a blocking call keeps polling its socket for the reply before it sleeps
   /// in poll(). Each pooled connection learns whether spinning pays: it spins only while
-  /// spinning catches replies clearly sooner than sleeping does (on virtual machines a
+  /// spinning catches replies in under half the time sleeping does (on virtual machines a
   /// sleeping thread can take tens of microseconds to wake, more than a loopback round
   /// trip), and then for about twice the usual wait, at most this long; otherwise it sleeps
   /// at once and leaves the CPU to the server, and tries the other way now and then. So the

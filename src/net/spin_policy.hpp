@@ -15,8 +15,8 @@
 // - the reply is there before the first read (the server preempted the caller while it
 //   sent): nothing to decide.
 // So the policy keeps the typical wait of each way (from the first empty read until the
-// reply is readable), spins only when spinning's wait is clearly shorter than sleeping's,
-// and then for twice that wait at most (capped). Now and then one wait tries the other way
+// reply is readable), spins only when spinning's wait is under half of sleeping's, and
+// then for twice that wait at most (capped). Now and then one wait tries the other way
 // (probe), so that a change of state is noticed; probes that confirm the choice come ever
 // rarer (up to kMaxProbeEvery waits apart), which keeps their cost small.
 //
@@ -77,10 +77,13 @@ class SpinPolicy {
   void decide() {
     const bool was_probe = probing_;
     probing_ = false;
-    // Spinning must save a quarter of the wait to be worth its CPU. Each way is learnt
-    // first: a new connection spins once, then sleeps once.
+    // Spinning must halve the wait to be worth its CPU: a spin burns its whole wait, a
+    // sleep costs about the CPU of a libmemcached-style round trip's wake-up. A bar any
+    // lower also lets a single slow sleep (a probe) pin the connection to spinning while
+    // the server's thread, kept off this CPU by that spinning, wakes slowly elsewhere.
+    // Each way is learnt first: a new connection spins once, then sleeps once.
     const bool spin = cap_ > Duration::zero() &&
-                      (!spin_.known || (sleep_.known && 4 * spin_.typical < 3 * sleep_.typical));
+                      (!spin_.known || (sleep_.known && 2 * spin_.typical < sleep_.typical));
     if (was_probe) {
       probe_every_ =
           spin == spinning_ ? std::min(2 * probe_every_, kMaxProbeEvery) : kFirstProbeEvery;

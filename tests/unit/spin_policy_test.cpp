@@ -77,12 +77,12 @@ TEST(SpinPolicy, SleepsWhenSpinningDoesNotShortenTheWait) {
   EXPECT_LE(spins_over(policy, 2000, 25us, 8us), max_probes(2000));
 }
 
-TEST(SpinPolicy, SpinningMustSaveAQuarterOfTheWait) {
+TEST(SpinPolicy, SpinningMustHalveTheWait) {
   SpinPolicy close(50us);
-  spins_over(close, 50, 9us, 10us);
+  spins_over(close, 50, 6us, 10us);
   EXPECT_FALSE(close.spinning());
   SpinPolicy clear(50us);
-  spins_over(clear, 50, 5us, 10us);
+  spins_over(clear, 50, 4us, 10us);
   EXPECT_TRUE(clear.spinning());
 }
 
