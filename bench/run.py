@@ -40,11 +40,14 @@ class Progress:
             self.say(f"{self.done}/{self.total} measurements ({message})")
 
 
-def measure(workloads: list[plan.Workload], hosts: dict, rounds: int, progress: Progress) -> dict:
+def measure(workloads: list[plan.Workload], hosts: dict, rounds: int, progress: Progress,
+            wakeups: list[float]) -> dict:
     answers = {w.name: {c: [] for c in w.contenders} for w in workloads}
     for round_number in range(rounds + 1):  # round 0 warms up and is dropped
         warmup = round_number == 0
         progress.say("warm-up round" if warmup else f"round {round_number}/{rounds}")
+        if not warmup:  # which wake-up state this round's latencies come from
+            wakeups.append(environment.wakeup_p50_us())
         for workload in workloads:
             for contender in workload.contenders:
                 host = hosts[plan.CONTENDERS[contender].worker]
@@ -80,7 +83,8 @@ def main() -> int:
         results["items_loaded"] = dataset.load(srv.spec, manifest)
         hosts = workers.start_all(args.build, srv.spec, manifest_path, proxy.spec)
         try:
-            answers = measure(workloads, hosts, rounds, progress)
+            results["wakeup_p50_us_by_round"] = []
+            answers = measure(workloads, hosts, rounds, progress, results["wakeup_p50_us_by_round"])
             results["memory"] = []
             for check in plan.MEMORY_CHECKS:
                 request = {**check, "ops": check["ops"] // (10 if args.quick else 1)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 
 def _figure(results: dict, workload: str, contender: str, key: str) -> float | None:
     return results["workloads"].get(workload, {}).get("contenders", {}).get(contender, {}).get(key)
@@ -21,6 +23,52 @@ def _ratio_entry(name: str, value: float | None, goal: float, higher_is_better: 
         margin = f"{value:.2f}x (goal <= {goal:g}x): {gap}"
     return {"target": name, "goal": goal, "value": value, "met": met, "detail": detail,
             "margin": margin}
+
+
+def _spread(values: list[float]) -> tuple[float | None, str]:
+    """The median of per-round ratios and how they spread, for the detail column."""
+    if not values:
+        return None, "not measured"
+    return statistics.median(values), (f"range {min(values):.2f}-{max(values):.2f}x over "
+                                       f"{len(values)} rounds")
+
+
+def coroutines_vs_callbacks(results: dict) -> list[dict]:
+    """Issue 16, target 2: async_lookup with use_awaitable against start_lookup with
+    callbacks, per concurrency: items/s of the two in the same round, then the median."""
+    out = []
+    for n in (16, 64, 100):
+        rows = results["workloads"].get(f"inflight_{n}", {}).get("contenders", {})
+        coro = rows.get("cpp_coro", {}).get("per_round", [])
+        callbacks = rows.get("cpp_callbacks", {}).get("per_round", [])
+        ratios = [c["items_per_s"] / b["items_per_s"] for c, b in zip(coro, callbacks)
+                  if b.get("items_per_s")]
+        value, spread = _spread(ratios)
+        out.append(_ratio_entry(
+            f"C++ async_lookup (coroutines) >= 0.8x the callback path, {n} in flight", value, 0.8,
+            True, f"median over rounds of lookups/s with use_awaitable / with callbacks, same "
+                  f"round; {spread}"))
+    return out
+
+
+def blocking_cpu(results: dict) -> list[dict]:
+    """Issue 16, target 3: CPU per blocking lookup <= 1.25x libmemcached's with the default
+    settings, p50 <= 1.1x, both from the same interleaved slices (profiling.blocking_rounds)."""
+    rounds = results.get("profile", {}).get("blocking", {}).get("rounds", [])
+    cpu, cpu_spread = _spread([r["cpu_ratio"] for r in rounds])
+    p50, p50_spread = _spread([r["p50_ratio"] for r in rounds if r.get("p50_ratio")])
+    wakeups = [r["wakeup_p50_us"] for r in rounds]
+    state = (f"; wake-up probe {min(wakeups):.0f}-{max(wakeups):.0f} µs (see Blocking lookup: "
+             "CPU and wake-up state)" if wakeups else "")
+    return [
+        _ratio_entry(
+            "C++ CPU per blocking lookup <= 1.25x libmemcached's (default settings)", cpu, 1.25,
+            False, "perf stat task-clock of the worker minus a 1-lookup baseline, per lookup, "
+                   f"MemcachedCache::lookup / memcached_get, slices interleaved; {cpu_spread}"),
+        _ratio_entry(
+            "C++ blocking lookup p50 <= 1.1x libmemcached's, same slices as its CPU", p50, 1.1,
+            False, f"median over rounds of p50(lookup) / p50(memcached_get); {p50_spread}{state}"),
+    ]
 
 
 def evaluate(results: dict) -> list[dict]:
@@ -63,6 +111,8 @@ def evaluate(results: dict) -> list[dict]:
         max(slowdowns, default=None), 1.2, False,
         "worst of blocking get, get_many of 100 keys and 100 async gets in flight: meta "
         "throughput / classic throughput, same server, same rounds"))
+    out += coroutines_vs_callbacks(results)
+    out += blocking_cpu(results)
     for check in results.get("memory", []):
         grown_mb = (check["rss_after_kb"] - check["rss_before_kb"]) / 1024
         out.append({"target": f"Memory: {check['label']}, {check['ops']:,} lookups grow RSS < 10 MB",

@@ -126,9 +126,14 @@ struct ClientOptions {
   std::size_t connections = 1;
   /// Largest value the client accepts in a reply; a larger one is a protocol error.
   std::size_t max_value_bytes = 64u << 20;
-  /// How long a blocking call keeps polling its socket before it sleeps in poll(). On
-  /// virtual machines a sleeping thread takes tens of microseconds to wake, more than a
-  /// whole loopback round trip; a short spin trades that much CPU for it. 0 never spins.
+  /// The longest a blocking call keeps polling its socket for the reply before it sleeps
+  /// in poll(). Each pooled connection learns whether spinning pays: it spins only while
+  /// spinning catches replies in under half the time sleeping does (on virtual machines a
+  /// sleeping thread can take tens of microseconds to wake, more than a loopback round
+  /// trip), and then for about twice the usual wait, at most this long; otherwise it sleeps
+  /// at once and leaves the CPU to the server, and tries the other way now and then. So the
+  /// default costs about the CPU of never spinning where spinning does not help. 0 never
+  /// spins.
   std::chrono::microseconds blocking_spin{50};
   /// Requests allowed in flight per connection; more fail at once with IoError
   /// rather than queue without bound.

@@ -19,6 +19,9 @@ namespace llmcache::net {
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
+// See round_trip: how long a socket must have sat unused before a call asks the kernel
+// whether the server closed it meanwhile.
+constexpr std::chrono::milliseconds kIdleCheckAfter{1};
 
 int remaining_ms(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -43,6 +46,7 @@ BlockingConnection::BlockingConnection(const ServerAddress& address, const Clien
       tls_(std::move(tls)),
       closing_(closing),
       wire_(wire),
+      spin_(options.blocking_spin),
       parser_(fresh_parser()) {}
 
 protocol::ParserLimits BlockingConnection::parser_limits() const {
@@ -136,7 +140,7 @@ void BlockingConnection::handshake(Clock::time_point deadline) {
       throw tls.handshake_failed(std::strerror(error));
     }
     if (done) return;
-    const SocketRead got = read_socket(deadline, "TLS handshake", nullptr);
+    const SocketRead got = read_socket(deadline, "TLS handshake", false);
     if (got.error) throw tls.handshake_failed(std::strerror(got.error));
     if (got.bytes == 0) throw tls.handshake_failed("the server closed the connection");
     tls.feed(std::string_view(buffer_.data(), got.bytes));
@@ -169,19 +173,39 @@ int BlockingConnection::write_socket(std::string_view bytes, Clock::time_point d
 }
 
 BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point deadline,
-                                                               const char* what,
-                                                               Clock::time_point* spin_until) {
+                                                               const char* what, bool spin) {
   if (buffer_.empty()) buffer_.resize(kReadChunkBytes);
+  // The clock is read only once the socket has nothing: a reply already there (the server
+  // ran on this CPU while we sent) costs no time call and teaches the policy nothing.
+  Clock::time_point waiting_since{};
+  SpinPolicy::Duration budget{};
+  bool spun = false;
   for (;;) {
     const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
-    if (n >= 0) return {static_cast<std::size_t>(n), 0};
+    if (n >= 0) {
+      if (waiting_since != Clock::time_point{}) {
+        const auto waited = Clock::now() - waiting_since;
+        if (budget > SpinPolicy::Duration::zero()) {
+          spin_.caught(waited);
+        } else {
+          spin_.slept(waited, spun);
+        }
+      }
+      return {static_cast<std::size_t>(n), 0};
+    }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return {0, errno};
-    if (spin_until) {
-      // The clock is read only once the socket has nothing: a reply already there costs
-      // no time call.
-      if (*spin_until == Clock::time_point{}) *spin_until = Clock::now() + options_.blocking_spin;
-      if (Clock::now() < *spin_until) continue;
+    if (spin) {
+      const auto now = Clock::now();
+      if (waiting_since == Clock::time_point{}) {
+        waiting_since = now;
+        budget = spin_.budget();
+      }
+      if (now - waiting_since < budget) continue;
+      // Spent (or none): sleep below; the policy hears how long the reply took.
+      spun = budget > SpinPolicy::Duration::zero();
+      budget = SpinPolicy::Duration::zero();
+      spin = false;
     }
     wait(POLLIN, deadline, what);
   }
@@ -212,7 +236,6 @@ std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* 
   if (buffer_.empty()) buffer_.resize(kReadChunkBytes);
   const std::string during =
       std::string_view(what) == "request" ? std::string() : std::string(" during ") + what;
-  Clock::time_point spin_until{};
   for (;;) {
     if (tls_session_) {
       if (const std::size_t n = tls_session_->read(buffer_.data(), buffer_.size(), during)) {
@@ -221,7 +244,7 @@ std::size_t BlockingConnection::receive(Clock::time_point deadline, const char* 
       // Reading can make TLS answer (a key update); it must go out before we wait.
       if (tls_session_->has_output()) send_all({}, deadline, what);
     }
-    const SocketRead got = read_socket(deadline, what, spin ? &spin_until : nullptr);
+    const SocketRead got = read_socket(deadline, what, spin);
     if (got.error) {
       throw net_error<IoError>(address_, ErrorReason::kReadFailed,
                                std::string("read failed: ") + std::strerror(got.error) + during);
@@ -239,9 +262,13 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
                                                std::optional<std::uint32_t> opaque,
                                                protocol::Accepts accepts) {
   const auto start = Clock::now();
-  drop_if_unusable();
-  if (fd_ < 0) connect(start + options_.connect_timeout);
-  const auto deadline = Clock::now() + options_.request_timeout;
+  drop_if_unusable(start);
+  bool connected = false;
+  if (fd_ < 0) {
+    connect(start + options_.connect_timeout);
+    connected = true;
+  }
+  const auto deadline = (connected ? Clock::now() : start) + options_.request_timeout;
   try {
     send_all(request, deadline, "request");
     for (;;) {
@@ -261,10 +288,17 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
   }
 }
 
-void BlockingConnection::drop_if_unusable() {
-  // Start afresh rather than fail the request (see readable_now).
+void BlockingConnection::drop_if_unusable(Clock::time_point start) {
+  // An idle socket with something to read (see readable_now) cannot carry this request:
+  // start afresh rather than fail it. Asking the kernel costs a system call, a tenth of a
+  // loopback round trip's CPU, so only a socket idle for kIdleCheckAfter is asked: the
+  // check is for a server that went away (restarted, killed) while nobody used the socket,
+  // which takes longer than that; one that closes sooner could as well close right after
+  // the check.
+  const bool idle = start - last_start_ >= kIdleCheckAfter;
+  last_start_ = start;
   if (fd_ >= 0 && (parser_.buffered() > 0 || (tls_session_ && tls_session_->has_input()) ||
-                   readable_now(fd_))) {
+                   (idle && readable_now(fd_)))) {
     close();
     parser_ = fresh_parser();
   }
@@ -287,7 +321,7 @@ void BlockingConnection::send_available() {
 
 void BlockingConnection::start_pipeline(std::string_view requests) {
   const auto start = Clock::now();
-  drop_if_unusable();
+  drop_if_unusable(start);
   if (fd_ < 0) connect(start + options_.connect_timeout);
   pipeline_deadline_ = Clock::now() + options_.request_timeout;
   pipeline_requests_ = requests;

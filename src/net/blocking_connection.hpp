@@ -4,7 +4,8 @@
 // A blocking call that went through the I/O thread paid three thread wake-ups (caller →
 // I/O thread → kernel → I/O thread → caller); libmemcached pays one. So blocking calls
 // check a socket out of a small per-server pool and do the round trip themselves, with
-// poll() enforcing the same deadlines (after a short spin, see ClientOptions::blocking_spin).
+// poll() enforcing the same deadlines (after a short spin while spinning catches replies,
+// see ClientOptions::blocking_spin and SpinPolicy).
 // Async calls keep using the pipelined Connection.
 //
 // TLS is done here too, by the same TlsSession the async path uses, its ciphertext moved
@@ -14,6 +15,7 @@
 #include <llmcache/options.hpp>
 
 #include "net/close_signal.hpp"
+#include "net/spin_policy.hpp"
 #include "net/tls.hpp"
 #include "net/tls_session.hpp"
 #include "net/wire_choice.hpp"
@@ -88,7 +90,9 @@ class BlockingConnection {
   using Clock = std::chrono::steady_clock;
   // An idle socket with something to read (the server closed it, or sent bytes nobody
   // asked for) cannot carry a request: closed, so that the next one starts afresh.
-  void drop_if_unusable();
+  // `start`: when the request that asks begins (the kernel is asked only after an idle
+  // spell, see the definition).
+  void drop_if_unusable(Clock::time_point start);
   // Plaintext pipelines: sends what the socket takes of pipeline_unsent_ without waiting.
   void send_available();
   // Connects, then (when configured) the TLS handshake and authentication, all within
@@ -100,16 +104,15 @@ class BlockingConnection {
   // Sends all of `bytes` (plaintext; encrypted first when TLS is on). Throws on failure.
   void send_all(std::string_view bytes, Clock::time_point deadline, const char* what);
   // The socket itself, waiting as needed. write_socket returns 0 or the errno of a failed
-  // send; read_socket reads into buffer_ (bytes 0 and error 0: the server closed), after
-  // spinning until *spin_until (set at the first empty read) when spin_until is given.
+  // send; read_socket reads into buffer_ (bytes 0 and error 0: the server closed), when
+  // `spin` after spinning for as long as spin_ allows, telling it how the wait went.
   // Both throw only for the wait (deadline, close signal), so each caller names a failure.
   struct SocketRead {
     std::size_t bytes = 0;
     int error = 0;
   };
   int write_socket(std::string_view bytes, Clock::time_point deadline, const char* what);
-  SocketRead read_socket(Clock::time_point deadline, const char* what,
-                         Clock::time_point* spin_until);
+  SocketRead read_socket(Clock::time_point deadline, const char* what, bool spin);
   // Reads what is there into buffer_ (waiting for it, after a spin when `spin`); returns
   // the byte count, > 0. Throws on close, error or deadline.
   std::size_t receive(Clock::time_point deadline, const char* what, bool spin);
@@ -124,9 +127,11 @@ class BlockingConnection {
   std::shared_ptr<const TlsContext> tls_;
   const CloseSignal* closing_;
   const WireChoice* wire_;
+  SpinPolicy spin_;  // learnt over this connection's round trips, kept across reconnects
   std::optional<TlsSession> tls_session_;  // set while a TLS session is open on fd_
   std::string ciphertext_;                 // TLS: what goes out next, reused
   int fd_ = -1;
+  Clock::time_point last_start_{};  // of the last round trip, to tell an idle socket
   protocol::ReplyParser parser_;
   std::vector<char> buffer_;
   // The pipeline in progress (start_pipeline .. finish_pipeline).
