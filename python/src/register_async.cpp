@@ -8,11 +8,13 @@
 namespace llmcache_python {
 namespace {
 
-nb::object result_to_python(const Result& value) {
+nb::object result_to_python(Result& value) {
   return std::visit(
-      [](const auto& v) -> nb::object {
+      [](auto& v) -> nb::object {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, OptionalBytes>) {
+        if constexpr (std::is_same_v<T, FetchedLookup>) {
+          return finish_lookup(v);
+        } else if constexpr (std::is_same_v<T, OptionalBytes>) {
           return to_python(v);
         } else if constexpr (std::is_same_v<T, std::vector<OptionalBytes>>) {
           nb::list list;
