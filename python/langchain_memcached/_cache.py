@@ -224,9 +224,9 @@ class MemcachedCache(BaseCache):
     def _finished(self, result: list[Generation] | bytes | None) -> list[Generation] | None:
         """A lookup's result from the core: plain generations and misses arrive decoded and
         counted; anything else (chat generations...) as bytes, read here."""
-        if type(result) is bytes:
+        if isinstance(result, bytes):
             return self._finish_lookup(result)
-        return result  # type: ignore[return-value]
+        return result
 
     def _finish_lookup(self, value: bytes | None) -> list[Generation] | None:
         """Ends a lookup: the verified bytes as generations (a hit), or None (a miss)."""
