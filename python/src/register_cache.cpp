@@ -142,26 +142,30 @@ namespace {
 
 /// langchain_core.outputs.Generation, and the keyword names it is called with; looked up
 /// once and kept for the life of the process (never released: a module-level nb::object
-/// would be destroyed after the interpreter is gone). nullptr if langchain_core cannot be
-/// imported: then every entry goes to Python.
+/// would be destroyed after the interpreter is gone). `type` stays nullptr if
+/// langchain_core cannot be imported: then every entry goes to Python.
 struct GenerationClass {
+  bool looked_up = false;
   PyObject* type = nullptr;
   PyObject* keywords = nullptr;  // ("text", "generation_info")
 };
 
+/// GIL held, which guards it (no C++ static-init guard: a thread blocked on one while
+/// holding the GIL would deadlock with an import that lets the GIL go).
+GenerationClass the_generation_class;
+
 const GenerationClass& generation_class() {
-  static const GenerationClass found = [] {
-    GenerationClass c;
-    try {
-      nb::object type = nb::module_::import_("langchain_core.outputs").attr("Generation");
-      c.keywords = nb::make_tuple("text", "generation_info").release().ptr();
-      c.type = type.release().ptr();
-    } catch (const nb::python_error&) {
-      // Left to Python, which reports the missing langchain_core itself.
-    }
-    return c;
-  }();
-  return found;
+  GenerationClass& c = the_generation_class;
+  if (c.looked_up) return c;
+  c.looked_up = true;
+  try {
+    nb::object type = nb::module_::import_("langchain_core.outputs").attr("Generation");
+    c.keywords = nb::make_tuple("text", "generation_info").release().ptr();
+    c.type = type.release().ptr();
+  } catch (const nb::python_error&) {
+    // Left to Python, which reports the missing langchain_core itself.
+  }
+  return c;
 }
 
 /// Generation(text=..., generation_info=...), as _codec.loads_generations builds it.
