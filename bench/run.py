@@ -74,14 +74,17 @@ def main() -> int:
                      "environment": environment.describe(args.build), "rounds": rounds}
 
     with (tempfile.TemporaryDirectory(prefix="llmcache-bench-") as tmp,
-          server.memcached() as srv, server.twemproxy(srv) as proxy):
-        progress.say(f"started {srv.settings}; {proxy.settings}")
+          server.memcached() as srv, server.twemproxy(srv) as proxy,
+          server.memcached(server.SINGLE_THREAD) as srv_t1):
+        progress.say(f"started {srv.settings}; {proxy.settings}; {srv_t1.settings}")
         results["server"] = srv.settings
         results["proxy"] = proxy.settings
+        results["single_thread_server"] = srv_t1.settings
         manifest = dataset.build(Path(tmp))
         manifest_path = Path(tmp) / "manifest.json"
         results["items_loaded"] = dataset.load(srv.spec, manifest)
-        hosts = workers.start_all(args.build, srv.spec, manifest_path, proxy.spec)
+        dataset.load(srv_t1.spec, manifest)
+        hosts = workers.start_all(args.build, srv.spec, manifest_path, proxy.spec, srv_t1.spec)
         try:
             results["wakeup_p50_us_by_round"] = []
             answers = measure(workloads, hosts, rounds, progress, results["wakeup_p50_us_by_round"])

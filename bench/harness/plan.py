@@ -51,6 +51,12 @@ CONTENDERS = {c.name: c for c in [
               "cpp_proxy", 5, runs="cpp_callbacks_classic"),
     Contender("cpp_get_many_proxy", "llmcache C++ get_many + decode, classic, through twemproxy",
               "ours", "cpp_proxy", 5, runs="cpp_get_many_classic"),
+    # The Python lookup target's pair on the second server (memcached -t 1): the same
+    # loops as lc_client and py_ours, in worker processes of their own pointed at it.
+    Contender("lc_client_t1", "LangChain MemcachedCache + pymemcache Client, memcached -t 1",
+              "anchor", "py_langchain_t1", runs="lc_client"),
+    Contender("py_ours_t1", "llmcache Python lookup/update, memcached -t 1", "ours", "py_ours_t1",
+              runs="py_ours"),
     Contender("py_ours", "llmcache Python lookup/update", "ours", "py_ours"),
     Contender("py_ours_async", "llmcache Python alookup, asyncio.gather", "ours", "py_ours"),
 ]}
@@ -105,6 +111,12 @@ def workloads(ops_scale: float = 1.0) -> list[Workload]:
     plan = [
         Workload("lookup_hit", "Sequential lookup, hits (1 KB answers)", "lookup", "hit",
                  ops(2000), SEQUENTIAL + ("memcslap",), anchor="lc_client", limit="lmc_get"),
+        # Issue 16's Python lookup target is set against a memcached with one worker
+        # thread: the pair runs on the second server, interleaved like every other pair.
+        Workload("lookup_hit_t1",
+                 "Sequential lookup, hits (1 KB answers), memcached with one worker thread (-t 1)",
+                 "lookup", "hit", ops(2000), ("lc_client_t1", "py_ours_t1"),
+                 anchor="lc_client_t1"),
         Workload("update", "Sequential update (1 KB answers)", "update", "update", ops(1000),
                  SEQUENTIAL, anchor="lc_client", limit="lmc_get"),
         Workload("miss", "Sequential lookup, misses", "lookup", "miss", ops(2000), SEQUENTIAL,

@@ -86,19 +86,25 @@ class ToolWorker:
         pass
 
 
-def start_all(build: Path, server: str, manifest_path: Path, proxy: str | None = None) -> dict:
+def start_all(build: Path, server: str, manifest_path: Path, proxy: str | None = None,
+              single_thread_server: str | None = None) -> dict:
     """One host per worker named in plan.CONTENDERS; "cpp_proxy" (the C++ worker pointed at
-    twemproxy in front of the same server) only when a proxy is given."""
+    twemproxy in front of the same server) only when a proxy is given, and "py_*_t1" (the
+    Python lookup target's pair pointed at the memcached -t 1) only when that is given."""
     common = ["--server", server, "--data", str(manifest_path.resolve())]
     bench_bin = build.resolve() / "bench"
 
-    def python(family: str) -> Worker:
-        return Worker(f"py_{family}", [sys.executable, "-m", "harness.py_worker",
-                                       "--family", family, *common])
+    def python(family: str, target: str = server, suffix: str = "") -> Worker:
+        return Worker(f"py_{family}{suffix}", [
+            sys.executable, "-m", "harness.py_worker", "--family", family, "--server", target,
+            "--data", str(manifest_path.resolve())])
 
     hosts: dict = {} if proxy is None else {"cpp_proxy": Worker("cpp_proxy", [
         str(bench_bin / "llmcache_bench_worker"), "--server", proxy,
         "--data", str(manifest_path.resolve())])}
+    if single_thread_server is not None:
+        hosts |= {f"py_{family}_t1": python(family, single_thread_server, "_t1")
+                  for family in ("langchain", "ours")}
     return hosts | {
         "cpp": Worker("cpp", [str(bench_bin / "llmcache_bench_worker"), *common]),
         "lmc": Worker("lmc", [str(bench_bin / "libmemcached_bench_worker"), *common]),

@@ -29,14 +29,27 @@ _bridges: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, weakref.ReferenceType[_ext.AsyncBridge]
 ] = weakref.WeakKeyDictionary()
 
+# The loop and bridge found last, weakly: nearly every call comes from the same loop, and
+# two weakref calls cost less than a WeakKeyDictionary lookup (a new weakref and a hash).
+_last: tuple[
+    weakref.ReferenceType[asyncio.AbstractEventLoop], weakref.ReferenceType[_ext.AsyncBridge]
+] | None = None
+
 
 def bridge_for(loop: asyncio.AbstractEventLoop) -> _ext.AsyncBridge:
+    global _last
+    last = _last
+    if last is not None and last[0]() is loop:
+        cached = last[1]()
+        if cached is not None:
+            return cached
     found = _bridges.get(loop)
     bridge = found() if found is not None else None
     if bridge is None:
         bridge = _ext.AsyncBridge()
         loop.add_reader(bridge.fileno(), bridge.drain)
         _bridges[loop] = weakref.ref(bridge)
+    _last = (weakref.ref(loop), weakref.ref(bridge))
     return bridge
 
 
@@ -52,4 +65,10 @@ def submit(start: Callable[..., None], *args: Any) -> asyncio.Future[Any]:
     return future
 
 
-os.register_at_fork(after_in_child=_bridges.clear)
+def _forget_bridges() -> None:
+    global _last
+    _last = None
+    _bridges.clear()
+
+
+os.register_at_fork(after_in_child=_forget_bridges)

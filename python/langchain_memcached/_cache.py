@@ -221,6 +221,13 @@ class MemcachedCache(BaseCache):
         (the C++ cache's counters, under the same names)."""
         return self._core.stats()
 
+    def _finished(self, result: list[Generation] | bytes | None) -> list[Generation] | None:
+        """A lookup's result from the core: plain generations and misses arrive decoded and
+        counted; anything else (chat generations...) as bytes, read here."""
+        if isinstance(result, bytes):
+            return self._finish_lookup(result)
+        return result
+
     def _finish_lookup(self, value: bytes | None) -> list[Generation] | None:
         """Ends a lookup: the verified bytes as generations (a hit), or None (a miss)."""
         if value is not None:
@@ -251,7 +258,7 @@ class MemcachedCache(BaseCache):
     # ------------------------------------------------------------------ BaseCache
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Look up based on prompt and llm_string. Never raises for server trouble."""
-        return self._finish_lookup(self._core.fetch(prompt, llm_string, **_control_keywords()))
+        return self._finished(self._core.lookup(prompt, llm_string, **_control_keywords()))
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Update cache based on prompt and llm_string."""
@@ -288,10 +295,10 @@ class MemcachedCache(BaseCache):
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async lookup: completed by llmcache's I/O thread, no executor thread per call."""
-        future: asyncio.Future[bytes | None] = _aio.submit(
-            _with_control(self._core.start_fetch), prompt, llm_string
+        future: asyncio.Future[list[Generation] | bytes | None] = _aio.submit(
+            _with_control(self._core.start_lookup), prompt, llm_string
         )
-        return self._finish_lookup(await future)
+        return self._finished(await future)
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE

@@ -242,6 +242,13 @@ class CacheCore:
 
     def start_fetch(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bytes | None], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...
 
+    def lookup(self, prompt: str | bytes, llm_string: str | bytes, refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> list[Any] | bytes | None:
+        """
+        fetch(), then the lookup ended in C++ when it can be: None (a miss, counted) or a list of LangChain Generations (a hit, counted). Bytes otherwise (chat generations, entries the C++ codec does not read): decode them and call finish_lookup() once.
+        """
+
+    def start_lookup(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[list[Any] | bytes | None], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...
+
     def finish_lookup(self, decoded: bool, value_bytes: int = 0, tokens_saved: int = 0) -> None:
         """
         Ends one lookup: a hit if the fetched value `decoded` (of `value_bytes` bytes, sparing `tokens_saved` model tokens), else a miss.

@@ -48,6 +48,32 @@ inline nb::object to_python(const OptionalBytes& value) {
   return nb::bytes(value->data(), value->size());
 }
 
+/// The Python value json.loads would build for `value` (same types, same key order).
+/// register_codec.cpp. Throws DecodeError for a value JSON has no type for.
+nb::object json_to_python(const llmcache::Json& value);
+
+// ---------------------------------------------------------------- lookups (register_cache.cpp)
+
+/// A lookup's outcome on its way to Python: the verified bytes, and the generations they
+/// hold when every one is a plain Generation (decoded by the C++ codec without the GIL:
+/// on the I/O thread for an async lookup, on the caller's for a blocking one).
+struct FetchedLookup {
+  std::shared_ptr<llmcache::CacheCore> core;
+  OptionalBytes value;
+  bool plain = false;  // `generations` holds everything `value` holds
+  std::vector<llmcache::Generation> generations;
+};
+
+/// Decodes `value` when the C++ codec reads it as plain generations alone; otherwise (chat
+/// generations, what the codec refuses) leaves that to Python. Any thread; never throws.
+FetchedLookup fetched_lookup(std::shared_ptr<llmcache::CacheCore> core, OptionalBytes value);
+
+/// Ends the lookup (GIL held): a miss is counted and is None; plain generations are counted
+/// as a hit and come back as LangChain Generation objects. Anything else comes back as the
+/// bytes, unfinished: MemcachedCache._finish_lookup reads those (chat generations, numbers
+/// the codec has no type for) and counts the lookup.
+nb::object finish_lookup(FetchedLookup& fetched);
+
 // ---------------------------------------------------------------- errors (register_errors.cpp)
 
 /// The Python exception for a C++ one, built from the one exception table: its type, its
@@ -108,8 +134,8 @@ std::invoke_result_t<Work&> without_gil(Work&& work) {
 // dropped anywhere (a bridge whose loop has closed, a child after fork) without the GIL,
 // and nothing on the C++ side keeps a future, and through it an event loop, alive.
 
-using Result =
-    std::variant<OptionalBytes, std::vector<OptionalBytes>, bool, std::size_t, std::vector<bool>>;
+using Result = std::variant<OptionalBytes, std::vector<OptionalBytes>, bool, std::size_t,
+                            std::vector<bool>, FetchedLookup>;
 
 struct Completion {
   std::uint64_t token;
@@ -199,20 +225,28 @@ class AsyncBridge {
   /// Resolves every future whose operation completed; cancelled ones are skipped.
   void drain();
 
-  /// Registers `future` and calls `start` with the callback that resolves it. If `start`
-  /// throws, the future is forgotten and the exception goes to the caller.
-  template <class T, class Start>
-  void submit(nb::handle future, Start&& start) {
+  /// Registers `future` and calls `start` with the callback that resolves it; `convert`
+  /// turns the operation's value into the completion's (on the thread that completes it,
+  /// without the GIL). If `start` throws, the future is forgotten and the exception goes to
+  /// the caller.
+  template <class T, class Start, class Convert>
+  void submit(nb::handle future, Start&& start, Convert convert) {
     const std::uint64_t token = next_token_++;
     futures_.emplace(token, nb::borrow(future));
     try {
-      start(llmcache::Callback<T>([state = state_, token](std::exception_ptr error, T value) {
-        state->push(Completion{token, std::move(error), Result(std::move(value))});
-      }));
+      start(llmcache::Callback<T>(
+          [state = state_, token, convert = std::move(convert)](std::exception_ptr error, T value) {
+            state->push(Completion{token, std::move(error), Result(convert(std::move(value)))});
+          }));
     } catch (...) {
       futures_.erase(token);
       throw;
     }
+  }
+
+  template <class T, class Start>
+  void submit(nb::handle future, Start&& start) {
+    submit<T>(future, std::forward<Start>(start), [](T value) { return value; });
   }
 
   // Garbage-collector support (nb::type_slots in register_async.cpp).

@@ -8,11 +8,13 @@
 namespace llmcache_python {
 namespace {
 
-nb::object result_to_python(const Result& value) {
+nb::object result_to_python(Result& value) {
   return std::visit(
-      [](const auto& v) -> nb::object {
+      [](auto& v) -> nb::object {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, OptionalBytes>) {
+        if constexpr (std::is_same_v<T, FetchedLookup>) {
+          return finish_lookup(v);
+        } else if constexpr (std::is_same_v<T, OptionalBytes>) {
           return to_python(v);
         } else if constexpr (std::is_same_v<T, std::vector<OptionalBytes>>) {
           nb::list list;
@@ -36,18 +38,40 @@ PyType_Slot async_bridge_slots[] = {
 
 }  // namespace
 
+namespace {
+
+/// An asyncio.Future method's name, made once (nanobind's attr("...") makes a new str on
+/// every call, three per completion here). Never released, like the module's other statics.
+PyObject* method_name(const char* name) {
+  PyObject* interned = PyUnicode_InternFromString(name);
+  if (!interned) throw nb::python_error();
+  return interned;
+}
+
+nb::object call_method(nb::handle self, PyObject* name, nb::handle argument) {
+  PyObject* result = argument ? PyObject_CallMethodOneArg(self.ptr(), name, argument.ptr())
+                              : PyObject_CallMethodNoArgs(self.ptr(), name);
+  if (!result) throw nb::python_error();
+  return nb::steal(result);
+}
+
+}  // namespace
+
 void AsyncBridge::drain() {
+  static PyObject* const done = method_name("done");
+  static PyObject* const set_result = method_name("set_result");
+  static PyObject* const set_exception = method_name("set_exception");
   for (auto& completion : state_->take()) {
     auto found = futures_.find(completion.token);
     if (found == futures_.end()) continue;
     nb::object future = std::move(found->second);
     futures_.erase(found);
     try {
-      if (nb::cast<bool>(future.attr("done")())) continue;
+      if (nb::cast<bool>(call_method(future, done, nb::handle()))) continue;
       if (completion.error) {
-        future.attr("set_exception")(python_exception(completion.error));
+        call_method(future, set_exception, python_exception(completion.error));
       } else {
-        future.attr("set_result")(result_to_python(completion.value));
+        call_method(future, set_result, result_to_python(completion.value));
       }
     } catch (const nb::python_error&) {
       // The future's loop is closed or the future was resolved meanwhile: nobody waits.

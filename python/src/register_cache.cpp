@@ -6,6 +6,8 @@
 // verified bytes into generations and back.
 #include "binding.hpp"
 
+#include <llmcache/codec.hpp>
+
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
@@ -105,6 +107,101 @@ void drain_log() noexcept {
   } catch (...) {
     // Out of memory while logging: the counters still say what happened.
   }
+}
+
+// ---------------------------------------------------------------- lookups finished in C++
+//
+// The common entry, plain Generations, is read by the C++ codec and ends its lookup here,
+// with no Python code between the reply and the awaiting coroutine; what the codec leaves
+// to Python (chat generations, LangChain-only numbers, entries it refuses) goes back as
+// bytes to MemcachedCache._finish_lookup, which reads them as before.
+
+FetchedLookup fetched_lookup(std::shared_ptr<llmcache::CacheCore> core, OptionalBytes value) {
+  FetchedLookup fetched{std::move(core), std::move(value)};
+  if (!fetched.value) return fetched;
+  try {
+    llmcache::Generations generations = llmcache::decode_generations(*fetched.value);
+    fetched.generations.reserve(generations.size());
+    for (auto& generation : generations) {
+      auto* plain = std::get_if<llmcache::Generation>(&generation);
+      if (!plain) {
+        fetched.generations.clear();
+        return fetched;
+      }
+      fetched.generations.push_back(std::move(*plain));
+    }
+    fetched.plain = true;
+  } catch (...) {
+    // Python reads it, and judges it (DecodeError or not) exactly as before.
+    fetched.generations.clear();
+  }
+  return fetched;
+}
+
+namespace {
+
+/// langchain_core.outputs.Generation, and the keyword names it is called with; looked up
+/// once and kept for the life of the process (never released: a module-level nb::object
+/// would be destroyed after the interpreter is gone). `type` stays nullptr if
+/// langchain_core cannot be imported: then every entry goes to Python.
+struct GenerationClass {
+  bool looked_up = false;
+  PyObject* type = nullptr;
+  PyObject* keywords = nullptr;  // ("text", "generation_info")
+};
+
+/// GIL held, which guards it (no C++ static-init guard: a thread blocked on one while
+/// holding the GIL would deadlock with an import that lets the GIL go).
+GenerationClass the_generation_class;
+
+const GenerationClass& generation_class() {
+  GenerationClass& c = the_generation_class;
+  if (c.looked_up) return c;
+  c.looked_up = true;
+  try {
+    nb::object type = nb::module_::import_("langchain_core.outputs").attr("Generation");
+    c.keywords = nb::make_tuple("text", "generation_info").release().ptr();
+    c.type = type.release().ptr();
+  } catch (const nb::python_error&) {
+    // Left to Python, which reports the missing langchain_core itself.
+  }
+  return c;
+}
+
+/// Generation(text=..., generation_info=...), as _codec.loads_generations builds it.
+nb::object generation_to_python(const llmcache::Generation& generation, const GenerationClass& c) {
+  nb::str text(generation.text.data(), generation.text.size());
+  nb::object info =
+      generation.generation_info ? json_to_python(*generation.generation_info) : nb::none();
+  PyObject* arguments[] = {text.ptr(), info.ptr()};
+  PyObject* built = PyObject_Vectorcall(c.type, arguments, 0, c.keywords);
+  if (!built) throw nb::python_error();
+  return nb::steal(built);
+}
+
+}  // namespace
+
+nb::object finish_lookup(FetchedLookup& fetched) {
+  if (!fetched.value) {
+    fetched.core->finish_lookup(false);
+    return nb::none();
+  }
+  const GenerationClass& c = generation_class();
+  if (fetched.plain && c.type) {
+    try {
+      nb::list generations;
+      for (const auto& generation : fetched.generations) {
+        generations.append(generation_to_python(generation, c));
+      }
+      // A plain Generation spares no counted tokens (only chat usage metadata says any).
+      fetched.core->finish_lookup(true, fetched.value->size(), 0);
+      return generations;
+    } catch (...) {
+      // Dropped (the Python error with it): _finish_lookup reads the bytes and reports
+      // whatever the failure was, as it always has.
+    }
+  }
+  return nb::bytes(fetched.value->data(), fetched.value->size());
 }
 
 // ---------------------------------------------------------------- CacheCore
@@ -279,6 +376,41 @@ void register_cache(nb::module_& m) {
             bridge.submit<OptionalBytes>(future, [&](llmcache::Callback<OptionalBytes> done) {
               self.core->start_fetch(std::move(key), std::move(done), c);
             });
+          },
+          "prompt"_a.none(), "llm_string"_a.none(), "bridge"_a, "future"_a, "refresh"_a = false,
+          "no_store"_a = false, "no_cache"_a = false, "ttl"_a.none() = nb::none())
+      .def(
+          "lookup",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, bool refresh,
+             bool no_store, bool no_cache, std::optional<std::int64_t> ttl) {
+            std::string key = self.key(prompt, llm_string);
+            const auto c = control(refresh, no_store, no_cache, ttl);
+            DrainLogOnReturn drain;
+            FetchedLookup fetched =
+                without_gil([&] { return fetched_lookup(self.core, self.core->fetch(key, c)); });
+            return finish_lookup(fetched);
+          },
+          "prompt"_a.none(), "llm_string"_a.none(), "refresh"_a = false, "no_store"_a = false,
+          "no_cache"_a = false, "ttl"_a.none() = nb::none(),
+          "fetch(), then the lookup ended in C++ when it can be: None (a miss, counted) or a "
+          "list of LangChain Generations (a hit, counted). Bytes otherwise (chat generations, "
+          "entries the C++ codec does not read): decode them and call finish_lookup() once.")
+      .def(
+          "start_lookup",
+          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, AsyncBridge& bridge,
+             nb::handle future, bool refresh, bool no_store, bool no_cache,
+             std::optional<std::int64_t> ttl) {
+            std::string key = self.key(prompt, llm_string);
+            const auto c = control(refresh, no_store, no_cache, ttl);
+            DrainLogOnReturn drain;  // a refusal before anything was queued is logged at once
+            bridge.submit<OptionalBytes>(
+                future,
+                [&](llmcache::Callback<OptionalBytes> done) {
+                  self.core->start_fetch(std::move(key), std::move(done), c);
+                },
+                [core = self.core](OptionalBytes value) {
+                  return fetched_lookup(core, std::move(value));
+                });
           },
           "prompt"_a.none(), "llm_string"_a.none(), "bridge"_a, "future"_a, "refresh"_a = false,
           "no_store"_a = false, "no_cache"_a = false, "ttl"_a.none() = nb::none())

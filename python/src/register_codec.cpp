@@ -12,9 +12,6 @@ namespace llmcache_python {
 
 using namespace nb::literals;
 
-namespace {
-
-/// The Python value json.loads would build for `value` (same types, same key order).
 nb::object json_to_python(const llmcache::Json& value) {
   switch (value.type()) {
     case llmcache::Json::value_t::null:
@@ -47,8 +44,6 @@ nb::object json_to_python(const llmcache::Json& value) {
       throw llmcache::DecodeError("unsupported JSON value in generation_info");
   }
 }
-
-}  // namespace
 
 void register_codec(nb::module_& m) {
   m.def(

@@ -91,6 +91,19 @@ def test_each_reads_the_other(both, name):
     assert theirs.lookup("written by llmcache", "llm") == gens
 
 
+@pytest.mark.parametrize("name", CASES)
+async def test_alookup_reads_langchain_entries_and_counts_each_lookup(both, name):
+    # Plain generations are read and counted in C++, anything else in Python: either way
+    # the caller gets LangChain's objects, and each lookup is one hit or one miss.
+    ours, theirs, _ = both
+    gens = CASES[name]
+    theirs.update("written by langchain", "llm", gens)
+    assert await ours.alookup("written by langchain", "llm") == gens
+    assert await ours.alookup("never written", "llm") is None
+    stats = ours.stats()
+    assert (stats["hits"], stats["misses"], stats["decode_errors"]) == (1, 1, 0)
+
+
 def test_key_matches_langchain(memcached):
     assert (
         langchain_memcached.langchain_key("Sample prompt for testing.", "Sample LLM string configuration.")
