@@ -299,22 +299,30 @@ void Transport::round_trip_batch(std::span<const std::string> routing_keys, Batc
   // Written to every server first, so that the servers work on their shares together.
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
-    if (group.route.skip) {
-      try {
-        handler.build(g, group.keys, protocol::Wire::kMeta, group.batch);
-      } catch (...) {
+    // Built in the protocol of the server the keys were just placed on (decided there, on
+    // the calling thread, if it is new: decide() records a failed probe), so the bytes
+    // always match the server they are written to. Keys that go nowhere are built too
+    // (in meta, never sent), so that the handler knows them when they fail.
+    std::optional<protocol::Wire> wire;
+    std::exception_ptr undecided;
+    if (!group.route.skip) {
+      wire = pool_.at(group.route.server).wire.get();
+      if (!wire) {
+        try {
+          wire = decide(group.route);
+        } catch (...) {
+          undecided = std::current_exception();
+        }
       }
-      fail_group(g, 0, group.route.skip, false);
-      continue;
     }
     try {
-      // The protocol of the server the keys were just placed on (decided on the calling
-      // thread if it is new: decide() records a failed probe), so the bytes always match
-      // the server they are written to.
-      const std::optional<protocol::Wire> known = pool_.at(group.route.server).wire.get();
-      handler.build(g, group.keys, known ? *known : decide(group.route), group.batch);
+      handler.build(g, group.keys, wire.value_or(protocol::Wire::kMeta), group.batch);
     } catch (...) {
       fail_group(g, 0, std::current_exception(), false);
+      continue;
+    }
+    if (group.route.skip || undecided) {
+      fail_group(g, 0, group.route.skip ? group.route.skip : undecided, false);
       continue;
     }
     if (group.batch.expected.empty()) continue;

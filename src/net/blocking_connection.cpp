@@ -19,9 +19,6 @@ namespace llmcache::net {
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
-// See round_trip: how long a socket must have sat unused before a call asks the kernel
-// whether the server closed it meanwhile.
-constexpr std::chrono::milliseconds kIdleCheckAfter{1};
 
 int remaining_ms(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -262,7 +259,7 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
                                                std::optional<std::uint32_t> opaque,
                                                protocol::Accepts accepts) {
   const auto start = Clock::now();
-  drop_if_unusable(start);
+  drop_if_unusable();
   bool connected = false;
   if (fd_ < 0) {
     connect(start + options_.connect_timeout);
@@ -288,17 +285,15 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
   }
 }
 
-void BlockingConnection::drop_if_unusable(Clock::time_point start) {
+void BlockingConnection::drop_if_unusable() {
   // An idle socket with something to read (see readable_now) cannot carry this request:
-  // start afresh rather than fail it. Asking the kernel costs a system call, a tenth of a
-  // loopback round trip's CPU, so only a socket idle for kIdleCheckAfter is asked: the
-  // check is for a server that went away (restarted, killed) while nobody used the socket,
-  // which takes longer than that; one that closes sooner could as well close right after
-  // the check.
-  const bool idle = start - last_start_ >= kIdleCheckAfter;
-  last_start_ = start;
+  // start afresh rather than fail it. Asked before every request, though it costs a
+  // system call (about a tenth of a loopback round trip's CPU): bytes a server sent
+  // after its last reply (a buggy or hostile server, or a proxy) would otherwise be read
+  // as the answer to this request, and an opaque or key check cannot tell when they echo
+  // the next one (tests/integration/hostile_test.cpp, UnsolicitedReply).
   if (fd_ >= 0 && (parser_.buffered() > 0 || (tls_session_ && tls_session_->has_input()) ||
-                   (idle && readable_now(fd_)))) {
+                   readable_now(fd_))) {
     close();
     parser_ = fresh_parser();
   }
@@ -321,7 +316,7 @@ void BlockingConnection::send_available() {
 
 void BlockingConnection::start_pipeline(std::string_view requests) {
   const auto start = Clock::now();
-  drop_if_unusable(start);
+  drop_if_unusable();
   if (fd_ < 0) connect(start + options_.connect_timeout);
   pipeline_deadline_ = Clock::now() + options_.request_timeout;
   pipeline_requests_ = requests;

@@ -90,9 +90,7 @@ class BlockingConnection {
   using Clock = std::chrono::steady_clock;
   // An idle socket with something to read (the server closed it, or sent bytes nobody
   // asked for) cannot carry a request: closed, so that the next one starts afresh.
-  // `start`: when the request that asks begins (the kernel is asked only after an idle
-  // spell, see the definition).
-  void drop_if_unusable(Clock::time_point start);
+  void drop_if_unusable();
   // Plaintext pipelines: sends what the socket takes of pipeline_unsent_ without waiting.
   void send_available();
   // Connects, then (when configured) the TLS handshake and authentication, all within
@@ -131,7 +129,6 @@ class BlockingConnection {
   std::optional<TlsSession> tls_session_;  // set while a TLS session is open on fd_
   std::string ciphertext_;                 // TLS: what goes out next, reused
   int fd_ = -1;
-  Clock::time_point last_start_{};  // of the last round trip, to tell an idle socket
   protocol::ReplyParser parser_;
   std::vector<char> buffer_;
   // The pipeline in progress (start_pipeline .. finish_pipeline).
