@@ -207,11 +207,17 @@ def _blocking(profile: dict) -> list[str]:
         "halve the latency.",
         "- `SpinPolicy`: each connection keeps the typical wait of spinning and of sleeping "
         "and spins (for twice its caught wait, at most the cap) only when that halves the "
-        "wait, trying the other way now and then; and a socket is asked whether the server "
-        "closed it only after 1 ms idle (one `poll()` system call less per lookup in a loop). "
-        "After: CPU 1.29x (0.71-2.85x), p50 1.08x; never spinning, for reference: CPU 1.31x, "
-        "p50 1.11x, and up to 2.1x libmemcached's p50 in rounds where a sleeping client wakes "
-        "slowly.",
+        "wait, trying the other way now and then. After, in the helper's shared-machine run: "
+        "CPU 1.29x (0.71-2.85x), p50 1.08x; never spinning (`blocking_spin = 0`), for "
+        "reference: CPU 1.22-1.31x, p50 1.08-1.11x, and up to 2.1x libmemcached's p50 in "
+        "rounds where a sleeping client wakes slowly. (Asking the kernel whether an idle "
+        "socket was closed only after 1 ms idle saved one `poll()` per lookup, 1.31x -> 1.25x "
+        "CPU, and was dropped: it let bytes a server sent after its last reply be read as the "
+        "next request's answer, which the hostile-reply suite catches.)",
+        "- In the slow wake-up state (this run's probe: see the table) a spin does halve the "
+        "wait, so the default spins: p50 about half libmemcached's for more CPU. The default "
+        "keeps the latency; a deployment that counts CPU over microseconds sets "
+        "`blocking_spin = 0`.",
         "- What remains in the fast state (12.5-15 µs against 10-10.5 µs): LangChain's key "
         "(MD5, ~0.6 µs) and decoding the 1 KB entry (~1.1 µs, see the micro benchmarks), "
         "which libmemcached's loop does not do (its keys are hashed before the clock starts), "
@@ -224,6 +230,50 @@ def _blocking(profile: dict) -> list[str]:
               f"p50 {_x(blocking['p50_ratio'])} (range {blocking['p50_ratio_range'][0]:.2f}-"
               f"{blocking['p50_ratio_range'][1]:.2f}x).", ""]
     return lines
+
+
+def _target_value(results: dict, starts: str) -> str:
+    for t in results["targets"]:
+        if t["target"].startswith(starts) and t.get("value") is not None:
+            return _x(t["value"])
+    return "not measured"
+
+
+def _changes(results: dict) -> list[str]:
+    """Issue 16: which change bought what. The "before" figures are the previous `make
+    bench` (same machine); "now" is this run."""
+    now = lambda starts: _target_value(results, starts)  # noqa: E731
+    return [
+        "Which change bought what (issue 16; before: the previous `make bench` on this "
+        "machine; now: this run):",
+        "",
+        "- **Target 1, batched lookups**: a blocking batch on the calling thread "
+        "(`MemcachedCache::lookup_many`, and `get_many`/`CacheCore::fetch_each` under it): keys "
+        "placed as single gets are, one write per server, replies read and decoded on the "
+        "caller's thread as each arrives, no I/O-thread hand-off. Best llmcache batch over "
+        f"`mget`: 0.32x before, {now('C++ pipelined')} now. The limit on this 2-core VM: "
+        "LangChain's key (MD5) and decoding a 1 KB entry cost about 1.9 µs per key on the "
+        "client (profile of `lookup_many`: decode 38 %, key 20 %, socket reads and parsing "
+        "17 %, malloc/free 21 % spread across them), more than `mget`'s whole 1.4-1.7 µs per "
+        "key; one calling thread tops out near 0.5x, and two cores shared with memcached near "
+        "0.75x even with decoding spread over threads.",
+        "- **Target 2, coroutines**: no change needed; measured per concurrency in the "
+        f"targets table ({now('C++ async_lookup (coroutines) >= 0.8x the callback path, 16')}, "
+        f"{now('C++ async_lookup (coroutines) >= 0.8x the callback path, 64')}, "
+        f"{now('C++ async_lookup (coroutines) >= 0.8x the callback path, 100')} at 16/64/100).",
+        "- **Target 3, CPU per blocking lookup**: the adaptive spin (see Blocking lookup: CPU "
+        f"and wake-up state). CPU {now('C++ CPU per blocking')}, p50 "
+        f"{now('C++ blocking lookup p50')} of libmemcached's now.",
+        "- **Target 4, Python**: lookups of plain generations finish in C++ (decoded without "
+        "the GIL, on the I/O thread for `alookup`; the binding builds the `Generation`s and "
+        "counts the hit): the event loop's CPU per `alookup` 15.3 -> 8.8 µs; LangChain's key "
+        "fetches OpenSSL's MD5 once instead of per key (key 0.67x the time). `alookup` at 100 "
+        f"in flight over LangChain's async path: 15.97x before, {now('Python alookup')} now. "
+        "`lookup` is now measured against a memcached with one worker thread (`-t 1`): "
+        f"{now('Python lookup')} (3.19x against `-t 2` before); a lookup there waits on the "
+        "server's reply and the wake-ups around it more than on the client's work.",
+        "",
+    ]
 
 
 def _wakeups(results: dict) -> str:
@@ -270,6 +320,7 @@ def markdown(results: dict) -> str:
     out += _table(["target", "result", "how measured"],
                   [[t["target"], ("**met**" if t["met"] else "**missed**") + f": {t['margin']}",
                     t["detail"]] for t in results["targets"]])
+    out += _changes(results)
     out += ["## Headline", ""] + _headline(results)
     out += ["## All workloads", ""]
     for name, w in results["workloads"].items():
