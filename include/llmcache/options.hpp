@@ -92,8 +92,9 @@ enum class Protocol : std::uint8_t {
   /// Decided on first use by a probe (see docs/compatibility.md): `mn` then `version`; a
   /// server that answers MN and is memcached 1.6.10 or later (or does not say which
   /// memcached it is) gets meta; one that closes the connection, answers ERROR or
-  /// CLIENT_ERROR to `mn`, or is an older memcached gets classic. Remembered for the life
-  /// of the client; every server of one client is expected to be of the same kind.
+  /// CLIENT_ERROR to `mn`, or is an older memcached gets classic. Asked of each server
+  /// once, on its first use, and remembered for the life of the client, so one pool may
+  /// mix servers of both kinds.
   kAuto,
   /// memcached's meta protocol (memcached 1.6.10 and later): opaque-checked replies,
   /// stampede protection (vivify, recache), invalidation.
@@ -126,6 +127,14 @@ struct ClientOptions {
   std::size_t connections = 1;
   /// Largest value the client accepts in a reply; a larger one is a protocol error.
   std::size_t max_value_bytes = 64u << 20;
+  /// The item size limit (memcached -I) assumed for a server that does not tell its own:
+  /// one spoken to in the classic protocol (proxies and older servers are never asked
+  /// `stats settings`) or one that refuses to say (ElastiCache Serverless). A value whose
+  /// item cannot fit is refused without being sent (ValueTooLargeError, reached_server
+  /// false), so a proxy's backend never drops the previous entry for it. The default is
+  /// memcached's own default; a server started with a larger -I behind a proxy needs this
+  /// raised to match. 0: assume nothing, send every value and let the server judge.
+  std::size_t item_size_max = 1u << 20;
   /// The longest a blocking call keeps polling its socket for the reply before it sleeps
   /// in poll(). Each pooled connection learns whether spinning pays: it spins only while
   /// spinning catches replies in under half the time sleeping does (on virtual machines a

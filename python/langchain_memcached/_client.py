@@ -14,6 +14,9 @@ Key = str | bytes
 Value = str | bytes
 
 _DEFAULT_MAX_VALUE = 64 << 20
+# memcached's default -I: the item size limit assumed for a server that does not tell its own
+# (ClientOptions::item_size_max; classic mode, or a server refusing `stats settings`).
+_DEFAULT_ITEM_SIZE_MAX = _ext.ClientSettings().item_size_max
 
 
 # Keyword types are checked here, before the C++ option structs see them: the binding's
@@ -55,7 +58,8 @@ def _number(name: str, value: Any, *, integer: bool = False) -> None:
 def _check_numbers(**keywords: Any) -> None:
     """TypeError naming the keyword, for the numeric keywords of Client and HashClient."""
     for name, value in keywords.items():
-        _number(name, value, integer=name in ("connections", "max_value_bytes", "retry_attempts"))
+        _number(name, value, integer=name in ("connections", "max_value_bytes", "item_size_max",
+                                              "retry_attempts"))
 
 
 def _security(
@@ -100,6 +104,7 @@ def _client_core(
     timeout: float,
     connections: int,
     max_value_bytes: int,
+    item_size_max: int,
     failure_rules: tuple[int, float, float] | None,
     tls: bool,
     tls_ca_file: str | os.PathLike[str] | None,
@@ -120,6 +125,7 @@ def _client_core(
     settings.timeout = timeout
     settings.connections = connections
     settings.max_value_bytes = max_value_bytes
+    settings.item_size_max = item_size_max
     if failure_rules is not None:
         settings.retry_attempts, settings.retry_timeout, settings.dead_timeout = failure_rules
     settings.tls, settings.credentials = _security(
@@ -241,6 +247,7 @@ class Client(_ClientBase):
         timeout: float = 1.0,
         connections: int = 1,
         max_value_bytes: int = _DEFAULT_MAX_VALUE,
+        item_size_max: int = _DEFAULT_ITEM_SIZE_MAX,
         tls: bool = False,
         tls_ca_file: str | None = None,
         tls_cert_file: str | None = None,
@@ -255,10 +262,11 @@ class Client(_ClientBase):
         if not isinstance(server, str):
             raise _type_error("server", 'a "host:port" str', server)
         _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
-                       connections=connections, max_value_bytes=max_value_bytes)
+                       connections=connections, max_value_bytes=max_value_bytes,
+                       item_size_max=item_size_max)
         self._core = _client_core(
             [server], False, connect_timeout, timeout, connections, max_value_bytes,
-            None, tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
+            item_size_max, None, tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
             tls_verify, username, password, key_prefix, protocol,
         )
 
@@ -278,6 +286,7 @@ class HashClient(_ClientBase):
         timeout: float = 1.0,
         connections: int = 1,
         max_value_bytes: int = _DEFAULT_MAX_VALUE,
+        item_size_max: int = _DEFAULT_ITEM_SIZE_MAX,
         retry_attempts: int = 2,
         retry_timeout: float = 1.0,
         dead_timeout: float = 60.0,
@@ -303,11 +312,11 @@ class HashClient(_ClientBase):
                 raise _type_error(f"servers[{i}]", 'a "host:port" str', server)
         _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
                        connections=connections, max_value_bytes=max_value_bytes,
-                       retry_attempts=retry_attempts, retry_timeout=retry_timeout,
+                       item_size_max=item_size_max, retry_attempts=retry_attempts, retry_timeout=retry_timeout,
                        dead_timeout=dead_timeout)
         self._core = _client_core(
             list(servers), True, connect_timeout, timeout, connections, max_value_bytes,
-            (retry_attempts, retry_timeout, dead_timeout), tls, tls_ca_file, tls_cert_file,
+            item_size_max, (retry_attempts, retry_timeout, dead_timeout), tls, tls_ca_file, tls_cert_file,
             tls_key_file, tls_server_name, tls_verify, username, password, key_prefix,
             protocol,
         )

@@ -275,6 +275,7 @@ struct ClientSettings {
   double timeout = seconds(llmcache::ClientOptions{}.request_timeout);
   std::size_t connections = llmcache::ClientOptions{}.connections;
   std::size_t max_value_bytes = llmcache::ClientOptions{}.max_value_bytes;
+  std::size_t item_size_max = llmcache::ClientOptions{}.item_size_max;
   // HashClient's failure rules; a Client (one server) has none.
   int retry_attempts = llmcache::HashClientOptions{}.retry_attempts;
   double retry_timeout = seconds(llmcache::HashClientOptions{}.retry_timeout);

@@ -51,6 +51,7 @@ PyClient::PyClient(const std::vector<std::string>& servers, bool hashed,
   options.client.request_timeout = millis(settings.timeout, "timeout");
   options.client.connections = settings.connections;
   options.client.max_value_bytes = settings.max_value_bytes;
+  options.client.item_size_max = settings.item_size_max;
   options.retry_attempts = settings.retry_attempts;
   options.retry_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(settings.retry_timeout * 1000));
@@ -91,6 +92,7 @@ void register_client(nb::module_& m) {
       .def_rw("timeout", &ClientSettings::timeout)
       .def_rw("connections", &ClientSettings::connections)
       .def_rw("max_value_bytes", &ClientSettings::max_value_bytes)
+      .def_rw("item_size_max", &ClientSettings::item_size_max)
       .def_rw("retry_attempts", &ClientSettings::retry_attempts)
       .def_rw("retry_timeout", &ClientSettings::retry_timeout)
       .def_rw("dead_timeout", &ClientSettings::dead_timeout)

@@ -22,7 +22,9 @@ ItemLimits::Action ItemLimits::decide(const std::string& server, std::size_t ite
   const auto it = entries_.find(server);
   if (it == entries_.end()) return Action::kLearn;
   const Entry& entry = it->second;
-  if (!entry.limit) return now - entry.learned >= kRetryUnknown ? Action::kLearn : Action::kSend;
+  if (!entry.limit) {
+    return now - entry.learned >= kRetryUnknown ? Action::kLearn : judge_unknown(item_bytes);
+  }
   if (item_bytes <= *entry.limit) return Action::kSend;
   return now - entry.learned >= kRecheckBeforeRefusing ? Action::kLearn : Action::kRefuse;
 }
@@ -30,7 +32,13 @@ ItemLimits::Action ItemLimits::decide(const std::string& server, std::size_t ite
 std::size_t ItemLimits::limit(const std::string& server) const {
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(server);
-  return it != entries_.end() && it->second.limit ? *it->second.limit : 0;
+  return it != entries_.end() && it->second.limit ? *it->second.limit : assumed_;
+}
+
+bool ItemLimits::told(const std::string& server) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(server);
+  return it != entries_.end() && it->second.limit;
 }
 
 void ItemLimits::learn(const std::string& server, std::optional<std::size_t> limit,
@@ -73,10 +81,16 @@ void LimitCheck::learned(std::optional<std::size_t> limit, ItemLimits::Clock::ti
 
 std::exception_ptr LimitCheck::refusal() const {
   if (action_ != ItemLimits::Action::kRefuse) return nullptr;
+  const std::string limit = std::to_string(limits_->limit(server_));
+  const std::string whose =
+      limits_->told(server_)
+          ? "the item size limit of " + limit + " bytes of memcached " + server_ + " (-I)"
+          : "the item size limit of " + limit + " bytes assumed for " + server_ +
+                ", which does not tell its own (a proxy or an older server: raise "
+                "ClientOptions::item_size_max / item_size_max= if its memcached runs a larger -I)";
   return std::make_exception_ptr(ValueTooLargeError(
-      "a value of " + std::to_string(value_size_) + " bytes cannot fit the item size limit of " +
-          std::to_string(limits_->limit(server_)) + " bytes of memcached " + server_ +
-          " (-I); nothing was sent and the previous value under the key, if any, is kept",
+      "a value of " + std::to_string(value_size_) + " bytes cannot fit " + whose +
+          "; nothing was sent and the previous value under the key, if any, is kept",
       false, server_));
 }
 

@@ -21,6 +21,10 @@ class ItemLimits {
  public:
   using Clock = std::chrono::steady_clock;
 
+  /// `assumed`: the limit taken for a server that does not tell its own
+  /// (ClientOptions::item_size_max); 0 assumes none.
+  explicit ItemLimits(std::size_t assumed = 0) : assumed_(assumed) {}
+
   /// The least memcached adds to a value in an item: its 48-byte header, the key and its
   /// terminator, the value's "\r\n", and 4 bytes for non-zero client flags. The 8-byte
   /// CAS is left out (memcached -C drops it), so a value this estimate lets through may
@@ -37,8 +41,14 @@ class ItemLimits {
 
   /// Thread-safe.
   Action decide(const std::string& server, std::size_t item_bytes, Clock::time_point now) const;
-  /// The last limit learned for `server` (0 if none).
+  /// The decision for a server that does not tell its limit: the assumed limit's.
+  Action judge_unknown(std::size_t item_bytes) const {
+    return assumed_ != 0 && item_bytes > assumed_ ? Action::kRefuse : Action::kSend;
+  }
+  /// The last limit learned for `server`; the assumed one (or 0) when it did not tell.
   std::size_t limit(const std::string& server) const;
+  /// Whether `server` told its limit (false: limit() is the assumed one).
+  bool told(const std::string& server) const;
   /// Records a `stats settings` reply (or nullopt: the server would not say).
   void learn(const std::string& server, std::optional<std::size_t> limit, Clock::time_point now);
   /// The server refused a value our limit let through: learn it again next time.
@@ -52,6 +62,7 @@ class ItemLimits {
     std::optional<std::size_t> limit;  // nullopt: the server did not tell us
     Clock::time_point learned;
   };
+  const std::size_t assumed_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
 };
@@ -70,6 +81,8 @@ class LimitCheck {
   bool needs_limit() const { return action_ == ItemLimits::Action::kLearn; }
   /// Records the server's answer: nullopt when it would not say (or could not be asked).
   void learned(std::optional<std::size_t> limit, ItemLimits::Clock::time_point now);
+  /// The server is never asked (classic protocol): judged by the assumed limit.
+  void unasked() { action_ = limits_->judge_unknown(item_bytes_); }
   /// Null if the set may be sent; otherwise the ValueTooLargeError (reached_server false)
   /// that refuses it, nothing sent.
   std::exception_ptr refusal() const;

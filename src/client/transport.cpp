@@ -19,6 +19,7 @@ std::exception_ptr closed_error() {
 Transport::Transport(const std::vector<ServerAddress>& servers, const ClientOptions& options,
                      std::unique_ptr<Router> router)
     : generation_(fork_generation()),
+      item_limits_(std::make_shared<ItemLimits>(options.item_size_max)),
       uniform_wire_(fixed_wire(options.protocol)),
       pool_(io_.context(), servers, options, close_signal_, fixed_wire(options.protocol)),
       router_(std::move(router)),

@@ -194,7 +194,7 @@ class Transport {
   std::atomic<bool> closed_{false};
   std::atomic<std::uint32_t> active_calls_{0};
   std::atomic<std::uint32_t> next_opaque_{1};
-  const std::shared_ptr<ItemLimits> item_limits_ = std::make_shared<ItemLimits>();
+  const std::shared_ptr<ItemLimits> item_limits_;
   // Set once every server is decided, all alike (at once when ClientOptions::protocol
   // fixes it): then wire() needs no placement.
   net::WireChoice uniform_wire_;

@@ -101,8 +101,7 @@ LimitCheck limit_check(const detail::Transport& transport, std::string_view key,
 
 /// Whether the server is asked its item limit (`stats settings`) at all. Not in classic
 /// mode: proxies hang up on it (twemproxy) or refuse it (mcrouter, ElastiCache
-/// Serverless), so there the limit stays unknown and the server judges each value; a
-/// refusal is its SERVER_ERROR, as ValueTooLargeError.
+/// Serverless), so there ClientOptions::item_size_max is assumed (LimitCheck::unasked).
 bool asks_item_limit(detail::Transport& transport, std::string_view routing_key) {
   return transport.wire(routing_key) == protocol::Wire::kMeta;
 }
@@ -150,6 +149,7 @@ void send_set(detail::Transport* transport, std::string key, std::string wire, s
   }
   LimitCheck check = limit_check(*transport, key, wire, value, options);
   const bool needs_limit = check.needs_limit() && asks_item_limit(*transport, key);
+  if (check.needs_limit() && !needs_limit) check.unasked();
   std::string routing_key = key;  // the limit is asked of the server that will get the set
   PendingSet set{transport,        std::move(check), std::move(key),     std::move(wire),
                  std::move(value), options,          std::move(callback)};
@@ -231,6 +231,8 @@ StoreResult ClientBase::set(std::string_view key, std::string_view value,
       // Unknown: send the value and let the server judge; the set reports its own failure.
     }
     check.learned(limit, ItemLimits::Clock::now());
+  } else if (check.needs_limit()) {
+    check.unasked();
   }
   if (auto refusal = check.refusal()) std::rethrow_exception(refusal);
   try {

@@ -371,17 +371,54 @@ TEST(ClassicProtocol, MetaOnlyFeaturesAreRefusedNotFaked) {
   EXPECT_THROW(client.meta_get("k", vivify), InvalidArgumentError);
 }
 
-TEST(ClassicProtocol, ValueOverTheItemLimitIsTheServersRefusal) {
-  // Classic mode never asks `stats settings` (proxies hang up on it): the server judges.
+// Classic mode never asks `stats settings` (proxies hang up on it): the limit is
+// ClientOptions::item_size_max, 1 MiB unless raised.
+TEST(ClassicProtocol, ValueOverTheAssumedItemLimitIsRefusedUnsentAndTheOldValueKept) {
   MemcachedServer server({"-I", "1m"});
   Client client(server.address(), with_protocol(Protocol::kClassic));
+  ASSERT_EQ(client.set("big", "old"), StoreResult::kStored);
+  for (const bool async : {false, true}) {
+    try {
+      const std::string value(2u << 20, 'x');
+      if (async) {
+        client.async_set("big", value, SetOptions{}, asio::use_future).get();
+      } else {
+        client.set("big", value);
+      }
+      ADD_FAILURE() << "no ValueTooLargeError";
+    } catch (const ValueTooLargeError& e) {
+      EXPECT_FALSE(e.reached_server()) << e.what();
+      EXPECT_NE(std::string(e.what()).find("item_size_max"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(client.get("big")->value, "old");  // nothing was sent: memcached kept it
+  }
+  const std::string fits(512u << 10, 'y');
+  EXPECT_EQ(client.set("big", fits), StoreResult::kStored);
+  EXPECT_EQ(client.get("big")->value, fits);
+}
+
+TEST(ClassicProtocol, ItemSizeMaxZeroLetsTheServerJudge) {
+  MemcachedServer server({"-I", "1m"});
+  ClientOptions options = with_protocol(Protocol::kClassic);
+  options.item_size_max = 0;
+  Client client(server.address(), options);
   try {
     client.set("big", std::string(2u << 20, 'x'));
     FAIL() << "no ValueTooLargeError";
   } catch (const ValueTooLargeError& e) {
-    EXPECT_TRUE(e.reached_server());
+    EXPECT_TRUE(e.reached_server()) << e.what();
   }
   EXPECT_EQ(client.set("small", "ok"), StoreResult::kStored);  // still in step
+}
+
+TEST(ClassicProtocol, RaisedItemSizeMaxMatchesALargerServerLimit) {
+  MemcachedServer server({"-I", "4m"});
+  ClientOptions options = with_protocol(Protocol::kClassic);
+  options.item_size_max = 4u << 20;
+  Client client(server.address(), options);
+  const std::string value(2u << 20, 'x');
+  EXPECT_EQ(client.set("big", value), StoreResult::kStored);
+  EXPECT_EQ(client.get("big")->value.size(), value.size());
 }
 
 TEST(AutoProtocol, RealMemcachedGetsMeta) {

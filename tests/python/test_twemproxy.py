@@ -15,7 +15,7 @@ from langchain_community.cache import MemcachedCache as LangchainMemcachedCache
 from langchain_core.outputs import Generation
 from pymemcache.client.base import Client as PymemcacheClient
 
-from langchain_memcached import Client, MemcachedCache, ServerError
+from langchain_memcached import Client, MemcachedCache, ServerError, ValueTooLargeError
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nutcracker") is None, reason="twemproxy (nutcracker) is not installed"
@@ -154,3 +154,23 @@ def test_cli_through_the_proxy(twemproxy):
     stats = llmcache_cli("--servers", twemproxy.spec, "stats")
     assert "DEAD" not in stats.stdout, stats.stdout + stats.stderr
     assert stats.returncode == 0, stats.stdout + stats.stderr
+
+
+def test_a_value_over_the_assumed_item_limit_is_refused_and_the_old_entry_kept(twemproxy):
+    # twemproxy hangs up on `stats settings`, so the limit is item_size_max (1 MiB, as the
+    # memcached behind it): the big update is refused unsent and the entry it would have
+    # replaced stays, where sending it would have made memcached drop that entry.
+    cache = MemcachedCache(twemproxy.spec)
+    cache.update("p", "llm", [Generation(text="old answer")])
+    cache.update("p", "llm", [Generation(text="x" * (2 << 20))])
+    assert cache.lookup("p", "llm") == [Generation(text="old answer")]
+    stats = cache.stats()
+    assert stats["too_large"] == 1, stats
+    client = Client(twemproxy.spec, item_size_max=0)  # 0: the server judges, and drops it
+    with pytest.raises(ValueTooLargeError) as refused:
+        client.set("k", b"x" * (2 << 20))
+    assert refused.value.reached_server is True
+    with pytest.raises(ValueTooLargeError) as assumed:
+        Client(twemproxy.spec).set("k", b"x" * (2 << 20))
+    assert assumed.value.reached_server is False
+    assert "item_size_max" in str(assumed.value)
