@@ -241,16 +241,9 @@ class CacheCore:
     def key(self, prompt: str | bytes, llm_string: str | bytes) -> str:
         """The key the entry for this prompt and llm_string is stored under."""
 
-    def fetch(self, prompt: str | bytes, llm_string: str | bytes, refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> bytes | None:
-        """
-        The verified bytes stored for this prompt and llm_string, or None: server trouble and entries failing their signature check are counted misses. Call finish_lookup() afterwards, once.
-        """
-
-    def start_fetch(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[bytes | None], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...
-
     def lookup(self, prompt: str | bytes, llm_string: str | bytes, refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> list[Any] | bytes | None:
         """
-        fetch(), then the lookup ended in C++ when it can be: None (a miss, counted) or a list of LangChain Generations (a hit, counted). Bytes otherwise (chat generations, entries the C++ codec does not read): decode them and call finish_lookup() once.
+        The lookup, ended in C++ when it can be: None (a miss, counted) or a list of LangChain Generations (a hit, counted). Bytes otherwise (the verified bytes of chat generations, entries the C++ codec does not read): decode them and call finish_lookup() once. Server trouble and entries failing their signature check are counted misses.
         """
 
     def start_lookup(self, prompt: str | bytes, llm_string: str | bytes, bridge: AsyncBridge, future: asyncio.Future[list[Any] | bytes | None], refresh: bool = False, no_store: bool = False, no_cache: bool = False, ttl: int | None = None) -> None: ...

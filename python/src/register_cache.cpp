@@ -349,36 +349,7 @@ void register_cache(nb::module_& m) {
           "positive one without ttl.")
       .def("key", &PyCache::key, "prompt"_a.none(), "llm_string"_a.none(),
            "The key the entry for this prompt and llm_string is stored under.")
-      // ---- lookup: fetch (or start_fetch), then finish_lookup exactly once
-      .def(
-          "fetch",
-          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, bool refresh,
-             bool no_store, bool no_cache, std::optional<std::int64_t> ttl) {
-            std::string key = self.key(prompt, llm_string);
-            const auto c = control(refresh, no_store, no_cache, ttl);
-            DrainLogOnReturn drain;
-            auto value = without_gil([&] { return self.core->fetch(key, c); });
-            return to_python(value);
-          },
-          "prompt"_a.none(), "llm_string"_a.none(), "refresh"_a = false, "no_store"_a = false,
-          "no_cache"_a = false, "ttl"_a.none() = nb::none(),
-          "The verified bytes stored for this prompt and llm_string, or None: server "
-          "trouble and entries failing their signature check are counted misses. Call "
-          "finish_lookup() afterwards, once.")
-      .def(
-          "start_fetch",
-          [](const PyCache& self, nb::handle prompt, nb::handle llm_string, AsyncBridge& bridge,
-             nb::handle future, bool refresh, bool no_store, bool no_cache,
-             std::optional<std::int64_t> ttl) {
-            std::string key = self.key(prompt, llm_string);
-            const auto c = control(refresh, no_store, no_cache, ttl);
-            DrainLogOnReturn drain;  // a refusal before anything was queued is logged at once
-            bridge.submit<OptionalBytes>(future, [&](llmcache::Callback<OptionalBytes> done) {
-              self.core->start_fetch(std::move(key), std::move(done), c);
-            });
-          },
-          "prompt"_a.none(), "llm_string"_a.none(), "bridge"_a, "future"_a, "refresh"_a = false,
-          "no_store"_a = false, "no_cache"_a = false, "ttl"_a.none() = nb::none())
+      // ---- lookup (or start_lookup); when it hands back bytes, finish_lookup exactly once
       .def(
           "lookup",
           [](const PyCache& self, nb::handle prompt, nb::handle llm_string, bool refresh,
@@ -392,9 +363,11 @@ void register_cache(nb::module_& m) {
           },
           "prompt"_a.none(), "llm_string"_a.none(), "refresh"_a = false, "no_store"_a = false,
           "no_cache"_a = false, "ttl"_a.none() = nb::none(),
-          "fetch(), then the lookup ended in C++ when it can be: None (a miss, counted) or a "
-          "list of LangChain Generations (a hit, counted). Bytes otherwise (chat generations, "
-          "entries the C++ codec does not read): decode them and call finish_lookup() once.")
+          "The lookup, ended in C++ when it can be: None (a miss, counted) or a list of "
+          "LangChain Generations (a hit, counted). Bytes otherwise (the verified bytes of chat "
+          "generations, entries the C++ codec does not read): decode them and call "
+          "finish_lookup() once. Server trouble and entries failing their signature check are "
+          "counted misses.")
       .def(
           "start_lookup",
           [](const PyCache& self, nb::handle prompt, nb::handle llm_string, AsyncBridge& bridge,

@@ -73,6 +73,19 @@ void BlockingConnection::fail(const std::exception_ptr& error) {
   std::rethrow_exception(error);
 }
 
+void BlockingConnection::fail_request() {
+  // The stream position is unknown after any failure mid-request: the socket is closed and
+  // the parser starts afresh with the next connection.
+  parser_ = fresh_parser();
+  try {
+    throw;
+  } catch (const ProtocolError& e) {
+    fail(std::make_exception_ptr(with_server(e, address_)));
+  } catch (...) {
+    fail(std::current_exception());
+  }
+}
+
 void BlockingConnection::wait(short events, Clock::time_point deadline, const char* what) {
   for (;;) {
     // The close signal beside the socket (poll skips a negative fd): close() wakes us.
@@ -276,12 +289,8 @@ protocol::Reply BlockingConnection::round_trip(std::string_view request,
       const std::size_t n = receive(deadline, "request", true);
       parser_.feed(std::string_view(buffer_.data(), n));
     }
-  } catch (const ProtocolError& e) {
-    parser_ = fresh_parser();
-    fail(std::make_exception_ptr(with_server(e, address_)));
   } catch (...) {
-    parser_ = fresh_parser();
-    fail(std::current_exception());
+    fail_request();
   }
 }
 
@@ -370,12 +379,8 @@ void BlockingConnection::finish_pipeline(std::span<const PipelinedRequest> expec
                                  std::string("read failed: ") + std::strerror(errno));
       }
     }
-  } catch (const ProtocolError& e) {
-    parser_ = fresh_parser();
-    fail(std::make_exception_ptr(with_server(e, address_)));
   } catch (...) {
-    parser_ = fresh_parser();
-    fail(std::current_exception());
+    fail_request();
   }
   pipeline_requests_ = pipeline_unsent_ = {};
 }

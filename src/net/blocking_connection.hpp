@@ -117,6 +117,9 @@ class BlockingConnection {
   void wait(short events, Clock::time_point deadline, const char* what);
   void close();
   [[noreturn]] void fail(const std::exception_ptr& error);
+  // Inside a catch block of a request or pipeline: fail() with the error being handled,
+  // a ProtocolError naming the server.
+  [[noreturn]] void fail_request();
   protocol::ParserLimits parser_limits() const;
   protocol::ReplyParser fresh_parser() const;
 
