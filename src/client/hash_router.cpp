@@ -1,4 +1,4 @@
-// pymemcache HashClient's placement and failure rules (DESIGN.md 1.6, 1.7), with one
+// pymemcache HashClient's placement and failure rules (docs/compatibility.md), with one
 // deliberate difference: when a server reaches its retry budget, the request that notices
 // is routed to the remaining servers instead of being sent to the removed one.
 #include "client/rendezvous_hash.hpp"
