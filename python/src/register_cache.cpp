@@ -264,8 +264,10 @@ const GenerationClass& generation_class() {
     c.extra_slot = interned("__pydantic_extra__");
     c.private_slot = interned("__pydantic_private__");
     c.direct = PyType_Check(c.type) && builds_as_validated(c);
-  } catch (const nb::python_error&) {
-    c.direct = false;  // a pydantic without these slots: every Generation is validated
+  } catch (...) {
+    // A pydantic without these slots, or a check that failed in any way: every Generation
+    // is validated, as before, and the lookup that got here is not failed for it.
+    c.direct = false;
   }
   return c;
 }
