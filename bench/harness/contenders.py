@@ -118,8 +118,12 @@ def family(name: str, server: str, manifest: dict) -> dict[str, dict[str, Driver
         from langchain_memcached import MemcachedCache
 
         cache = MemcachedCache(server)
+        # The blocking lookup never spinning before it sleeps (blocking_spin=0, its
+        # least-CPU setting), beside the default.
+        never_spins = MemcachedCache(server, blocking_spin=0)
         return {
             "py_ours": _sync_drivers(cache, manifest),
+            "py_ours_nospin": _sync_drivers(never_spins, manifest),
             "py_ours_async": _async_drivers(cache, manifest),
         }
     raise ValueError(f"no contender family {name}")

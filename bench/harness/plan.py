@@ -57,6 +57,8 @@ CONTENDERS = {c.name: c for c in [
               "anchor", "py_langchain_t1", runs="lc_client"),
     Contender("py_ours_t1", "llmcache Python lookup/update, memcached -t 1", "ours", "py_ours_t1",
               runs="py_ours"),
+    Contender("py_ours_nospin_t1", "llmcache Python lookup, blocking_spin=0, memcached -t 1",
+              "ours", "py_ours_t1", runs="py_ours_nospin"),
     Contender("py_ours", "llmcache Python lookup/update", "ours", "py_ours"),
     Contender("py_ours_async", "llmcache Python alookup, asyncio.gather", "ours", "py_ours"),
 ]}
@@ -112,10 +114,11 @@ def workloads(ops_scale: float = 1.0) -> list[Workload]:
         Workload("lookup_hit", "Sequential lookup, hits (1 KB answers)", "lookup", "hit",
                  ops(2000), SEQUENTIAL + ("memcslap",), anchor="lc_client", limit="lmc_get"),
         # Issue 16's Python lookup target is set against a memcached with one worker
-        # thread: the pair runs on the second server, interleaved like every other pair.
+        # thread: the pair runs on the second server, interleaved like every other pair (and
+        # ours again never spinning, blocking_spin=0, so that one run shows both settings).
         Workload("lookup_hit_t1",
                  "Sequential lookup, hits (1 KB answers), memcached with one worker thread (-t 1)",
-                 "lookup", "hit", ops(2000), ("lc_client_t1", "py_ours_t1"),
+                 "lookup", "hit", ops(2000), ("lc_client_t1", "py_ours_t1", "py_ours_nospin_t1"),
                  anchor="lc_client_t1"),
         Workload("update", "Sequential update (1 KB answers)", "update", "update", ops(1000),
                  SEQUENTIAL, anchor="lc_client", limit="lmc_get"),

@@ -155,8 +155,9 @@ class MemcachedCache(BaseCache):
             once (``stale_served``). Meta protocol only; through a classic-protocol proxy
             entries simply expire after ``ttl``.
         **client_options: when ``client_`` is a server string or list, keywords of
-            ``langchain_memcached.Client``/``HashClient`` for the client built from it: timeouts, and
-            TLS and auth (``tls=True``, ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
+            ``langchain_memcached.Client``/``HashClient`` for the client built from it: timeouts,
+            ``blocking_spin`` (0: a blocking lookup never spins before it sleeps), and TLS and
+            auth (``tls=True``, ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
             ``tls_server_name``, ``tls_verify``, ``username``, ``password``).
     """
 

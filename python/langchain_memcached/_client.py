@@ -17,6 +17,9 @@ _DEFAULT_MAX_VALUE = 64 << 20
 # memcached's default -I: the item size limit assumed for a server that does not tell its own
 # (ClientOptions::item_size_max; classic mode, or a server refusing `stats settings`).
 _DEFAULT_ITEM_SIZE_MAX = _ext.ClientSettings().item_size_max
+# The longest a blocking call polls its socket before sleeping (ClientOptions::blocking_spin,
+# in seconds here); the C++ default, whatever it is.
+_DEFAULT_BLOCKING_SPIN = _ext.ClientSettings().blocking_spin
 
 
 # Keyword types are checked here, before the C++ option structs see them: the binding's
@@ -105,6 +108,7 @@ def _client_core(
     connections: int,
     max_value_bytes: int,
     item_size_max: int,
+    blocking_spin: float,
     failure_rules: tuple[int, float, float] | None,
     tls: bool,
     tls_ca_file: str | os.PathLike[str] | None,
@@ -126,6 +130,7 @@ def _client_core(
     settings.connections = connections
     settings.max_value_bytes = max_value_bytes
     settings.item_size_max = item_size_max
+    settings.blocking_spin = blocking_spin
     if failure_rules is not None:
         settings.retry_attempts, settings.retry_timeout, settings.dead_timeout = failure_rules
     settings.tls, settings.credentials = _security(
@@ -233,6 +238,10 @@ class Client(_ClientBase):
     ``server`` may be a Unix socket, "/path" or "unix:/path" (memcached -s; no TLS there).
     ``key_prefix``: prepended to every key on the wire, as pymemcache's ``key_prefix``
     (the 250-byte key limit counts it).
+    ``blocking_spin``: seconds a blocking call may poll its socket for the reply before it
+    sleeps (default: the C++ library's ``ClientOptions::blocking_spin``); each pooled
+    socket learns whether spinning pays and otherwise sleeps at once. 0 never spins: the
+    least CPU per call.
     ``protocol``: ``"auto"`` (default) asks the server on first use whether it speaks
     memcached's meta protocol (1.6.10+) and otherwise uses the classic text protocol
     (twemproxy, mcrouter, older memcached); ``"meta"`` or ``"classic"`` fix it. In classic
@@ -248,6 +257,7 @@ class Client(_ClientBase):
         connections: int = 1,
         max_value_bytes: int = _DEFAULT_MAX_VALUE,
         item_size_max: int = _DEFAULT_ITEM_SIZE_MAX,
+        blocking_spin: float = _DEFAULT_BLOCKING_SPIN,
         tls: bool = False,
         tls_ca_file: str | None = None,
         tls_cert_file: str | None = None,
@@ -263,18 +273,18 @@ class Client(_ClientBase):
             raise _type_error("server", 'a "host:port" str', server)
         _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
                        connections=connections, max_value_bytes=max_value_bytes,
-                       item_size_max=item_size_max)
+                       item_size_max=item_size_max, blocking_spin=blocking_spin)
         self._core = _client_core(
             [server], False, connect_timeout, timeout, connections, max_value_bytes,
-            item_size_max, None, tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
+            item_size_max, blocking_spin, None, tls, tls_ca_file, tls_cert_file, tls_key_file, tls_server_name,
             tls_verify, username, password, key_prefix, protocol,
         )
 
 
 class HashClient(_ClientBase):
     """Several servers, keys placed exactly as pymemcache's HashClient places them, with
-    its failure rules (``retry_attempts``, ``retry_timeout``, ``dead_timeout``). TLS, auth
-    ``key_prefix`` and ``protocol`` keywords as for Client; every server gets the same ones. Servers
+    its failure rules (``retry_attempts``, ``retry_timeout``, ``dead_timeout``). TLS, auth,
+    ``key_prefix``, ``blocking_spin`` and ``protocol`` keywords as for Client; every server gets the same ones. Servers
     may mix TCP and Unix sockets; like pymemcache, keys are placed by the key without
     its prefix."""
 
@@ -287,6 +297,7 @@ class HashClient(_ClientBase):
         connections: int = 1,
         max_value_bytes: int = _DEFAULT_MAX_VALUE,
         item_size_max: int = _DEFAULT_ITEM_SIZE_MAX,
+        blocking_spin: float = _DEFAULT_BLOCKING_SPIN,
         retry_attempts: int = 2,
         retry_timeout: float = 1.0,
         dead_timeout: float = 60.0,
@@ -312,11 +323,12 @@ class HashClient(_ClientBase):
                 raise _type_error(f"servers[{i}]", 'a "host:port" str', server)
         _check_numbers(connect_timeout=connect_timeout, timeout=timeout,
                        connections=connections, max_value_bytes=max_value_bytes,
-                       item_size_max=item_size_max, retry_attempts=retry_attempts, retry_timeout=retry_timeout,
+                       item_size_max=item_size_max, blocking_spin=blocking_spin,
+                       retry_attempts=retry_attempts, retry_timeout=retry_timeout,
                        dead_timeout=dead_timeout)
         self._core = _client_core(
             list(servers), True, connect_timeout, timeout, connections, max_value_bytes,
-            item_size_max, (retry_attempts, retry_timeout, dead_timeout), tls, tls_ca_file, tls_cert_file,
+            item_size_max, blocking_spin, (retry_attempts, retry_timeout, dead_timeout), tls, tls_ca_file, tls_cert_file,
             tls_key_file, tls_server_name, tls_verify, username, password, key_prefix,
             protocol,
         )

@@ -263,7 +263,8 @@ class AsyncBridge {
 
 /// ClientCore: a client shared with the calls in flight, so that close() in one thread
 /// cannot free it under a call in another.
-inline double seconds(std::chrono::milliseconds duration) {
+template <class Rep, class Period>
+double seconds(std::chrono::duration<Rep, Period> duration) {
   return std::chrono::duration<double>(duration).count();
 }
 
@@ -276,6 +277,7 @@ struct ClientSettings {
   std::size_t connections = llmcache::ClientOptions{}.connections;
   std::size_t max_value_bytes = llmcache::ClientOptions{}.max_value_bytes;
   std::size_t item_size_max = llmcache::ClientOptions{}.item_size_max;
+  double blocking_spin = seconds(llmcache::ClientOptions{}.blocking_spin);
   // HashClient's failure rules; a Client (one server) has none.
   int retry_attempts = llmcache::HashClientOptions{}.retry_attempts;
   double retry_timeout = seconds(llmcache::HashClientOptions{}.retry_timeout);

@@ -21,6 +21,15 @@ std::chrono::milliseconds millis(double seconds, const char* what) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
 }
 
+/// A spin limit: 0 (never spin) up to a second (beyond that it is no longer a spin, and
+/// the cast below would overflow).
+std::chrono::microseconds micros(double seconds, const char* what) {
+  if (!(seconds >= 0 && seconds <= 1)) {
+    throw llmcache::InvalidArgumentError(std::string(what) + " must be between 0 and 1 second");
+  }
+  return std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6 + 0.5));
+}
+
 /// A blocking call: `call(client)` runs without the GIL, on a reference of its own (the last
 /// one, if close() came meanwhile, is dropped here too, off the GIL).
 template <class Call>
@@ -52,6 +61,7 @@ PyClient::PyClient(const std::vector<std::string>& servers, bool hashed,
   options.client.connections = settings.connections;
   options.client.max_value_bytes = settings.max_value_bytes;
   options.client.item_size_max = settings.item_size_max;
+  options.client.blocking_spin = micros(settings.blocking_spin, "blocking_spin");
   options.retry_attempts = settings.retry_attempts;
   options.retry_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(settings.retry_timeout * 1000));
@@ -93,6 +103,7 @@ void register_client(nb::module_& m) {
       .def_rw("connections", &ClientSettings::connections)
       .def_rw("max_value_bytes", &ClientSettings::max_value_bytes)
       .def_rw("item_size_max", &ClientSettings::item_size_max)
+      .def_rw("blocking_spin", &ClientSettings::blocking_spin)
       .def_rw("retry_attempts", &ClientSettings::retry_attempts)
       .def_rw("retry_timeout", &ClientSettings::retry_timeout)
       .def_rw("dead_timeout", &ClientSettings::dead_timeout)

@@ -4,6 +4,7 @@ same bytes stored, each reads the other's entries as equal objects."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 from langchain_community.cache import MemcachedCache as LangchainMemcachedCache
@@ -128,3 +129,25 @@ def test_hit_is_a_real_list_of_real_generations(memcached):
     hit = cache.lookup("p", "l")
     assert type(hit) is list
     assert type(hit[0]) is Generation
+
+
+async def test_a_hit_behaves_as_the_generation_langchain_would_build(memcached):
+    # The binding builds plain hits without running pydantic's validation: each must be the
+    # object Generation(text=..., generation_info=...) is, to every use a caller has for it.
+    cache = MemcachedCache(memcached.spec)
+    plain = {name: gens for name, gens in CASES.items() if all(type(g) is Generation for g in gens)}
+    for name, gens in plain.items():
+        cache.update(name, "l", gens)
+        want = [Generation(text=g.text, generation_info=g.generation_info) for g in gens]
+        for hit in (cache.lookup(name, "l"), await cache.alookup(name, "l")):
+            for got, built in zip(hit, want, strict=True):
+                assert type(got) is Generation
+                assert got == built
+                assert list(vars(got).items()) == list(vars(built).items())
+                assert got.model_fields_set == built.model_fields_set
+                assert got.model_dump_json(exclude_unset=True) == built.model_dump_json(
+                    exclude_unset=True)
+                assert repr(got) == repr(built)
+                assert dumps(got) == dumps(built)
+                assert pickle.loads(pickle.dumps(got)) == built
+                assert got.model_copy(update={"text": "other"}).text == "other"

@@ -133,6 +133,7 @@ def test_wrong_key_and_value_types_are_a_clear_type_error(memcached, call, named
     ({"connect_timeout": "1"}, "connect_timeout"),
     ({"connections": 1.5}, "connections"),
     ({"max_value_bytes": True}, "max_value_bytes"),
+    ({"blocking_spin": "0"}, "blocking_spin"),
 ])
 def test_wrongly_typed_keywords_are_a_type_error_naming_the_keyword(memcached, keywords, named):
     for make in (lambda: Client(memcached.spec, **keywords),
@@ -140,6 +141,20 @@ def test_wrongly_typed_keywords_are_a_type_error_naming_the_keyword(memcached, k
                  lambda: MemcachedCache(memcached.spec, **keywords)):
         with pytest.raises(TypeError, match=f"^{named} must be "):
             make()
+
+
+def test_blocking_spin_takes_seconds_from_zero_to_one(memcached):
+    # 0 never spins before sleeping in poll(); whatever the spin, lookups read the same.
+    for spin in (0, 0.0001, 1):
+        for cache in (MemcachedCache(memcached.spec, blocking_spin=spin),
+                      MemcachedCache([memcached.spec], blocking_spin=spin)):
+            cache.update("p", "l", [Generation(text=f"spin {spin}")])
+            assert cache.lookup("p", "l") == [Generation(text=f"spin {spin}")]
+    for spin in (-0.000001, 1.5, float("nan")):
+        with pytest.raises(langchain_memcached.InvalidArgumentError, match="blocking_spin"):
+            Client(memcached.spec, blocking_spin=spin)
+        with pytest.raises(langchain_memcached.InvalidArgumentError, match="blocking_spin"):
+            HashClient([memcached.spec], blocking_spin=spin)
 
 
 def test_wrongly_typed_servers_are_a_type_error(memcached):
