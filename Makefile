@@ -85,11 +85,13 @@ sanitize: sanitize-cpp sanitize-python
 # vectors and the CLI tests need the venv's Python and the installed package
 # (langchain_memcached.testing).
 # The TSan tree leaves out the CLI and its pytest-driven tests (tsan preset:
-# LLMCACHE_BUILD_CLI=OFF), which cost about 2 minutes of CI: the command is a face over the
-# library, and the library's threads (I/O thread, callbacks, pools, close) are what the
-# integration suite runs under TSan. Given up: TSan over the CLI's own few cross-thread
-# spots (`llmcache bench`'s workers' tally under its mutex, the dump's skipped-item list
-# filled from the I/O thread, the Ctrl-C flag). ASan+UBSan still runs every CLI test.
+# LLMCACHE_BUILD_CLI=OFF), about a minute and a half of CI on 2 cores (a sixth of a
+# sanitizer tree's compile, and 12 pytest sessions, 125 s of test time under ASan): the
+# command is a face over the library, and the library's threads (I/O thread, callbacks,
+# pools, close) are what the integration suite runs under TSan. Given up: TSan over the
+# CLI's own few cross-thread spots (`llmcache bench`'s workers' tally under its mutex, the
+# dump's skipped-item list filled from the I/O thread, the Ctrl-C flag). ASan+UBSan still
+# runs every CLI test.
 # The unit tests stay under TSan, though they are about a seventh of a tree's compile: most
 # are single-threaded parsing that ASan+UBSan and the fuzz smoke cover, but
 # LatencyRecorder's concurrent test is TSan's own business.
