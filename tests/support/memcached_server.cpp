@@ -1,11 +1,11 @@
 #include "support/memcached_server.hpp"
 
+#include "support/spawn.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,32 +15,8 @@
 #include <thread>
 
 namespace llmcache::testing {
-namespace {
 
 using namespace std::chrono_literals;
-
-bool accepts_connections(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-bool accepts_connections(const std::string& socket_path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  socket_path.copy(addr.sun_path, sizeof addr.sun_path - 1);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
 
 std::uint16_t free_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -101,33 +77,10 @@ bool MemcachedServer::launch() {
     args.push_back("root");
   }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    // Never outlive the test process. The signal is tied to the *thread* that forked, so
-    // a server (re)started from a short-lived helper thread dies when that thread ends:
-    // start servers from the test's main thread or from a thread that outlives them.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    ::execvp("memcached", argv.data());
-    std::_Exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: port taken or bad args
-      pid_ = -1;
-      return false;
-    }
-    if (socket_path_.empty() ? accepts_connections(port_) : accepts_connections(socket_path_)) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  kill();
-  return false;
+  pid_ = spawn_until_listening(std::move(args), [this] {
+    return socket_path_.empty() ? accepts_connections(port_) : accepts_connections(socket_path_);
+  });
+  return pid_ > 0;
 }
 
 void MemcachedServer::wait_exit() {

@@ -1,37 +1,19 @@
 #include "support/twemproxy_server.hpp"
 
 #include "support/memcached_server.hpp"
+#include "support/spawn.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 namespace llmcache::testing {
 namespace {
-
-using namespace std::chrono_literals;
-
-bool accepts_connections(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 /// The nutcracker binary on the PATH or in /usr/sbin (Debian's place); empty if none.
 std::string nutcracker_path() {
@@ -92,31 +74,8 @@ bool TwemproxyServer::launch() {
   std::vector<std::string> args = {
       nutcracker_path(),       "-c", config, "-s", std::to_string(free_loopback_port()), "-o",
       dir_ + "/nutcracker.log"};
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test process
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    std::_Exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: port taken or bad config
-      pid_ = -1;
-      return false;
-    }
-    if (accepts_connections(port_)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return false;
+  pid_ = spawn_until_listening(std::move(args), [this] { return accepts_connections(port_); });
+  return pid_ > 0;
 }
 
 }  // namespace llmcache::testing
