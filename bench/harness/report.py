@@ -224,9 +224,14 @@ def _blocking(profile: dict) -> list[str]:
         "halving rule; p50 1.09x, 1.08x). So the default is CPU-first by measurement: each "
         "connection reads its thread's CPU clock around one sleeping wait in eight and "
         "spins only where a spin's wait, all of it burnt, is under what a sleep costs and "
-        "under half of sleeping's wait. In one 12-round run on the busy machine the three "
-        "ways measured alike (CPU 1.25x / 1.26x / 1.27x, p50 1.09x / 1.09x / 1.11x: halving "
-        "rule / never spinning / CPU-aware), within this machine's noise.",
+        "under half of sleeping's wait. On the busy machine it measured like never "
+        "spinning, and no better than the halving rule: one 12-round run CPU 1.25x / 1.26x "
+        "/ 1.27x, p50 1.09x / 1.09x / 1.11x (halving rule / never spinning / CPU-aware); "
+        "a 16-round run CPU 1.27x (0.43-2.94x) halving rule against 1.37x (0.57-2.62x) "
+        "CPU-aware, p50 1.07x against 1.09x. Which state each new connection lands in "
+        "(its p50 near 22 µs or near 50 µs) moves a slice's CPU by 2x, more than any of "
+        "these changes; the quiet machine of `make bench` is where the CPU-aware rule "
+        "should sleep where the halving rule spun.",
         "- Allocations per blocking lookup 19 -> 16 (valgrind, 1,000 lookups: no copy of "
         "the key without a key prefix, the request line reserved at once); system calls "
         "per lookup 3.1-3.2 (send, recv, the poll() asking whether the idle socket is "
