@@ -136,15 +136,16 @@ struct ClientOptions {
   /// raised to match. 0: assume nothing, send every value and let the server judge.
   std::size_t item_size_max = 1u << 20;
   /// The longest a blocking call may keep polling its socket for the reply before it
-  /// sleeps in poll(); 0 never spins. CPU first: each pooled connection learns whether a
-  /// spin pays, and spins only where spinning catches replies in less time than a sleep
-  /// costs this thread in CPU (a spin burns all the time it waits) and in under half the
-  /// time sleeping takes, then for about twice the usual wait, at most this long;
-  /// otherwise it sleeps at once, and tries the other way now and then. On virtual
-  /// machines a sleeping thread can take tens of microseconds to wake, and on a busy one
-  /// that wake-up can cost the sleeper more CPU than such a spin; on a quiet one it costs
-  /// little, and the connection sleeps.
-  std::chrono::microseconds blocking_spin{50};
+  /// sleeps in poll(); 0 (the default) never spins. The default is CPU-first: a spin burns
+  /// all the time it waits, and a loopback lookup's whole CPU is about as long as one spin
+  /// (measured against libmemcached on a 2-vCPU VM: never spinning costs about its CPU per
+  /// lookup, at about its latency). Latency-first deployments set a cap (50 µs, say): on
+  /// virtual machines a sleeping thread can take tens of microseconds to wake, more than a
+  /// loopback round trip, and spinning there halves the wait for more CPU. Each pooled
+  /// connection then learns whether spinning pays: it spins only while spinning catches
+  /// replies in under half the time sleeping does, and then for about twice the usual wait,
+  /// at most this long; otherwise it sleeps at once, and tries the other way now and then.
+  std::chrono::microseconds blocking_spin{0};
   /// Requests allowed in flight per connection; more fail at once with IoError
   /// rather than queue without bound.
   std::size_t max_in_flight = 65536;

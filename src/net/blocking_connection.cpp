@@ -14,7 +14,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 namespace llmcache::net {
 namespace {
@@ -32,13 +31,6 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 bool readable_now(int fd) {
   pollfd pfd{fd, POLLIN, 0};
   return ::poll(&pfd, 1, 0) != 0;
-}
-
-// The CPU this thread has used: what a sleeping wait costs it is the difference.
-SpinPolicy::Duration thread_cpu() {
-  timespec now{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
 }
 
 }  // namespace
@@ -198,8 +190,7 @@ BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point
   Clock::time_point waiting_since{};
   SpinPolicy::Duration budget{};
   bool spun = false;
-  std::optional<SpinPolicy::Duration> cpu_before;  // this thread's CPU time, when sampled
-  spin = spin && spin_.enabled();  // never spinning (blocking_spin 0): no clock reads either
+  spin = spin && spin_.enabled();  // never spinning (the default): no clock reads either
   for (;;) {
     const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
     if (n >= 0) {
@@ -207,8 +198,6 @@ BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point
         const auto waited = Clock::now() - waiting_since;
         if (budget > SpinPolicy::Duration::zero()) {
           spin_.caught(waited);
-        } else if (cpu_before) {
-          spin_.slept(waited, spun, thread_cpu() - *cpu_before);
         } else {
           spin_.slept(waited, spun);
         }
@@ -224,12 +213,10 @@ BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point
         budget = spin_.budget();
       }
       if (now - waiting_since < budget) continue;
-      // Spent (or none): sleep below; the policy hears how long the reply took, and now
-      // and then what a sleep costs this thread.
+      // Spent (or none): sleep below; the policy hears how long the reply took.
       spun = budget > SpinPolicy::Duration::zero();
       budget = SpinPolicy::Duration::zero();
       spin = false;
-      if (!spun && spin_.sample_sleep_cpu()) cpu_before = thread_cpu();
     }
     wait(POLLIN, deadline, what);
   }

@@ -15,21 +15,18 @@
 // - the reply is there before the first read (the server preempted the caller while it
 //   sent): nothing to decide.
 // So the policy keeps the typical wait of each way (from the first empty read until the
-// reply is readable) and, now and then, the CPU a sleeping wait costs this thread (the
-// poll(), the context switches and the wake-up; the connection measures it with the
-// thread's CPU clock on every kCpuSampleEvery-th sleep only, since reading that clock is a
-// system call). It spins only where that is CPU-first and pays: the spin's wait, all of
-// it burnt, is under the CPU a sleep costs, and under half of sleeping's wait; then for
-// twice that wait at most (capped). Now and then one wait tries the other way (probe), so
-// that a change of state is noticed; probes that confirm the choice come ever rarer (up
-// to kMaxProbeEvery waits apart), which keeps their cost small.
+// reply is readable), spins only when spinning's wait is under half of sleeping's, and
+// then for twice that wait at most (capped). Now and then one wait tries the other way
+// (probe), so that a change of state is noticed; probes that confirm the choice come ever
+// rarer (up to kMaxProbeEvery waits apart), which keeps their cost small.
+//
+// Off unless ClientOptions::blocking_spin sets a cap (the default is CPU-first: see there).
 //
 // A pure state machine: the connection reports how each wait went, the tests drive it
 // with made-up times.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <optional>
 
 namespace llmcache::net {
 
@@ -40,8 +37,6 @@ class SpinPolicy {
   /// after each that confirmed it, up to kMaxProbeEvery.
   static constexpr std::uint32_t kFirstProbeEvery = 8;
   static constexpr std::uint32_t kMaxProbeEvery = 128;
-  /// Sleeps between two measurements of a sleep's CPU (the first sleep is measured).
-  static constexpr std::uint32_t kCpuSampleEvery = 8;
 
   /// `cap` <= 0: never spin.
   explicit SpinPolicy(Duration cap) : cap_(std::max(cap, Duration::zero())) {}
@@ -61,24 +56,11 @@ class SpinPolicy {
     decide();
   }
 
-  /// Whether the wait about to sleep (without a spin first) should measure the CPU it
-  /// costs and pass it to slept(); counts the sleeps between measurements.
-  bool sample_sleep_cpu() {
-    if (!enabled()) return false;
-    if (!sleep_cpu_.known || --until_cpu_sample_ == 0) {
-      until_cpu_sample_ = kCpuSampleEvery;
-      return true;
-    }
-    return false;
-  }
-
   /// The wait slept in poll() (at once, or when the spin ran out: `spun`) and the reply
-  /// came `waited` after the first empty read; `cpu`: what the sleep cost this thread,
-  /// when sample_sleep_cpu() asked for it.
-  void slept(Duration waited, bool spun, std::optional<Duration> cpu = std::nullopt) {
+  /// came `waited` after the first empty read.
+  void slept(Duration waited, bool spun) {
     // A spin that ran out did not make the reply come sooner: that way's wait was as long.
     (spun ? spin_ : sleep_).add(waited, probing_);
-    if (cpu && !spun) sleep_cpu_.add(*cpu, probing_);
     decide();
   }
 
@@ -100,16 +82,13 @@ class SpinPolicy {
   void decide() {
     const bool was_probe = probing_;
     probing_ = false;
-    // CPU first: a spin burns its whole wait, so it must cost less than a sleep does (on
-    // a quiet VM a sleep's wake-up costs the sleeper little; on a busy one, or across
-    // CPUs, it can cost more than a spin that catches the reply). And it must halve the
-    // wait: a bar any lower lets a single slow sleep (a probe) pin the connection to
-    // spinning while the server's thread, kept off this CPU by that spinning, wakes
-    // slowly elsewhere. Each way is learnt first: a new connection spins once, then
-    // sleeps once (measuring that sleep's CPU).
-    const bool spin = enabled() && (!spin_.known || (sleep_.known && sleep_cpu_.known &&
-                                                     spin_.typical < sleep_cpu_.typical &&
-                                                     2 * spin_.typical < sleep_.typical));
+    // Spinning must halve the wait to be worth its CPU: a spin burns its whole wait, a
+    // sleep costs about the CPU of a libmemcached-style round trip's wake-up. A bar any
+    // lower also lets a single slow sleep (a probe) pin the connection to spinning while
+    // the server's thread, kept off this CPU by that spinning, wakes slowly elsewhere.
+    // Each way is learnt first: a new connection spins once, then sleeps once.
+    const bool spin = cap_ > Duration::zero() &&
+                      (!spin_.known || (sleep_.known && 2 * spin_.typical < sleep_.typical));
     if (was_probe) {
       probe_every_ =
           spin == spinning_ ? std::min(2 * probe_every_, kMaxProbeEvery) : kFirstProbeEvery;
@@ -122,10 +101,8 @@ class SpinPolicy {
   }
 
   Duration cap_;
-  Typical spin_;       // waits when spinning (a spin that ran out counts its whole wait)
-  Typical sleep_;      // waits when sleeping at once
-  Typical sleep_cpu_;  // CPU of sleeping waits, sampled (sample_sleep_cpu)
-  std::uint32_t until_cpu_sample_ = kCpuSampleEvery;
+  Typical spin_;          // waits when spinning (a spin that ran out counts its whole wait)
+  Typical sleep_;         // waits when sleeping at once
   bool spinning_ = true;  // the choice; a new connection spins first to learn that way
   bool probing_ = false;  // the next wait tries the other way
   std::uint32_t probe_every_ = kFirstProbeEvery;

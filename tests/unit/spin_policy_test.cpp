@@ -1,11 +1,12 @@
 // Whether and how long the blocking round trip spins, as the policy decides it from the
 // waits it is told about (made-up times; no clock).
+#include <llmcache/options.hpp>
+
 #include "net/spin_policy.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <optional>
 
 namespace llmcache::net {
 namespace {
@@ -15,11 +16,8 @@ using Duration = SpinPolicy::Duration;
 
 // One wait the way the connection does it: spin for the budget (caught when the reply
 // comes within it), else sleep; the reply comes `spinning` after the first empty read
-// when the caller spins, `sleeping` after it when it sleeps, and a sleep costs the caller
-// `sleep_cpu` of CPU (by default all of its wait: a busy machine's slow wake-up), told to
-// the policy when it asks. Returns whether it spun.
-bool wait(SpinPolicy& policy, Duration spinning, Duration sleeping,
-          std::optional<Duration> sleep_cpu = std::nullopt) {
+// when the caller spins, `sleeping` after it when it sleeps. Returns whether it spun.
+bool wait(SpinPolicy& policy, Duration spinning, Duration sleeping) {
   const Duration budget = policy.budget();
   if (budget > Duration::zero() && spinning <= budget) {
     policy.caught(spinning);
@@ -29,11 +27,7 @@ bool wait(SpinPolicy& policy, Duration spinning, Duration sleeping,
     policy.slept(std::max(spinning, budget), true);  // ran out, then slept
     return true;
   }
-  if (policy.sample_sleep_cpu()) {
-    policy.slept(sleeping, false, sleep_cpu.value_or(sleeping));
-  } else {
-    policy.slept(sleeping, false);
-  }
+  policy.slept(sleeping, false);
   return false;
 }
 
@@ -44,10 +38,9 @@ int max_probes(int n) {
 }
 
 // How many of `n` waits spun.
-int spins_over(SpinPolicy& policy, int n, Duration spinning, Duration sleeping,
-               std::optional<Duration> sleep_cpu = std::nullopt) {
+int spins_over(SpinPolicy& policy, int n, Duration spinning, Duration sleeping) {
   int spun = 0;
-  for (int i = 0; i < n; ++i) spun += wait(policy, spinning, sleeping, sleep_cpu);
+  for (int i = 0; i < n; ++i) spun += wait(policy, spinning, sleeping);
   return spun;
 }
 
@@ -66,33 +59,12 @@ TEST(SpinPolicy, AZeroCapNeverSpins) {
   EXPECT_EQ(spins_over(negative, 100, 5us, 60us), 0);
 }
 
-// CPU first: where a sleeping caller wakes slowly but cheaply (a quiet VM: the sleep
-// costs the caller 8 µs of CPU, the rest is waiting), a spin that would halve the wait
-// burns more than that, so the connection sleeps.
-TEST(SpinPolicy, SleepsWhereASpinWouldBurnMoreThanASleepCosts) {
-  SpinPolicy policy(50us);
-  EXPECT_LE(spins_over(policy, 2000, 25us, 60us, 8us), max_probes(2000));
-  EXPECT_FALSE(policy.spinning());
-}
-
-// Where that wake-up costs the caller more than the spin would (a busy VM), it spins.
-TEST(SpinPolicy, SpinsWhereASleepCostsMoreCpuThanTheSpin) {
-  SpinPolicy policy(50us);
-  EXPECT_GE(spins_over(policy, 2000, 20us, 60us, 30us), 2000 - max_probes(2000));
-  EXPECT_TRUE(policy.spinning());
-}
-
-// Reading the thread's CPU clock is a system call: the first sleep is measured, then one
-// in kCpuSampleEvery; a connection that never spins measures nothing.
-TEST(SpinPolicy, MeasuresTheCpuOfFewSleeps) {
-  SpinPolicy policy(50us);
-  EXPECT_TRUE(policy.sample_sleep_cpu());
-  policy.slept(10us, false, 5us);
-  int sampled = 0;
-  for (int i = 0; i < 80; ++i) sampled += policy.sample_sleep_cpu();
-  EXPECT_EQ(sampled, 80 / static_cast<int>(SpinPolicy::kCpuSampleEvery));
-  SpinPolicy never(0us);
-  EXPECT_FALSE(never.sample_sleep_cpu());
+// CPU-first by default: a client with default options never burns CPU spinning, even
+// where a spin would catch replies in a fraction of sleeping's wait.
+TEST(SpinPolicy, TheDefaultOptionsNeverSpin) {
+  SpinPolicy policy(ClientOptions{}.blocking_spin);
+  EXPECT_FALSE(policy.enabled());
+  EXPECT_EQ(spins_over(policy, 2000, 10us, 45us), 0);
 }
 
 // A slow wake-up (the server on the other CPU, a sleeping caller woken across CPUs):
