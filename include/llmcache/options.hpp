@@ -137,14 +137,15 @@ struct ClientOptions {
   std::size_t item_size_max = 1u << 20;
   /// The longest a blocking call may keep polling its socket for the reply before it
   /// sleeps in poll(); 0 (the default) never spins. The default is CPU-first: a spin burns
-  /// all the time it waits, and a loopback lookup's whole CPU is about as long as one spin
-  /// (measured against libmemcached on a 2-vCPU VM: never spinning costs about its CPU per
-  /// lookup, at about its latency). Latency-first deployments set a cap (50 µs, say): on
-  /// virtual machines a sleeping thread can take tens of microseconds to wake, more than a
-  /// loopback round trip, and spinning there halves the wait for more CPU. Each pooled
-  /// connection then learns whether spinning pays: it spins only while spinning catches
-  /// replies in under half the time sleeping does, and then for about twice the usual wait,
-  /// at most this long; otherwise it sleeps at once, and tries the other way now and then.
+  /// all the time it waits, and on a 2-vCPU VM a spin that caught the reply burnt more
+  /// than libmemcached's whole loopback lookup costs (interleaved against it, never
+  /// spinning cost the least CPU per lookup at the same p50). Latency-first deployments
+  /// set a cap (50 µs, say): on virtual machines a sleeping thread can take tens of
+  /// microseconds to wake, more than a loopback round trip, and spinning there halves the
+  /// wait for more CPU. Each pooled connection then learns whether spinning pays: it spins
+  /// only while spinning catches replies in under half the time sleeping does, and then
+  /// for about twice the usual wait, at most this long; otherwise it sleeps at once, and
+  /// tries the other way now and then.
   std::chrono::microseconds blocking_spin{0};
   /// Requests allowed in flight per connection; more fail at once with IoError
   /// rather than queue without bound.
