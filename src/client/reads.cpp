@@ -49,6 +49,9 @@ Prepared prepare_meta_get(detail::Transport& transport, std::string_view routing
   flags.recache_ttl = seconds(options.recache_ttl);
   flags.touch_ttl = seconds(options.touch_ttl);
   Prepared prepared{{}, transport.next_opaque()};
+  // One allocation for the line as a lookup sends it ("mg", " v f", the opaque's up to 10
+  // digits and the line end fit in 32 bytes beside the key); rarer flags may grow it.
+  prepared.bytes.reserve(key.size() + 32);
   protocol::append_meta_get(prepared.bytes, key, flags, *prepared.opaque);
   return prepared;
 }
@@ -471,8 +474,12 @@ void ClientBase::get_each(std::span<const std::string> keys, const GetEach& on_i
 
 MetaGetResult ClientBase::meta_get(std::string_view key, const MetaGetOptions& options) {
   auto transport = lifecycle_->enter_open();
+  // Without a key prefix the key goes out as it is: no copy on every blocking lookup.
+  std::string prefixed;
+  if (!key_prefix_.empty()) prefixed = wire_key(key);
+  const std::string_view wire = key_prefix_.empty() ? key : std::string_view(prefixed);
   return detail::round_trip(*transport, key, map_meta_get,
-                            prepare_meta_get(*transport, key, wire_key(key), options));
+                            prepare_meta_get(*transport, key, wire, options));
 }
 
 }  // namespace llmcache

@@ -20,6 +20,8 @@
 // (probe), so that a change of state is noticed; probes that confirm the choice come ever
 // rarer (up to kMaxProbeEvery waits apart), which keeps their cost small.
 //
+// Off unless ClientOptions::blocking_spin sets a cap (the default is CPU-first: see there).
+//
 // A pure state machine: the connection reports how each wait went, the tests drive it
 // with made-up times.
 #include <algorithm>
@@ -38,6 +40,9 @@ class SpinPolicy {
 
   /// `cap` <= 0: never spin.
   explicit SpinPolicy(Duration cap) : cap_(std::max(cap, Duration::zero())) {}
+
+  /// Whether it may ever spin: when not, a wait needs no timing at all.
+  bool enabled() const { return cap_ > Duration::zero(); }
 
   /// How long the next wait may spin before it sleeps; zero: sleep at once.
   Duration budget() const {
