@@ -169,9 +169,9 @@ def findings(profile: dict) -> list[str]:
             f"{lmc['cpu_us_per_op']:.1f} µs and {lmc['context_switches_per_op']:.1f} for "
             "libmemcached's memcached_get. Both do the socket I/O on the calling thread; "
             "llmcache also derives LangChain's key (MD5) and decodes the entry, which "
-            "libmemcached's loop does not. With the default options it sleeps in poll() as "
-            "soon as the reply is not there, as libmemcached does (no spin: a spin burns all "
-            "the time it waits; ClientOptions::blocking_spin opts into one).")
+            "libmemcached's loop does not, and spins on the socket before sleeping in poll() "
+            "only where each connection has learnt that spinning catches replies in under half "
+            "the time sleeping takes (ClientOptions::blocking_spin is the cap).")
     pipelined = stat.get("llmcache C++ start_lookup, 64 in flight")
     if pipelined:
         lines.append(
@@ -189,6 +189,6 @@ def findings(profile: dict) -> list[str]:
             f"{py['context_switches_per_op']:.1f} context switches with llmcache against "
             f"{lc['cpu_us_per_op']:.1f} µs and {lc['context_switches_per_op']:.1f} with LangChain "
             "over pymemcache. Both read the socket on the calling thread (llmcache with the GIL "
-            "released); llmcache decodes in C++ (simdjson) instead of "
+            "released, after a short spin where it pays); llmcache decodes in C++ (simdjson) instead of "
             "LangChain's json.loads + load().")
     return lines

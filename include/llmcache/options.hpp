@@ -136,17 +136,15 @@ struct ClientOptions {
   /// raised to match. 0: assume nothing, send every value and let the server judge.
   std::size_t item_size_max = 1u << 20;
   /// The longest a blocking call may keep polling its socket for the reply before it
-  /// sleeps in poll(); 0 (the default) never spins. The default is CPU-first: a spin burns
-  /// all the time it waits, and on a 2-vCPU VM a spin that caught the reply burnt more
-  /// than libmemcached's whole loopback lookup costs (interleaved against it, never
-  /// spinning cost the least CPU per lookup at the same p50). Latency-first deployments
-  /// set a cap (50 µs, say): on virtual machines a sleeping thread can take tens of
-  /// microseconds to wake, more than a loopback round trip, and spinning there halves the
-  /// wait for more CPU. Each pooled connection then learns whether spinning pays: it spins
-  /// only while spinning catches replies in under half the time sleeping does, and then
-  /// for about twice the usual wait, at most this long; otherwise it sleeps at once, and
-  /// tries the other way now and then.
-  std::chrono::microseconds blocking_spin{0};
+  /// sleeps in poll(); 0 never spins. Each pooled connection learns whether spinning pays:
+  /// it spins only while spinning catches replies in under half the time sleeping does (on
+  /// virtual machines a sleeping thread can take tens of microseconds to wake, more than a
+  /// loopback round trip), and then for about twice the usual wait, at most this long;
+  /// otherwise it sleeps at once, and tries the other way now and then. Why the default
+  /// spins: measured against libmemcached in the same rounds on a 2-vCPU VM (BENCHMARKS.md),
+  /// never spinning cost as much CPU per lookup (a sleep's wake-up is CPU too) for about
+  /// 30 % more latency.
+  std::chrono::microseconds blocking_spin{50};
   /// Requests allowed in flight per connection; more fail at once with IoError
   /// rather than queue without bound.
   std::size_t max_in_flight = 65536;

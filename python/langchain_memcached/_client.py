@@ -239,10 +239,9 @@ class Client(_ClientBase):
     ``key_prefix``: prepended to every key on the wire, as pymemcache's ``key_prefix``
     (the 250-byte key limit counts it).
     ``blocking_spin``: seconds a blocking call may poll its socket for the reply before it
-    sleeps (default: the C++ library's ``ClientOptions::blocking_spin``, 0: never spin, the
-    least CPU per call). A cap such as 50e-6 makes blocking calls latency-first: each
-    pooled socket learns whether spinning catches replies in under half the time sleeping
-    takes, and otherwise sleeps at once.
+    sleeps (default: the C++ library's ``ClientOptions::blocking_spin``, 50 µs); each pooled
+    socket spins only while spinning catches replies in under half the time sleeping takes,
+    and otherwise sleeps at once. 0 never spins.
     ``protocol``: ``"auto"`` (default) asks the server on first use whether it speaks
     memcached's meta protocol (1.6.10+) and otherwise uses the classic text protocol
     (twemproxy, mcrouter, older memcached); ``"meta"`` or ``"classic"`` fix it. In classic

@@ -190,7 +190,7 @@ BlockingConnection::SocketRead BlockingConnection::read_socket(Clock::time_point
   Clock::time_point waiting_since{};
   SpinPolicy::Duration budget{};
   bool spun = false;
-  spin = spin && spin_.enabled();  // never spinning (the default): no clock reads either
+  spin = spin && spin_.enabled();  // never spinning (blocking_spin 0): no clock reads either
   for (;;) {
     const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
     if (n >= 0) {

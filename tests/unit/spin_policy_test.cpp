@@ -1,7 +1,5 @@
 // Whether and how long the blocking round trip spins, as the policy decides it from the
 // waits it is told about (made-up times; no clock).
-#include <llmcache/options.hpp>
-
 #include "net/spin_policy.hpp"
 
 #include <gtest/gtest.h>
@@ -57,14 +55,6 @@ TEST(SpinPolicy, AZeroCapNeverSpins) {
   EXPECT_EQ(spins_over(policy, 2000, 5us, 60us), 0);
   SpinPolicy negative(-5us);
   EXPECT_EQ(spins_over(negative, 100, 5us, 60us), 0);
-}
-
-// CPU-first by default: a client with default options never burns CPU spinning, even
-// where a spin would catch replies in a fraction of sleeping's wait.
-TEST(SpinPolicy, TheDefaultOptionsNeverSpin) {
-  SpinPolicy policy(ClientOptions{}.blocking_spin);
-  EXPECT_FALSE(policy.enabled());
-  EXPECT_EQ(spins_over(policy, 2000, 10us, 45us), 0);
 }
 
 // A slow wake-up (the server on the other CPU, a sleeping caller woken across CPUs):
