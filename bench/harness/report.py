@@ -289,7 +289,14 @@ def _changes(results: dict) -> list[str]:
         f"in flight over LangChain's async path: 15.97x before, {now('Python alookup')} now. "
         "`lookup` is now measured against a memcached with one worker thread (`-t 1`): "
         f"{now('Python lookup')} (3.19x against `-t 2` before); a lookup there waits on the "
-        "server's reply and the wake-ups around it more than on the client's work.",
+        "server's reply and the wake-ups around it more than on the client's work. Session "
+        "7: a hit's `Generation`s are built as pydantic's `model_construct` builds them, in C "
+        "(used only if a one-time check finds the result identical to the validated object): "
+        "2.8-3.4 µs less per hit, 1.10-1.13x the hits/s in interleaved A/B runs on the shared "
+        "machine; the `-t 1` ratio moves with the machine's wake-up state more than that "
+        "(2.63x last run, probe 40-58 µs; this run's probe: see Setup). With "
+        "`blocking_spin=0` (its own row in the `-t 1` table) it is far lower: a sleeping lookup "
+        "there waits for the VM's slow wake-up.",
         "",
     ]
 
