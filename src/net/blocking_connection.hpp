@@ -4,9 +4,8 @@
 // A blocking call that went through the I/O thread paid three thread wake-ups (caller →
 // I/O thread → kernel → I/O thread → caller); libmemcached pays one. So blocking calls
 // check a socket out of a small per-server pool and do the round trip themselves, with
-// poll() enforcing the same deadlines (by default without spinning first; with
-// ClientOptions::blocking_spin set, after a short spin while spinning catches replies, see
-// SpinPolicy).
+// poll() enforcing the same deadlines (after a short spin while spinning catches replies,
+// see ClientOptions::blocking_spin and SpinPolicy; blocking_spin 0 never spins).
 // Async calls keep using the pipelined Connection.
 //
 // TLS is done here too, by the same TlsSession the async path uses, its ciphertext moved

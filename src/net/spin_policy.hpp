@@ -20,7 +20,7 @@
 // (probe), so that a change of state is noticed; probes that confirm the choice come ever
 // rarer (up to kMaxProbeEvery waits apart), which keeps their cost small.
 //
-// Off unless ClientOptions::blocking_spin sets a cap (the default is CPU-first: see there).
+// Off when ClientOptions::blocking_spin is 0 (why the default spins: see there).
 //
 // A pure state machine: the connection reports how each wait went, the tests drive it
 // with made-up times.
