@@ -137,7 +137,7 @@ struct ClientOptions {
   std::size_t item_size_max = 1u << 20;
   /// The longest a blocking call may keep polling its socket for the reply before it
   /// sleeps in poll(); 0 never spins. Each pooled connection learns whether spinning pays:
-  /// it spins only while spinning catches replies in under half the time sleeping does (on
+  /// it spins only while spinning catches replies in under 4/5 of the time sleeping does (on
   /// virtual machines a sleeping thread can take tens of microseconds to wake, more than a
   /// loopback round trip), and then for about twice the usual wait, at most this long;
   /// otherwise it sleeps at once, and tries the other way now and then. Why the default

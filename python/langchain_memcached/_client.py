@@ -240,7 +240,7 @@ class Client(_ClientBase):
     (the 250-byte key limit counts it).
     ``blocking_spin``: seconds a blocking call may poll its socket for the reply before it
     sleeps (default: the C++ library's ``ClientOptions::blocking_spin``, 50 µs); each pooled
-    socket spins only while spinning catches replies in under half the time sleeping takes,
+    socket spins only while spinning catches replies in under 4/5 of the time sleeping takes,
     and otherwise sleeps at once. 0 never spins.
     ``protocol``: ``"auto"`` (default) asks the server on first use whether it speaks
     memcached's meta protocol (1.6.10+) and otherwise uses the classic text protocol

@@ -10,13 +10,13 @@
 //   fastest and cheapest, and a spin only keeps the server off this CPU, so that it wakes
 //   on the other one and the reply takes longer (and the whole wait is burnt CPU);
 // - the server runs on the other CPU and a sleeping caller waits for a slow cross-CPU
-//   wake-up (tens of µs): a spin that catches the reply halves the latency, and burns
-//   less CPU than the wake-up costs;
+//   wake-up (tens of µs): a spin that catches the reply about halves the latency, and
+//   burns about the CPU the wake-up costs;
 // - the reply is there before the first read (the server preempted the caller while it
 //   sent): nothing to decide.
 // So the policy keeps the typical wait of each way (from the first empty read until the
-// reply is readable), spins only when spinning's wait is under half of sleeping's, and
-// then for twice that wait at most (capped). Now and then one wait tries the other way
+// reply is readable), spins only when spinning's wait is under four fifths of sleeping's,
+// and then for twice that wait at most (capped). Now and then one wait tries the other way
 // (probe), so that a change of state is noticed; probes that confirm the choice come ever
 // rarer (up to kMaxProbeEvery waits apart), which keeps their cost small.
 //
@@ -82,13 +82,21 @@ class SpinPolicy {
   void decide() {
     const bool was_probe = probing_;
     probing_ = false;
-    // Spinning must halve the wait to be worth its CPU: a spin burns its whole wait, a
-    // sleep costs about the CPU of a libmemcached-style round trip's wake-up. A bar any
-    // lower also lets a single slow sleep (a probe) pin the connection to spinning while
-    // the server's thread, kept off this CPU by that spinning, wakes slowly elsewhere.
+    // Spinning must cut the wait by a fifth: a spin burns its whole wait, so a spin
+    // that saves nothing is not worth its CPU. The bar was "halve the wait" until
+    // measured against the slow state, where a spin's wait is about half a sleep's:
+    // there the choice kept flipping, every sleep cost a second wake-up, and the spins
+    // it gave up saved little CPU (a sleep's wake-up costs nearly as much). Interleaved
+    // rounds on the 2-vCPU VM, slow state, halving against this bar: Python lookups on
+    // memcached -t 1 at 2.4x LangChain's hits/s against 3.1-3.4x; C++ blocking lookups
+    // at p50 0.74-0.80x libmemcached's against 0.51-0.56x, for CPU 1.5-1.6x
+    // libmemcached's against 1.5-1.8x (see BENCHMARKS.md). What a lower bar risks: a
+    // probe's sleep just after spinning may still find the server's thread on the other
+    // CPU and look slow, so the connection keeps spinning where steady sleeping would be
+    // quicker; the next probe that finds sleeping quick ends that.
     // Each way is learnt first: a new connection spins once, then sleeps once.
     const bool spin = cap_ > Duration::zero() &&
-                      (!spin_.known || (sleep_.known && 2 * spin_.typical < sleep_.typical));
+                      (!spin_.known || (sleep_.known && 5 * spin_.typical < 4 * sleep_.typical));
     if (was_probe) {
       probe_every_ =
           spin == spinning_ ? std::min(2 * probe_every_, kMaxProbeEvery) : kFirstProbeEvery;
