@@ -245,6 +245,26 @@ def _blocking(profile: dict) -> list[str]:
         "which libmemcached's loop does not do (its keys are hashed before the clock starts), "
         "and about 2 µs of client work (request building, reply parsing, the Item and "
         "Generations allocations).",
+        "- Session 8: the bar lowered from halving the wait to cutting it by a fifth. In the "
+        "slow state a spin's wait is about half a sleep's, so the halving rule kept flipping "
+        "between the two ways, and every sleep paid a second slow wake-up. Side by side "
+        "against libmemcached (interleaved slices, 5,000 lookups each, 8-12 rounds a run, "
+        "quiet machine, probe 35-60 µs): the halving rule CPU 1.52-1.60x, p50 0.74-0.80x; "
+        "this bar (bars of 1.0 and 1.2 gave the same) CPU 1.49-1.79x, p50 0.51-0.56x. With "
+        "the other CPU kept busy by a `nice 19` loop (fast wake-ups, libmemcached's p50 "
+        "20-24 µs) both rules sleep in most rounds, one context switch per lookup: CPU "
+        "1.33x and 1.38x, p50 1.10x and 1.26x, within the rounds' spread. Python lookups on "
+        "`-t 1` against LangChain, each setting in its own process, interleaved: halving "
+        "2.39-2.40x, bars of 1.0-1.25 3.06-3.58x (medians of 8-12 rounds). LangChain's key "
+        "now reuses one MD5 context per thread: one allocation and free less per key "
+        "(micro benchmark 382 -> 338-358 ns).",
+        "- Where the CPU goes: the client-alone column (`Client::get` of prehashed keys, no "
+        "decoding) is the same raw round trip libmemcached's loop makes. The whole lookup's "
+        "CPU over it is LangChain's key and decoding the entry, which run cold after every "
+        "wait (a profile of 20,000 lookups while sleeping: 12 µs a lookup in user space "
+        "against libmemcached's 4 µs, 1.9 µs of it in libcrypto and 2 µs in simdjson, "
+        "where the micro benchmarks give 0.4 and 1.1 µs warm). The rest is the spin: it "
+        "burns its wait, about what a sleep's wake-up costs on this VM.",
         "",
     ]
     low, high = blocking["cpu_ratio_range"]
@@ -294,7 +314,10 @@ def _changes(results: dict) -> list[str]:
         f"{now('C++ async_lookup (coroutines) >= 0.8x the callback path, 100')} at 16/64/100).",
         "- **Target 3, CPU per blocking lookup**: the adaptive spin (see Blocking lookup: CPU "
         f"and wake-up state). CPU {now('C++ CPU per blocking')}, p50 "
-        f"{now('C++ blocking lookup p50')} of libmemcached's now.",
+        f"{now('C++ blocking lookup p50')} of libmemcached's now. Session 8 lowered the spin's "
+        "bar (cut the wait by a fifth, not halve it) for latency, at about the same CPU, and "
+        "added the client-alone column, which splits the CPU between the client and the "
+        "cache's own work.",
         "- **Target 4, Python**: lookups of plain generations finish in C++ (decoded without "
         "the GIL, on the I/O thread for `alookup`; the binding builds the `Generation`s and "
         "counts the hit): the event loop's CPU per `alookup` 15.3 -> 8.8 µs; LangChain's key "
@@ -309,7 +332,14 @@ def _changes(results: dict) -> list[str]:
         "machine; the `-t 1` ratio moves with the machine's wake-up state more than that "
         "(2.63x last run, probe 40-58 µs; this run's probe: see Setup). With "
         "`blocking_spin=0` (its own row in the `-t 1` table) it is far lower: a sleeping lookup "
-        "there waits for the VM's slow wake-up.",
+        "there waits for the VM's slow wake-up. Session 8: the spin's new bar keeps those "
+        "lookups spinning (2.51x last run, with the halving rule; see Blocking lookup: CPU "
+        "and wake-up state).",
+        "- **Target 5, classic vs meta**: unchanged code since session 4. Its figure is the "
+        "worst of three pairs, each a median of 7 rounds whose per-round ratios swing by "
+        f"about 30 % on this VM (this run: {now('C++ classic')}; 1.16x and 1.11x the two runs "
+        "before). In session 8, 14 rounds of the blocking pair alone, interleaved, gave "
+        "meta/classic 0.97x (0.74-1.28x).",
         "",
     ]
 
