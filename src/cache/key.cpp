@@ -22,8 +22,8 @@ struct DigestContextFree {
 };
 
 /// One digest context per thread, kept between keys: a new one for each key cost an
-/// allocation and a free of the context and of the provider's MD5 state, and wiping both,
-/// about a third of a key. Reinitialising it for the same digest reuses that state.
+/// allocation, a free and a wipe of the context (OpenSSL 3.0 still renews the provider's
+/// MD5 state on each init: two allocations a key, the key string's included, were three).
 /// Nothing of a key stays in it that matters (MD5 of a prompt is no secret: it is the
 /// memcached key itself).
 EVP_MD_CTX* digest_context() {
