@@ -232,7 +232,8 @@ def _blocking(profile: dict) -> list[str]:
         "spinning CPU 1.43x (0.94-1.59), p50 1.10x (0.89-1.34); the halving rule CPU 1.37x "
         "(1.19-1.83), p50 0.85x (0.62-1.01). In this VM's slow state a sleep costs as much "
         "CPU as the spin it saves (the wake-up is CPU too), so never spinning buys no CPU "
-        "and loses latency: the default stays the halving rule with a 50 µs cap.",
+        "and loses latency: the default stayed the halving rule with a 50 µs cap (until "
+        "session 8, below).",
         "- Allocations per blocking lookup 19 -> 16 (valgrind, 1,000 lookups: no copy of "
         "the key without a key prefix, the request line reserved at once); system calls "
         "per lookup 3.1-3.2 (send, recv, the poll() asking whether the idle socket is "
