@@ -106,3 +106,14 @@ def wakeup_p50_us(exchanges: int = 2000) -> float:
         os.waitpid(child, 0)
         os.sched_setaffinity(0, cpus)
     return statistics.median(round_trips)
+
+
+def steal_ms() -> float | None:
+    """CPU time the hypervisor has taken from this VM's CPUs since boot, in ms (the steal
+    column of /proc/stat). Its growth over a round says the host was busy then: every CPU
+    figure of such a round is inflated, by amounts that differ between contenders."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None

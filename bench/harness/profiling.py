@@ -82,6 +82,7 @@ def blocking_rounds(cpp: list[str], lmc: list[str], rounds: int = 8, ops: int = 
     per_round = []
     for number in range(rounds):
         row: dict = {"wakeup_p50_us": environment.wakeup_p50_us()}
+        steal_before = environment.steal_ms()
         names = list(slices)
         order = names[number % len(names):] + names[:number % len(names)]
         if number % 2:
@@ -92,6 +93,9 @@ def blocking_rounds(cpp: list[str], lmc: list[str], rounds: int = 8, ops: int = 
                                     "ops": ops})
         for key, (contender, field) in ratios.items():
             row[key] = stats.ratio(row[contender][field], row["lmc_get"][field])
+        steal_after = environment.steal_ms()
+        row["steal_ms"] = (steal_after - steal_before
+                           if steal_before is not None and steal_after is not None else None)
         per_round.append(row)
     summary: dict = {"rounds": per_round, "ops_per_slice": ops}
     for key in ratios:
@@ -99,6 +103,42 @@ def blocking_rounds(cpp: list[str], lmc: list[str], rounds: int = 8, ops: int = 
         summary[key] = statistics.median(values) if values else None
         summary[f"{key}_range"] = (min(values), max(values)) if values else None
     return summary
+
+
+# Issue 16, target 5: meta against classic, each pair in the same three ways the main loop
+# runs them (a blocking get, get_many of 100 keys, 100 callbacks in flight).
+PROTOCOL_PAIRS = {
+    "blocking get": ("cpp_sync", "cpp_sync_classic", {"workload": "lookup", "ops": 4000}),
+    "get_many of 100 keys": ("cpp_get_many", "cpp_get_many_classic",
+                             {"workload": "batch", "ops": 400, "batch": 100}),
+    "100 callbacks in flight": ("cpp_callbacks", "cpp_callbacks_classic",
+                                {"workload": "inflight", "ops": 50000, "inflight": 100}),
+}
+
+
+def protocol_rounds(cpp: list[str], rounds: int = 12) -> dict:
+    """Target 5 by target 3's method: every slice a fresh worker process, the two
+    protocols of a pair back to back in an order that flips every round, the ratio
+    (meta's items/s over classic's) per round, then its median and range. In the main loop
+    one long-lived worker keeps each protocol on its own connection for the whole run, and
+    memcached hands connections to its threads in turn: a pair there can compare two
+    server threads, in different wake-up states, as much as two protocols."""
+    per_pair: dict = {name: [] for name in PROTOCOL_PAIRS}
+    for number in range(rounds):
+        for name, (meta, classic, shape) in PROTOCOL_PAIRS.items():
+            rates = {}
+            for contender in ((meta, classic) if number % 2 == 0 else (classic, meta)):
+                request = {"contender": contender, "set": "hit", **shape}
+                done = _worker_run(cpp, request, [])
+                answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
+                if "error" in answer or not answer.get("seconds"):
+                    raise RuntimeError(f"{cpp[0]}: {request}: {answer or done.stderr[-500:]}")
+                rates[contender] = answer["ops"] * shape.get("batch", 1) / answer["seconds"]
+            per_pair[name].append(rates[meta] / rates[classic])
+    return {"rounds": rounds,
+            "pairs": {name: {"slowdown": statistics.median(values),
+                             "range": (min(values), max(values)), "per_round": values}
+                      for name, values in per_pair.items()}}
 
 
 def hot_symbols(argv: list[str], request: dict, limit: int = 12) -> list[dict]:
@@ -132,7 +172,8 @@ def collect(build: Path, server: str, manifest: Path, python_workers: dict) -> d
     cpp = [str(bench_bin / "llmcache_bench_worker"), *common]
     lmc = [str(bench_bin / "libmemcached_bench_worker"), *common]
     hit = {"workload": "lookup", "set": "hit", "ops": 20000}
-    out: dict = {"perf_stat": {}, "perf_top": {}, "cprofile": {}}
+    out: dict = {"perf_stat": {}, "perf_top": {}, "cprofile": {},
+                 "protocol": protocol_rounds(cpp)}
     if available():
         out["blocking"] = blocking_rounds(cpp, lmc)
         cases = {
