@@ -365,6 +365,16 @@ def _wakeups(results: dict) -> str:
             "its state (see Blocking lookup: CPU and wake-up state).")
 
 
+# What a workload's table cannot say by itself.
+WORKLOAD_NOTES = {
+    "update": (
+        "LangChain's update over pymemcache's `Client` does not wait for the server's answer "
+        "(pymemcache's `default_noreply=True`), so it never learns that a store failed. "
+        "llmcache waits for the answer, so that a refused store is counted and logged "
+        "(`stats()`); that round trip is what its update rows pay against LangChain's."),
+}
+
+
 def markdown(results: dict) -> str:
     env = results["environment"]
     m, v = env["machine"], env["versions"]
@@ -407,6 +417,8 @@ def markdown(results: dict) -> str:
             continue
         size = f" — values of {w['value_bytes']:,} B" if w.get("value_bytes") else ""
         out += [f"### {w['title']}{size}", ""] + _workload_table(w)
+        if name in WORKLOAD_NOTES:
+            out += [WORKLOAD_NOTES[name], ""]
     out += ["### Value-size sweep: p50 / p99 µs per lookup", ""] + _sweep(results)
     out += ["![latency vs value size](bench/latency_vs_value_size.png)",
             "![throughput vs concurrency](bench/throughput_vs_concurrency.png)", ""]
