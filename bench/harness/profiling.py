@@ -33,12 +33,18 @@ def _worker_run(argv: list[str], request: dict, prefix: list[str]) -> subprocess
                                "PATH": "/usr/bin:/bin"})
 
 
-def _stat(argv: list[str], request: dict) -> tuple[dict[str, float], dict]:
-    """perf stat's events over a worker answering `request`, and the worker's answer."""
-    done = _worker_run(argv, request, ["perf", "stat", "-x", ",", "-e", STAT_EVENTS])
+def _answer(done: subprocess.CompletedProcess, argv: list[str], request: dict) -> dict:
+    """A worker's one-line answer to `request` (empty if it printed none); raises its error."""
     answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
     if "error" in answer:
         raise RuntimeError(f"{argv[0]}: {request}: {answer['error']}")
+    return answer
+
+
+def _stat(argv: list[str], request: dict) -> tuple[dict[str, float], dict]:
+    """perf stat's events over a worker answering `request`, and the worker's answer."""
+    done = _worker_run(argv, request, ["perf", "stat", "-x", ",", "-e", STAT_EVENTS])
+    answer = _answer(done, argv, request)
     events = {}
     for line in done.stderr.splitlines():
         fields = line.split(",")
@@ -130,9 +136,9 @@ def protocol_rounds(cpp: list[str], rounds: int = 12) -> dict:
             for contender in ((meta, classic) if number % 2 == 0 else (classic, meta)):
                 request = {"contender": contender, "set": "hit", **shape}
                 done = _worker_run(cpp, request, [])
-                answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
-                if "error" in answer or not answer.get("seconds"):
-                    raise RuntimeError(f"{cpp[0]}: {request}: {answer or done.stderr[-500:]}")
+                answer = _answer(done, cpp, request)
+                if not answer.get("seconds"):
+                    raise RuntimeError(f"{cpp[0]}: {request}: no answer: {done.stderr[-500:]}")
                 rates[contender] = answer["ops"] * shape.get("batch", 1) / answer["seconds"]
             per_pair[name].append(rates[meta] / rates[classic])
     return {"rounds": rounds,
