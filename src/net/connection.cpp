@@ -57,7 +57,8 @@ void Connection::submit(PendingRequest request) {
     // memcached writes its answer to each classic get on its own (a sendmsg per get,
     // where meta replies to a pipeline share one): single-key gets queued behind another
     // that is not written yet join its line, and the one reply is split per key
-    // (on_reply). The line stays under the proxies' limit; a repeated key starts anew.
+    // (on_reply). The line stays under the proxies' limit and holds at most
+    // kClassicMergedGetKeys gets; a repeated key starts anew.
     const std::string_view key = open_get_.merge(pending_.newest_request(), request.bytes);
     if (!key.empty()) {
       const std::size_t line_end = outbox_.size() - 2;  // before the line's \r\n

@@ -153,6 +153,7 @@ bool ClassicGetMerge::start(std::string_view request) {
   const std::optional<GetLine> line = get_line(request);
   if (!line || line->keys.find(' ') != std::string_view::npos) return false;
   gets_ = line->command.size() == 4;
+  keys_ = 1;
   std::fill(std::begin(seen_), std::end(seen_), 0);
   remember(line->keys);
   return true;
@@ -169,7 +170,8 @@ void ClassicGetMerge::remember(std::string_view key) {
 }
 
 std::string_view ClassicGetMerge::merge(std::string& into, std::string_view single,
-                                        std::size_t max_line_bytes) {
+                                        std::size_t max_line_bytes, std::size_t max_keys) {
+  if (keys_ >= max_keys) return {};
   const std::optional<GetLine> add = get_line(single);
   if (!add || add->keys.find(' ') != std::string_view::npos) return {};
   if ((add->command.size() == 4) != gets_) return {};
@@ -183,6 +185,7 @@ std::string_view ClassicGetMerge::merge(std::string& into, std::string_view sing
   into.insert(into.size() - kLineEnd.size(), 1, ' ');
   into.insert(into.size() - kLineEnd.size(), add->keys);
   remember(add->keys);
+  ++keys_;
   return add->keys;
 }
 

@@ -278,8 +278,8 @@ TEST(ClassicPipelinedGets, EachGetsItsOwnAnswerFromRealMemcached) {
   EXPECT_EQ(classic.get(batch.keys[2])->value, "v2");
 }
 
-TEST(ClassicPipelinedGets, QueuedGetsShareALineUnderTheLimitAndAnswersArePairedByKey) {
-  // 200-byte keys: 300 of them do not fit one 16 KB line.
+TEST(ClassicPipelinedGets, QueuedGetsShareALineUnderTheLimitsAndAnswersArePairedByKey) {
+  // 200-byte keys: 300 of them do not fit one 16 KB line (nor one line of the key limit).
   const Batch batch = batch_of(300, 200);
   std::vector<std::string> lines;
   {
@@ -297,6 +297,7 @@ TEST(ClassicPipelinedGets, QueuedGetsShareALineUnderTheLimitAndAnswersArePairedB
     EXPECT_EQ(word, "get");
     std::vector<std::string> keys;
     while (words >> word) keys.push_back(word);
+    EXPECT_LE(keys.size(), protocol::kClassicMergedGetKeys) << line;
     // A proxy may fold a key asked twice on one line into one answer: never sent so.
     std::vector<std::string> unique = keys;
     std::sort(unique.begin(), unique.end());

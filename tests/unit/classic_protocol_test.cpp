@@ -362,11 +362,25 @@ TEST(ClassicGetMerge, ManyKeysWithoutFalseRepeats) {
   ASSERT_TRUE(merge.start(line));
   for (int i = 1; i < 1000; ++i) {
     const std::string single = "get key" + std::to_string(i) + "\r\n";
-    ASSERT_FALSE(merge.merge(line, single, 1 << 20).empty()) << i;
+    ASSERT_FALSE(merge.merge(line, single, 1 << 20, 1000).empty()) << i;
   }
   for (int i = 0; i < 1000; i += 97) {
-    EXPECT_EQ(merge.merge(line, "get key" + std::to_string(i) + "\r\n", 1 << 20), "") << i;
+    EXPECT_EQ(merge.merge(line, "get key" + std::to_string(i) + "\r\n", 1 << 20, 1001), "") << i;
   }
+}
+
+TEST(ClassicGetMerge, ALineHoldsAtMostTheKeyLimit) {
+  ClassicGetMerge merge;
+  std::string line = "get k0\r\n";
+  ASSERT_TRUE(merge.start(line));
+  for (std::size_t i = 1; i < kClassicMergedGetKeys; ++i) {
+    ASSERT_FALSE(merge.merge(line, "get k" + std::to_string(i) + "\r\n").empty()) << i;
+  }
+  EXPECT_EQ(merge.merge(line, "get next\r\n"), "");
+  // A new line starts the count anew.
+  std::string next = "get next\r\n";
+  ASSERT_TRUE(merge.start(next));
+  EXPECT_EQ(merge.merge(next, "get k0\r\n"), "k0");
 }
 
 std::string describe_all(const std::vector<Reply>& replies) {
