@@ -94,7 +94,14 @@ def _protocols(results: dict) -> list[str]:
             "get against 0.07 per pipelined `mg`; 5.9-6.5 µs of its CPU per get against "
             "1.8-2.8 µs per `mg`), which held 100 in flight to 0.55x of meta (0.47-0.57x over 6 "
             "interleaved rounds); with it, 0.95x (0.81-1.03x, same run), 0.03 `sendmsg` and "
-            "1.9 µs of memcached CPU per get. Blocking get and get_many are unchanged.", ""] + \
+            "1.9 µs of memcached CPU per get. Blocking get and get_many are unchanged.",
+            "- Session 9: a merged line holds at most 32 keys (`kClassicMergedGetKeys`). Every "
+            "get on a line waits for its last item, so one line holding all 100 gets in flight "
+            "made client and server take turns: 1.27-1.34x slower than meta (fresh interleaved "
+            "processes, 8-10 rounds), with 12 times the client's context switches. Lines of at "
+            "most 4 to 64 keys ran 0.96-1.14x in the same runs; of 8, 16 and 32, 32 cost "
+            "memcached the least CPU per key (2.0, 1.75 and 1.5 µs). Through twemproxy, 100 in "
+            "flight went from 0.71x to 0.93x of direct.", ""] + \
         _table(["workload", f"meta {unit}", "classic", "throughput classic/meta", "meta p50 µs",
                 "classic p50 µs", "p50 classic/meta"], rows)
 
@@ -341,8 +348,9 @@ def _changes(results: dict) -> list[str]:
         "there waits for the VM's slow wake-up. Session 8: the spin's new bar keeps those "
         "lookups spinning (2.51x last run, with the halving rule; see Blocking lookup: CPU "
         "and wake-up state).",
-        "- **Target 5, classic vs meta**: protocol code unchanged since session 4. Since "
-        "session 8 its three pairs are measured as target 3 is: every slice a fresh worker "
+        "- **Target 5, classic vs meta**: session 9 capped a merged classic get line at 32 "
+        "keys (see Classic vs meta protocol): 100 callbacks in flight 1.41x slower than meta "
+        "(session 8's last run) -> about 1.05x. Since session 8 its three pairs are measured as target 3 is: every slice a fresh worker "
         "process, the pair back to back in flipped order, 12 rounds, median of per-round "
         "ratios. In the main loop one long-lived worker keeps each protocol on its own "
         "connection the whole run, and memcached hands connections to its threads in turn, "

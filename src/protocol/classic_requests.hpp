@@ -21,7 +21,7 @@ inline constexpr std::size_t kClassicGetLineLimit = 16 * 1024;
 /// The most single-key gets ClassicGetMerge joins into one line. A merged line's gets all
 /// wait for its last item, so one line holding every get in flight makes client and server
 /// take turns: with 100 callbacks in flight against memcached, one line of ~100 keys ran
-/// 1.27-1.34x slower than meta, lines of at most 4 to 64 keys 0.96-1.09x (issue 16). Of
+/// 1.27-1.34x slower than meta, lines of at most 4 to 64 keys 0.96-1.14x (issue 16). Of
 /// 8, 16 and 32, 32 cost memcached the least CPU per key (fewest lines to write).
 inline constexpr std::size_t kClassicMergedGetKeys = 32;
 
