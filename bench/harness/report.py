@@ -349,16 +349,16 @@ def _changes(results: dict) -> list[str]:
         "lookups spinning (2.51x last run, with the halving rule; see Blocking lookup: CPU "
         "and wake-up state).",
         "- **Target 5, classic vs meta**: session 9 capped a merged classic get line at 32 "
-        "keys (see Classic vs meta protocol): 100 callbacks in flight 1.41x slower than meta "
-        "(session 8's last run) -> about 1.05x. Since session 8 its three pairs are measured as target 3 is: every slice a fresh worker "
-        "process, the pair back to back in flipped order, 12 rounds, median of per-round "
-        "ratios. In the main loop one long-lived worker keeps each protocol on its own "
-        "connection the whole run, and memcached hands connections to its threads in turn, "
-        "so a pair there can compare two server threads as much as two protocols: session "
-        "8's two `make bench` runs of the old method gave 1.23x (blocking get) and 1.54x "
-        "(100 in flight, classic slower in all 7 rounds), where fresh interleaved processes "
-        "gave 0.97x (14 rounds) and 1.13x (10 rounds). The main loop's pairs stay in their "
-        f"tables. This run: {now('C++ classic')}.",
+        "keys (see Classic vs meta protocol); before, 100 callbacks in flight ran 1.41x "
+        "slower than meta (session 8's last run). Since session 8 its three pairs are "
+        "measured as target 3 is: every slice a fresh worker process, the pair back to back "
+        "in flipped order, 12 rounds, median of per-round ratios. In the main loop one long-"
+        "lived worker keeps each protocol on its own connection the whole run, and memcached "
+        "hands connections to its threads in turn, so a pair there can compare two server "
+        "threads as much as two protocols: session 8's two `make bench` runs of the old "
+        "method gave 1.23x (blocking get) and 1.54x (100 in flight, classic slower in all 7 "
+        "rounds), where fresh interleaved processes gave 0.97x (14 rounds) and 1.13x (10 "
+        f"rounds). The main loop's pairs stay in their tables. This run: {now('C++ classic')}.",
         "",
     ]
 

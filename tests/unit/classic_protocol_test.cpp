@@ -360,6 +360,7 @@ TEST(ClassicGetMerge, ManyKeysWithoutFalseRepeats) {
   ClassicGetMerge merge;
   std::string line = "get key0\r\n";
   ASSERT_TRUE(merge.start(line));
+  // Both limits raised: only a repeated key may be refused here.
   for (int i = 1; i < 1000; ++i) {
     const std::string single = "get key" + std::to_string(i) + "\r\n";
     ASSERT_FALSE(merge.merge(line, single, 1 << 20, 1000).empty()) << i;
